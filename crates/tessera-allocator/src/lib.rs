@@ -1,0 +1,1 @@
+//! The provisioning job: plan, seal, write, resume, verify and report partitions.

@@ -1,0 +1,274 @@
+//! The sealing generator: slow, memory-hard, deterministic chunk data that proves space.
+//!
+//! Chunk `i` of miner M's partition for validator V is a function of (M, V, i, chunk size, seal
+//! parameters) alone, so a validator can derive any single chunk without the rest. Deriving it is
+//! deliberately sequential and memory-hard, in the style of Argon2d: the chunk buffer is a row of
+//! 32-byte cells, first filled by a hash chain and then mixed in place `passes` times, each cell
+//! absorbing its predecessor and a cell at a data-dependent position. The construction and its
+//! threat model are stated in `docs/protocol.md`; any change here is a protocol change and must
+//! change the golden vectors in the tests on purpose.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+use tessera_core::AccountId;
+use tessera_core::merkle::{self, Hash};
+
+use crate::Error;
+
+/// Cells are SHA-256 outputs; a 1 KiB segment holds 32 of them.
+const CELL: usize = 32;
+
+/// Domain separator of the seal seed, versioned so that a new construction never collides with this one.
+const DOMAIN: &[u8] = b"tessera/seal/v1";
+
+/// The tunable parameters of the construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SealParams {
+    /// Number of in-place mixing passes after the initial hash-chain fill.
+    pub passes: u32,
+}
+
+/// Named parameter sets. `Dev` is for tests and local networks; `Production` is calibrated so
+/// that regenerating a chunk on demand takes several times the challenge slack (docs/protocol.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SealProfile {
+    Dev,
+    Production,
+}
+
+impl SealProfile {
+    pub fn params(self) -> SealParams {
+        match self {
+            SealProfile::Dev => SealParams { passes: 1 },
+            SealProfile::Production => SealParams { passes: 384 },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SealProfile::Dev => "dev",
+            SealProfile::Production => "production",
+        }
+    }
+}
+
+impl fmt::Display for SealProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SealProfile {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "dev" => Ok(SealProfile::Dev),
+            "production" => Ok(SealProfile::Production),
+            other => Err(Error::UnknownProfile(other.to_owned())),
+        }
+    }
+}
+
+/// Everything a chunk's bytes depend on except its id: one per (miner, validator) partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealKey {
+    pub miner: AccountId,
+    pub validator: AccountId,
+    pub chunk_size: u64,
+    pub params: SealParams,
+}
+
+impl SealKey {
+    /// Checks the chunk size once, so that sealing itself cannot fail.
+    pub fn new(
+        miner: AccountId,
+        validator: AccountId,
+        chunk_size: u64,
+        params: SealParams,
+    ) -> Result<Self, Error> {
+        merkle::segment_count(chunk_size)?;
+        Ok(Self {
+            miner,
+            validator,
+            chunk_size,
+            params,
+        })
+    }
+
+    /// A public digest of the key, recorded in `partition.json` as the partition's seed. It is
+    /// not secret and need not be: knowing it saves nothing of the sealing work.
+    pub fn partition_seed(&self) -> Hash {
+        let mut h = Sha256::new();
+        h.update(DOMAIN);
+        h.update(self.miner.as_bytes());
+        h.update(self.validator.as_bytes());
+        h.update(self.chunk_size.to_le_bytes());
+        h.update(self.params.passes.to_le_bytes());
+        h.finalize().into()
+    }
+
+    fn chunk_seed(&self, id: u64) -> Hash {
+        let mut h = Sha256::new();
+        h.update(self.partition_seed());
+        h.update(id.to_le_bytes());
+        h.finalize().into()
+    }
+
+    /// Seals chunk `id` into `out`, which must be exactly `chunk_size` bytes long.
+    pub fn seal_into(&self, id: u64, out: &mut [u8]) {
+        assert_eq!(
+            out.len() as u64,
+            self.chunk_size,
+            "buffer of the wrong size"
+        );
+        let n = out.len() / CELL;
+
+        // Fill: a hash chain, so that cell j cannot be computed before cell j-1.
+        let mut prev = self.chunk_seed(id);
+        for (j, cell) in out.chunks_exact_mut(CELL).enumerate() {
+            let mut h = Sha256::new();
+            h.update(prev);
+            h.update((j as u64).to_le_bytes());
+            prev = h.finalize().into();
+            cell.copy_from_slice(&prev);
+        }
+
+        // Mix in place. Each cell absorbs its predecessor and a cell chosen by the predecessor's
+        // value; positions at or after j still hold the previous pass, so dropping any part of the
+        // buffer forces recomputing earlier passes (see the threat model).
+        for _ in 0..self.params.passes {
+            for j in 0..n {
+                let p = if j == 0 { n - 1 } else { j - 1 };
+                let mut pc = [0u8; CELL];
+                pc.copy_from_slice(&out[p * CELL..][..CELL]);
+                let r =
+                    (u64::from_le_bytes(pc[..8].try_into().expect("8 bytes")) % n as u64) as usize;
+                let mut h = Sha256::new();
+                h.update(pc);
+                h.update(&out[r * CELL..][..CELL]);
+                let mixed: Hash = h.finalize().into();
+                for (o, m) in out[j * CELL..][..CELL].iter_mut().zip(mixed) {
+                    *o ^= m;
+                }
+            }
+        }
+    }
+
+    /// Seals chunk `id` into a new buffer.
+    pub fn seal(&self, id: u64) -> Vec<u8> {
+        let mut out = vec![0u8; self.chunk_size as usize];
+        self.seal_into(id, &mut out);
+        out
+    }
+
+    /// The Merkle root chunk `id` must have: what a validator derives without asking the miner.
+    pub fn expected_root(&self, id: u64) -> Hash {
+        merkle::root(&self.seal(id)).expect("chunk size checked in SealKey::new")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(chunk_size: u64, passes: u32) -> SealKey {
+        SealKey::new(
+            AccountId([1; 32]),
+            AccountId([2; 32]),
+            chunk_size,
+            SealParams { passes },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn golden_vectors() {
+        // Pinned outputs, computed by the independent reference in docs/reference/seal.py: the
+        // same inputs must give the same bytes on every machine.
+        let check = |chunk_size: u64, passes: u32, id: u64, head: &str, root: &str| {
+            let k = key(chunk_size, passes);
+            let data = k.seal(id);
+            assert_eq!(
+                hex::encode(&data[..16]),
+                head,
+                "head of {chunk_size}/{passes}/{id}"
+            );
+            assert_eq!(
+                hex::encode(k.expected_root(id)),
+                root,
+                "root of {chunk_size}/{passes}/{id}"
+            );
+        };
+        check(
+            1024,
+            0,
+            0,
+            "0e914e2ab5dbbe635d49ae09469fdc5c",
+            "1cdd16a656afe7cdf3ff7ba2017227e1600b206239d2250faad8a8762130b330",
+        );
+        check(
+            1024,
+            1,
+            0,
+            "77afb2c95b2aae41bdfababef0fb8045",
+            "86d2eeeb6e4d43d8518f3a1549df56e1173f43d402009c887eb6a1e208d68cac",
+        );
+        check(
+            4096,
+            3,
+            7,
+            "b27982bd45f5e01a9f03fe792a0ff8ad",
+            "68e3dee7a18e6b2b5d1a6acfe73e4ba43b1e209de13d6a840414c86aa8ccc48b",
+        );
+        check(
+            1 << 20,
+            1,
+            42,
+            "8c8f66427521753f9e28add84f5b7587",
+            "dd5011a4154dce14618ee5df8e8afd0a25fb58feb1dd662c6c1eed0f13ac2c5e",
+        );
+    }
+
+    #[test]
+    fn every_input_changes_the_output() {
+        let base = key(4096, 2);
+        let reference = base.seal(5);
+        assert_eq!(reference, base.seal(5));
+        let variants = [
+            SealKey {
+                miner: AccountId([3; 32]),
+                ..base
+            },
+            SealKey {
+                validator: AccountId([3; 32]),
+                ..base
+            },
+            SealKey {
+                params: SealParams { passes: 3 },
+                ..base
+            },
+        ];
+        for v in variants {
+            assert_ne!(v.seal(5)[..], reference[..], "{v:?}");
+        }
+        assert_ne!(base.seal(6), reference);
+        let bigger = key(8192, 2).seal(5);
+        assert_ne!(bigger[..4096], reference[..]);
+    }
+
+    #[test]
+    fn profiles_parse_and_reject_unknown_names() {
+        assert_eq!("dev".parse::<SealProfile>().unwrap(), SealProfile::Dev);
+        assert_eq!(
+            "production".parse::<SealProfile>().unwrap(),
+            SealProfile::Production
+        );
+        let err = "fast".parse::<SealProfile>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown seal profile 'fast': expected dev or production"
+        );
+    }
+}

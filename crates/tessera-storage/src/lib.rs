@@ -1,0 +1,1 @@
+//! Everything SQLite in Tessera: partition databases, hash databases and migrations.

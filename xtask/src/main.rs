@@ -1,0 +1,2 @@
+//! `cargo xtask`: developer and operator tasks that drive Tessera's libraries.
+fn main() {}
