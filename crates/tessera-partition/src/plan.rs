@@ -52,7 +52,7 @@ pub fn plan(
     }
 
     let mut sorted: Vec<(AccountId, f64)> = validators.to_vec();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_by_key(|a| a.0);
     let weights: Vec<f64> = sorted.iter().map(|(_, s)| s + 1.0).collect();
 
     // Validators whose proportional share is under one chunk are pinned at one, and the others
