@@ -1,0 +1,146 @@
+//! A miner's partition database for one validator: table `chunks` (`id`, `data`, `root`).
+
+use std::path::Path;
+
+use sqlx::Row;
+use tessera_core::merkle::Hash;
+
+use crate::Error;
+use crate::sqlite::{Db, Kind, Meta, remove_db_files};
+
+/// One stored chunk: its bytes and the Merkle root computed when it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub id: u64,
+    pub data: Vec<u8>,
+    pub root: Hash,
+}
+
+/// An open partition database.
+#[derive(Debug, Clone)]
+pub struct PartitionDb {
+    db: Db,
+    meta: Meta,
+}
+
+impl PartitionDb {
+    /// Opens the partition at `path`, creating it if missing; refuses a file of another partition,
+    /// another chunk size or seal, a truncated file, or a schema newer than this build.
+    pub async fn open(path: &Path, meta: &Meta) -> Result<Self, Error> {
+        let db = Db::open(path, Kind::Partition, meta).await?;
+        Ok(Self {
+            db,
+            meta: meta.clone(),
+        })
+    }
+
+    /// Opens an existing partition whatever it belongs to, for inspection.
+    pub async fn open_existing(path: &Path) -> Result<Self, Error> {
+        let db = Db::open_existing(path, Kind::Partition, None).await?;
+        let meta = db.read_meta(Kind::Partition).await?;
+        Ok(Self { db, meta })
+    }
+
+    /// Deletes the file and its WAL companions.
+    pub fn remove(path: &Path) -> Result<(), Error> {
+        remove_db_files(path)
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.db.path
+    }
+
+    /// The ids present, in order.
+    pub async fn chunk_ids(&self) -> Result<Vec<u64>, Error> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM chunks ORDER BY id")
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(ids.into_iter().map(|i| i as u64).collect())
+    }
+
+    pub async fn count(&self) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks")
+            .fetch_one(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(n as u64)
+    }
+
+    /// Writes `chunks` in one transaction: after a crash either all of them are there or none.
+    pub async fn insert(&self, chunks: &[Chunk]) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        for chunk in chunks {
+            self.check_len(chunk.id, chunk.data.len())?;
+            sqlx::query("INSERT INTO chunks (id, data, root) VALUES (?, ?, ?)")
+                .bind(chunk.id as i64)
+                .bind(&chunk.data[..])
+                .bind(&chunk.root[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?;
+        }
+        tx.commit().await.map_err(self.db.sql())
+    }
+
+    /// Deletes every chunk with an id at or above `n_chunks`; returns how many went.
+    pub async fn truncate(&self, n_chunks: u64) -> Result<u64, Error> {
+        let done = sqlx::query("DELETE FROM chunks WHERE id >= ?")
+            .bind(n_chunks as i64)
+            .execute(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn get(&self, id: u64) -> Result<Option<Chunk>, Error> {
+        let row = sqlx::query("SELECT id, data, root FROM chunks WHERE id = ?")
+            .bind(id as i64)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        row.map(|r| self.row_to_chunk(&r)).transpose()
+    }
+
+    /// Up to `limit` chunks with ids at or above `from`, in order: a page for scanning the table.
+    pub async fn page(&self, from: u64, limit: u32) -> Result<Vec<Chunk>, Error> {
+        let rows = sqlx::query("SELECT id, data, root FROM chunks WHERE id >= ? ORDER BY id LIMIT ?")
+            .bind(from as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        rows.iter().map(|r| self.row_to_chunk(r)).collect()
+    }
+
+    fn row_to_chunk(&self, row: &sqlx::sqlite::SqliteRow) -> Result<Chunk, Error> {
+        let id = row.get::<i64, _>(0) as u64;
+        let data: Vec<u8> = row.get(1);
+        let root_bytes: Vec<u8> = row.get(2);
+        // A root of the wrong length is damage like any other: report it as a mismatch by
+        // returning a root that cannot match, rather than failing the whole scan.
+        let root = root_bytes.try_into().unwrap_or([0u8; 32]);
+        Ok(Chunk { id, data, root })
+    }
+
+    fn check_len(&self, id: u64, len: usize) -> Result<(), Error> {
+        if len as u64 != self.meta.chunk_size {
+            return Err(Error::ChunkLength {
+                path: self.db.path.clone(),
+                id,
+                len,
+                chunk_size: self.meta.chunk_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Flushes the WAL into the file and closes it.
+    pub async fn close(self) {
+        self.db.close().await;
+    }
+}

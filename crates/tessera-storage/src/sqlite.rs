@@ -1,0 +1,342 @@
+//! Opening, creating and migrating Tessera's SQLite files, and checking they are the right ones.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection};
+use tessera_core::AccountId;
+
+use crate::Error;
+
+/// `application_id` of every Tessera database ("TESS"), so that any other SQLite file is refused.
+const APPLICATION_ID: i64 = 0x5445_5353;
+
+/// Large pages suit a table of 1 MiB blobs: fewer overflow pages per chunk.
+const PAGE_SIZE: u32 = 65536;
+
+/// The two kinds of file, each with its own ordered list of migrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Partition,
+    Hashes,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Partition => "partition",
+            Kind::Hashes => "hash",
+        }
+    }
+
+    /// Migration `i` brings the schema from `user_version` i to i + 1. Entries are never edited
+    /// once released: a change is a new entry.
+    fn migrations(self) -> &'static [&'static str] {
+        match self {
+            Kind::Partition => &[
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE chunks (id INTEGER PRIMARY KEY, data BLOB NOT NULL, root BLOB NOT NULL);",
+            ],
+            Kind::Hashes => &[
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE roots (id INTEGER PRIMARY KEY, root BLOB NOT NULL);",
+            ],
+        }
+    }
+}
+
+/// What a database file says about the partition it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub miner: AccountId,
+    pub validator: AccountId,
+    pub chunk_size: u64,
+    /// The seal profile's name and its parameter, stored as written by the caller.
+    pub seal_profile: String,
+    pub seal_passes: u32,
+}
+
+/// An open database: its pool and the path used in every error message.
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    pub(crate) pool: SqlitePool,
+    pub(crate) path: PathBuf,
+}
+
+impl Db {
+    pub(crate) fn sql(&self) -> impl Fn(sqlx::Error) -> Error + '_ {
+        |source| Error::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Opens the file at `path`, creating it when it does not exist, and checks that it belongs
+    /// to `meta`'s partition. A new file is built beside the target and renamed into place, so a
+    /// crash never leaves a file without its `meta` table.
+    pub(crate) async fn open(path: &Path, kind: Kind, meta: &Meta) -> Result<Self, Error> {
+        if !path.exists() {
+            let tmp = path.with_file_name(format!(
+                ".{}.new",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
+            ));
+            remove_db_files(&tmp)?;
+            let db = Self::connect(&tmp, true).await?;
+            db.migrate(kind).await?;
+            db.write_meta(kind, meta).await?;
+            db.pool.close().await;
+            std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        Self::open_existing(path, kind, Some(meta)).await
+    }
+
+    /// Opens an existing file; with `expect`, refuses it unless it belongs to that partition.
+    pub(crate) async fn open_existing(
+        path: &Path,
+        kind: Kind,
+        expect: Option<&Meta>,
+    ) -> Result<Self, Error> {
+        check_header(path, kind)?;
+        let db = Self::connect(path, false).await?;
+        let result = async {
+            db.check_identity(kind).await?;
+            db.migrate(kind).await?;
+            let found = db.read_meta(kind).await?;
+            if let Some(want) = expect {
+                check_meta(path, &found, want)?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            db.pool.close().await;
+            return Err(e);
+        }
+        Ok(db)
+    }
+
+    async fn connect(path: &Path, create: bool) -> Result<Self, Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .page_size(PAGE_SIZE)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Sqlite {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    async fn check_identity(&self, kind: Kind) -> Result<(), Error> {
+        let id: i64 = sqlx::query_scalar("PRAGMA application_id")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.not_ours(kind, e.to_string()))?;
+        if id != APPLICATION_ID {
+            return Err(self.not_ours(kind, format!("application id {id:#x}")));
+        }
+        Ok(())
+    }
+
+    fn not_ours(&self, kind: Kind, reason: String) -> Error {
+        Error::NotOurs {
+            path: self.path.clone(),
+            expected: kind.name(),
+            reason,
+        }
+    }
+
+    async fn migrate(&self, kind: Kind) -> Result<(), Error> {
+        let mut conn = self.pool.acquire().await.map_err(self.sql())?;
+        let migrations = kind.migrations();
+        let supported = migrations.len() as i64;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(self.sql())?;
+        if version > supported {
+            return Err(Error::SchemaTooNew {
+                path: self.path.clone(),
+                found: version,
+                supported,
+            });
+        }
+        for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+            apply(&mut conn, sql, i as i64 + 1).await.map_err(self.sql())?;
+        }
+        Ok(())
+    }
+
+    async fn write_meta(&self, kind: Kind, meta: &Meta) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(self.sql())?;
+        let rows = [
+            ("kind", kind.name().to_owned()),
+            ("miner", meta.miner.to_ss58()),
+            ("validator", meta.validator.to_ss58()),
+            ("chunk_size", meta.chunk_size.to_string()),
+            ("seal_profile", meta.seal_profile.clone()),
+            ("seal_passes", meta.seal_passes.to_string()),
+        ];
+        for (key, value) in rows {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.sql())?;
+        }
+        tx.commit().await.map_err(self.sql())
+    }
+
+    pub(crate) async fn read_meta(&self, kind: Kind) -> Result<Meta, Error> {
+        let rows = sqlx::query("SELECT key, value FROM meta")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.sql())?;
+        let get = |key: &str| -> Result<String, Error> {
+            rows.iter()
+                .find(|r| r.get::<String, _>(0) == key)
+                .map(|r| r.get::<String, _>(1))
+                .ok_or_else(|| self.not_ours(kind, format!("meta has no {key}")))
+        };
+        let found_kind = get("kind")?;
+        if found_kind != kind.name() {
+            return Err(self.not_ours(kind, format!("it is a {found_kind} database")));
+        }
+        let parse_account = |key: &str| -> Result<AccountId, Error> {
+            let text = get(key)?;
+            AccountId::from_str(&text).map_err(|e| self.not_ours(kind, format!("meta {key}: {e}")))
+        };
+        let parse_num = |key: &str| -> Result<u64, Error> {
+            let text = get(key)?;
+            text.parse()
+                .map_err(|_| self.not_ours(kind, format!("meta {key} '{text}' is not a number")))
+        };
+        Ok(Meta {
+            miner: parse_account("miner")?,
+            validator: parse_account("validator")?,
+            chunk_size: parse_num("chunk_size")?,
+            seal_profile: get("seal_profile")?,
+            seal_passes: u32::try_from(parse_num("seal_passes")?)
+                .map_err(|_| self.not_ours(kind, "meta seal_passes out of range".into()))?,
+        })
+    }
+
+    /// Checkpoints the WAL into the main file and closes every connection.
+    pub(crate) async fn close(&self) {
+        // A failed checkpoint only leaves the WAL for the next open to replay; nothing is lost.
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
+        self.pool.close().await;
+    }
+}
+
+async fn apply(conn: &mut SqliteConnection, sql: &'static str, version: i64) -> Result<(), sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::raw_sql(sql).execute(&mut *tx).await?;
+    // PRAGMA takes no bound parameters; both values are compile-time integers, never input.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {version};"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+fn check_meta(path: &Path, found: &Meta, want: &Meta) -> Result<(), Error> {
+    if found.miner != want.miner || found.validator != want.validator {
+        return Err(Error::WrongPair {
+            path: path.to_owned(),
+            found_miner: found.miner.to_ss58(),
+            found_validator: found.validator.to_ss58(),
+            miner: want.miner.to_ss58(),
+            validator: want.validator.to_ss58(),
+        });
+    }
+    if found.chunk_size != want.chunk_size
+        || found.seal_profile != want.seal_profile
+        || found.seal_passes != want.seal_passes
+    {
+        return Err(Error::SealMismatch {
+            path: path.to_owned(),
+            found_chunk_size: found.chunk_size,
+            found_profile: format!("{} ({} passes)", found.seal_profile, found.seal_passes),
+            chunk_size: want.chunk_size,
+            profile: format!("{} ({} passes)", want.seal_profile, want.seal_passes),
+        });
+    }
+    Ok(())
+}
+
+/// Reads the SQLite header and refuses files that are not SQLite or are shorter than the header
+/// says. SQLite itself would open a truncated file and fail only when it reads a missing page,
+/// possibly in the middle of a long job.
+fn check_header(path: &Path, kind: Kind) -> Result<(), Error> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let not_ours = |reason: &str| Error::NotOurs {
+        path: path.to_owned(),
+        expected: kind.name(),
+        reason: reason.to_owned(),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let actual = file.metadata().map_err(io)?.len();
+    let mut header = [0u8; 100];
+    if actual < header.len() as u64 {
+        return Err(Error::Truncated {
+            path: path.to_owned(),
+            expected: u64::from(PAGE_SIZE),
+            actual,
+        });
+    }
+    file.read_exact(&mut header).map_err(io)?;
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(not_ours("not an sqlite file"));
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        n => u64::from(n),
+    };
+    let pages = u64::from(u32::from_be_bytes(header[28..32].try_into().expect("4 bytes")));
+    let expected = page_size * pages;
+    if actual < expected || actual % page_size != 0 {
+        return Err(Error::Truncated {
+            path: path.to_owned(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Removes a database file with its WAL and shared-memory companions, if they exist.
+pub(crate) fn remove_db_files(path: &Path) -> Result<(), Error> {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { path: p, source }),
+        }
+    }
+    Ok(())
+}
