@@ -274,7 +274,9 @@ fn plan_rebuild(trace: &Trace, store: &Store, segment: usize, depth: usize) -> D
                         .iter()
                         .rev()
                         .map(|&(w, _)| w)
-                        .find(|&w| plan_step(trace, store, &forced_forward, depth, w).0 == Rule::Backward)
+                        .find(|&w| {
+                            plan_step(trace, store, &forced_forward, depth, w).0 == Rule::Backward
+                        })
                         .expect("a cycle contains an unmixing step");
                     forced_forward[culprit] = true;
                     continue 'restart;
@@ -470,7 +472,12 @@ fn measure(case: &Case) -> Figures {
         }];
         let costs: Vec<(usize, u64)> = (0..=max_depth)
             .chain(std::iter::once(trace.passes))
-            .map(|d| (d, plan_rebuild(&trace, &store, segment, d).steps.len() as u64))
+            .map(|d| {
+                (
+                    d,
+                    plan_rebuild(&trace, &store, segment, d).steps.len() as u64,
+                )
+            })
             .collect();
         let &(d, best) = costs.iter().min_by_key(|(_, c)| *c).expect("non-empty");
         let best = best as f64 / full;
@@ -580,10 +587,17 @@ fn planned_rebuilds_really_rebuild_the_segment() {
             let expected: Vec<u8> = (start..start + SEGMENT_CELLS)
                 .flat_map(|j| trace.final_cell(j))
                 .collect();
-            assert_eq!(rebuilt, expected, "{strategy:?} {keep} depth {depth}, segment {segment}");
+            assert_eq!(
+                rebuilt, expected,
+                "{strategy:?} {keep} depth {depth}, segment {segment}"
+            );
         }
     };
-    for strategy in [Strategy::RandomCells, Strategy::Segments, Strategy::Checkpoints] {
+    for strategy in [
+        Strategy::RandomCells,
+        Strategy::Segments,
+        Strategy::Checkpoints,
+    ] {
         for (keep, depth) in [(0.5, 0), (0.5, 2), (0.9, 4), (0.99, 3)] {
             check(strategy, keep, depth);
         }
@@ -594,7 +608,11 @@ fn planned_rebuilds_really_rebuild_the_segment() {
 fn keeping_part_of_a_chunk_does_not_buy_a_cheap_answer() {
     // The default run keeps one representative, production-like case per strategy; the full
     // sweep behind TESSERA_SLOW_TESTS=1 gives the table of docs/protocol.md.
-    let strategies = [Strategy::RandomCells, Strategy::Segments, Strategy::Checkpoints];
+    let strategies = [
+        Strategy::RandomCells,
+        Strategy::Segments,
+        Strategy::Checkpoints,
+    ];
     let mut cases: Vec<Case> = strategies
         .iter()
         .map(|&strategy| Case {
@@ -645,7 +663,8 @@ fn keeping_part_of_a_chunk_does_not_buy_a_cheap_answer() {
         if case.passes >= 16 {
             // Unmixing saves at most about log2(n) passes of work, so with 16 passes and more a
             // rebuild costs well over half a seal (observed: ~0.6 at 64 KiB and 16 passes).
-            let bound = 1.0 - (trace_cells(case.chunk_size).ilog2() as f64 + 2.0) / case.passes as f64;
+            let bound =
+                1.0 - (trace_cells(case.chunk_size).ilog2() as f64 + 2.0) / case.passes as f64;
             assert!(f.min >= bound.max(0.4), "{case:?}: {f:?} below {bound}");
         }
     }

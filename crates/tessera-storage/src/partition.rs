@@ -89,8 +89,12 @@ impl PartitionDb {
 
     /// Deletes every chunk with an id at or above `n_chunks`; returns how many went.
     pub async fn truncate(&self, n_chunks: u64) -> Result<u64, Error> {
+        // Past i64::MAX the bound would wrap negative and delete everything.
+        let Ok(n_chunks) = i64::try_from(n_chunks) else {
+            return Ok(0);
+        };
         let done = sqlx::query("DELETE FROM chunks WHERE id >= ?")
-            .bind(n_chunks as i64)
+            .bind(n_chunks)
             .execute(&self.db.pool)
             .await
             .map_err(self.db.sql())?;
@@ -108,12 +112,17 @@ impl PartitionDb {
 
     /// Up to `limit` chunks with ids at or above `from`, in order: a page for scanning the table.
     pub async fn page(&self, from: u64, limit: u32) -> Result<Vec<Chunk>, Error> {
-        let rows = sqlx::query("SELECT id, data, root FROM chunks WHERE id >= ? ORDER BY id LIMIT ?")
-            .bind(from as i64)
-            .bind(i64::from(limit))
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(self.db.sql())?;
+        // Past i64::MAX the bound would wrap negative and select everything.
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        let rows =
+            sqlx::query("SELECT id, data, root FROM chunks WHERE id >= ? ORDER BY id LIMIT ?")
+                .bind(from)
+                .bind(i64::from(limit))
+                .fetch_all(&self.db.pool)
+                .await
+                .map_err(self.db.sql())?;
         rows.iter().map(|r| self.row_to_chunk(r)).collect()
     }
 

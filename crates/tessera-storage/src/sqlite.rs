@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection};
 use tessera_core::AccountId;
 
@@ -177,7 +179,9 @@ impl Db {
             });
         }
         for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
-            apply(&mut conn, sql, i as i64 + 1).await.map_err(self.sql())?;
+            apply(&mut conn, sql, i as i64 + 1)
+                .await
+                .map_err(self.sql())?;
         }
         Ok(())
     }
@@ -247,7 +251,11 @@ impl Db {
     }
 }
 
-async fn apply(conn: &mut SqliteConnection, sql: &'static str, version: i64) -> Result<(), sqlx::Error> {
+async fn apply(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    version: i64,
+) -> Result<(), sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     sqlx::raw_sql(sql).execute(&mut *tx).await?;
     // PRAGMA takes no bound parameters; both values are compile-time integers, never input.
@@ -298,25 +306,36 @@ fn check_header(path: &Path, kind: Kind) -> Result<(), Error> {
         expected: kind.name(),
         reason: reason.to_owned(),
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
     let actual = file.metadata().map_err(io)?.len();
-    let mut header = [0u8; 100];
-    if actual < header.len() as u64 {
+    let mut header = Vec::with_capacity(100);
+    file.take(100).read_to_end(&mut header).map_err(io)?;
+    // A short file is truncated only if what there is of it starts like SQLite; a short text
+    // file is simply not ours.
+    let magic = b"SQLite format 3\0";
+    if !magic.starts_with(&header[..header.len().min(magic.len())]) {
+        return Err(not_ours("not an sqlite file"));
+    }
+    if header.len() < 100 {
         return Err(Error::Truncated {
             path: path.to_owned(),
             expected: u64::from(PAGE_SIZE),
             actual,
         });
     }
-    file.read_exact(&mut header).map_err(io)?;
-    if &header[..16] != b"SQLite format 3\0" {
-        return Err(not_ours("not an sqlite file"));
+    // Checked here, before SQLite opens the file, because opening it in WAL mode would rewrite
+    // the journal-mode bytes of another program's database.
+    let app_id = u32::from_be_bytes(header[68..72].try_into().expect("4 bytes"));
+    if i64::from(app_id) != APPLICATION_ID {
+        return Err(not_ours(&format!("application id {app_id:#x}")));
     }
     let page_size = match u16::from_be_bytes([header[16], header[17]]) {
         1 => 65536u64,
         n => u64::from(n),
     };
-    let pages = u64::from(u32::from_be_bytes(header[28..32].try_into().expect("4 bytes")));
+    let pages = u64::from(u32::from_be_bytes(
+        header[28..32].try_into().expect("4 bytes"),
+    ));
     let expected = page_size * pages;
     if actual < expected || actual % page_size != 0 {
         return Err(Error::Truncated {

@@ -1,0 +1,211 @@
+//! The allocator's settings and how they are layered: defaults < TOML file < `TESSERA_*`
+//! environment < command-line flags, where a flag left unset overrides nothing.
+
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use tessera_core::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_NETUID, DEFAULT_THRESHOLD};
+
+use crate::Error;
+use crate::size::ByteSize;
+
+/// Which Bittensor wallet holds the node's hotkey.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletConfig {
+    pub name: String,
+    pub hotkey: String,
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubtensorConfig {
+    /// Only `local` (the metagraph file) exists for now.
+    pub network: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetagraphConfig {
+    /// The local metagraph file; `<db_path>/metagraph.toml` when unset.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    pub debug: bool,
+    pub trace: bool,
+}
+
+/// Everything `allocate` needs to know. Names follow the prototype's flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub db_path: PathBuf,
+    pub wallet: WalletConfig,
+    pub netuid: u16,
+    /// Share of the free space under `db_path` to allocate, unless `capacity` is set.
+    pub threshold: f64,
+    pub subtensor: SubtensorConfig,
+    pub metagraph: MetagraphConfig,
+    /// Start over: delete existing partitions first.
+    pub restart: bool,
+    /// Sealing threads; 0 means one per core.
+    pub workers: usize,
+    pub no_prompt: bool,
+    /// Prepare the validator side (hash databases) instead of the miner's partitions.
+    pub validator: bool,
+    pub logging: LoggingConfig,
+    pub chunk_size: ByteSize,
+    /// Seal profile name: `dev` or `production`.
+    pub seal: String,
+    /// Total space to allocate, overriding the threshold computation.
+    pub capacity: Option<ByteSize>,
+    /// Check what is stored instead of allocating.
+    pub verify: bool,
+    /// With `validator`: how many chunk roots to derive per miner.
+    pub samples: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            db_path: PathBuf::from("~/bittensor-db"),
+            wallet: WalletConfig {
+                name: "default".into(),
+                hotkey: "default".into(),
+                path: PathBuf::from("~/.bittensor/wallets"),
+            },
+            netuid: DEFAULT_NETUID,
+            threshold: DEFAULT_THRESHOLD,
+            subtensor: SubtensorConfig {
+                network: "local".into(),
+            },
+            metagraph: MetagraphConfig { path: None },
+            restart: false,
+            workers: 0,
+            no_prompt: false,
+            validator: false,
+            logging: LoggingConfig::default(),
+            chunk_size: ByteSize(DEFAULT_CHUNK_SIZE),
+            seal: "production".into(),
+            capacity: None,
+            verify: false,
+            samples: 32,
+        }
+    }
+}
+
+impl Provider for Config {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("tessera defaults")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(self).data()
+    }
+}
+
+impl Config {
+    /// Layers the sources in order. `file` is the `--config` TOML, if any; `flags` holds only
+    /// the flags the user actually gave, as dotted keys.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        flags: &[(String, figment::value::Value)],
+    ) -> Result<Self, Error> {
+        let mut figment = Figment::from(Config::default());
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(Error::Config(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // TESSERA_WALLET__NAME sets wallet.name: a double underscore nests, since keys such as
+        // db_path contain single ones.
+        figment = figment.merge(Env::prefixed("TESSERA_").split("__"));
+        for (key, value) in flags {
+            figment = figment.merge((key.as_str(), value.clone()));
+        }
+        figment.extract().map_err(|e| Error::Config(one_line(&e)))
+    }
+}
+
+/// figment errors can chain several; the first, with where it came from, is the useful line.
+fn one_line(e: &figment::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(first) = text.lines().next() {
+        text = first.to_owned();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+    use figment::value::Value;
+
+    #[test]
+    fn layers_override_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "allocate.toml",
+                r#"
+                threshold = 0.5
+                seal = "dev"
+                [wallet]
+                name = "from-file"
+                hotkey = "file-hot"
+                "#,
+            )?;
+            jail.set_env("TESSERA_WALLET__NAME", "from-env");
+            jail.set_env("TESSERA_NETUID", "7");
+            let flags = vec![("netuid".to_owned(), Value::from(9u16))];
+            let config = Config::load(Some(std::path::Path::new("allocate.toml")), &flags)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.threshold, 0.5, "file over default");
+            assert_eq!(config.seal, "dev");
+            assert_eq!(config.wallet.name, "from-env", "env over file");
+            assert_eq!(config.wallet.hotkey, "file-hot");
+            assert_eq!(config.netuid, 9, "flag over env");
+            assert_eq!(config.workers, 0, "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_alone() {
+        Jail::expect_with(|_| {
+            let config = Config::load(None, &[]).map_err(|e| e.to_string())?;
+            assert_eq!(config, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_sources_are_one_line_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "treshold = 0.5")?;
+            let err = Config::load(Some(std::path::Path::new("typo.toml")), &[]).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("treshold"), "{text}");
+            assert!(!text.contains('\n'));
+
+            let err = Config::load(Some(std::path::Path::new("missing.toml")), &[]).unwrap_err();
+            assert!(err.to_string().contains("missing.toml"), "{err}");
+
+            jail.set_env("TESSERA_CHUNK_SIZE", "lots");
+            let err = Config::load(None, &[]).unwrap_err();
+            assert!(err.to_string().contains("lots"), "{err}");
+            Ok(())
+        });
+    }
+}

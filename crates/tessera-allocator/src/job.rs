@@ -1,0 +1,684 @@
+//! The allocation job itself: plan, check, confirm, seal and write, or verify what is stored.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rand::Rng;
+use tessera_chain::{Chain, LocalChain, Metagraph};
+use tessera_core::AccountId;
+use tessera_core::constants::MIN_N_CHUNKS;
+use tessera_core::merkle;
+use tessera_core::wallet::{Wallet, expand_tilde};
+use tessera_partition::{PartitionPlan, SealKey, SealProfile};
+use tessera_storage::{Chunk, HashDb, Meta, PartitionDb};
+
+use crate::layout::{self, PartitionEntry};
+use crate::size::ByteSize;
+use crate::{Config, Error, workers};
+
+/// What a run did, for the caller to report or test.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Miner partitions are complete.
+    Allocated {
+        partitions: Vec<PartitionEntry>,
+        sealed_now: u64,
+        elapsed: Duration,
+    },
+    /// The validator's hash databases hold their samples.
+    Sampled { miners: usize, derived_now: u64 },
+    /// `--verify` ran; `bad` lists, per partition file, the ids that are missing or wrong.
+    Verified {
+        checked: u64,
+        bad: Vec<(PathBuf, Vec<u64>)>,
+    },
+}
+
+/// Everything resolved from the config before anything on disk is touched.
+struct Setup {
+    me: AccountId,
+    dir: PathBuf,
+    db_path: PathBuf,
+    profile: SealProfile,
+    metagraph: Metagraph,
+    workers: usize,
+}
+
+/// Runs the job `config` describes. `confirm` is asked before anything is written (unless
+/// `no_prompt`); once `shutdown` completes, sealing stops, finished chunks are committed and the
+/// run ends with [`Error::Interrupted`].
+pub async fn run(
+    config: &Config,
+    confirm: &mut dyn FnMut(&str) -> bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Outcome, Error> {
+    let setup = setup(config).await?;
+    if config.verify {
+        return verify(&setup).await;
+    }
+    if config.validator {
+        return sample_roots(config, &setup, confirm, shutdown).await;
+    }
+    allocate(config, &setup, confirm, shutdown).await
+}
+
+async fn setup(config: &Config) -> Result<Setup, Error> {
+    // Cheap checks first, so a typo costs nothing.
+    let profile: SealProfile = config.seal.parse()?;
+    tessera_core::merkle::segment_count(config.chunk_size.0)?;
+    if config.subtensor.network != "local" {
+        return Err(Error::UnsupportedNetwork(config.subtensor.network.clone()));
+    }
+    if config.capacity.is_none() && !(config.threshold > 0.0 && config.threshold <= 1.0) {
+        return Err(Error::Threshold(config.threshold));
+    }
+    let db_path = expand_tilde(&config.db_path);
+    let wallet = Wallet::new(
+        expand_tilde(&config.wallet.path),
+        &config.wallet.name,
+        &config.wallet.hotkey,
+    )?;
+    let me = wallet.load_hotkey()?.account();
+    let metagraph_path = config
+        .metagraph
+        .path
+        .as_deref()
+        .map(expand_tilde)
+        .unwrap_or_else(|| db_path.join("metagraph.toml"));
+    let metagraph = LocalChain::new(metagraph_path, config.netuid)
+        .metagraph()
+        .await?;
+    let dir = layout::node_dir(&db_path, &config.wallet.name, &config.wallet.hotkey);
+    let workers = match config.workers {
+        0 => workers::default_count(),
+        n => n,
+    };
+    Ok(Setup {
+        me,
+        dir,
+        db_path,
+        profile,
+        metagraph,
+        workers,
+    })
+}
+
+fn meta(miner: AccountId, validator: AccountId, chunk_size: u64, profile: SealProfile) -> Meta {
+    Meta {
+        miner,
+        validator,
+        chunk_size,
+        seal_profile: profile.name().to_owned(),
+        seal_passes: profile.params().passes,
+    }
+}
+
+/// Free bytes on the file system holding `path`, or its nearest existing ancestor.
+fn free_space(path: &Path) -> Result<u64, Error> {
+    let mut at = path;
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = Path::new(".");
+                break;
+            }
+        }
+    }
+    fs4::available_space(at).map_err(|source| Error::Io {
+        path: at.to_owned(),
+        source,
+    })
+}
+
+/// A partition as it will be after this run, with what is already on disk.
+struct Target {
+    plan: PartitionPlan,
+    path: PathBuf,
+    key: SealKey,
+    present: BTreeSet<u64>,
+}
+
+async fn allocate(
+    config: &Config,
+    setup: &Setup,
+    confirm: &mut dyn FnMut(&str) -> bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Outcome, Error> {
+    let chunk_size = config.chunk_size.0;
+    let validators: Vec<(AccountId, f64)> = setup
+        .metagraph
+        .validators()
+        .filter(|n| n.hotkey != setup.me)
+        .map(|n| (n.hotkey, n.stake))
+        .collect();
+    let capacity = match config.capacity {
+        Some(c) => c.0,
+        None => (free_space(&setup.db_path)? as f64 * config.threshold) as u64,
+    };
+    let plan = tessera_partition::plan(capacity, chunk_size, &validators)?;
+
+    // Read what is there without changing it: a file of another pair or seal stops the run here,
+    // before anything is written.
+    let mut targets = Vec::new();
+    for p in plan {
+        let path = setup
+            .dir
+            .join(tessera_storage::partition_file_name(&p.validator));
+        let key = SealKey::new(setup.me, p.validator, chunk_size, setup.profile.params())?;
+        let mut present = BTreeSet::new();
+        if path.exists() && !config.restart {
+            let db = PartitionDb::open(
+                &path,
+                &meta(setup.me, p.validator, chunk_size, setup.profile),
+            )
+            .await?;
+            present = db
+                .chunk_ids()
+                .await?
+                .into_iter()
+                .filter(|id| *id < p.n_chunks)
+                .collect();
+            db.close().await;
+        }
+        targets.push(Target {
+            plan: p,
+            path,
+            key,
+            present,
+        });
+    }
+
+    let to_seal: u64 = targets
+        .iter()
+        .map(|t| t.plan.n_chunks - t.present.len() as u64)
+        .sum();
+    let needed = to_seal * chunk_size;
+    // SQLite's pages and the WAL add a little to the raw bytes.
+    let free = free_space(&setup.dir)?;
+    if needed + needed / 20 > free {
+        return Err(Error::NotEnoughDisk {
+            path: setup.dir.clone(),
+            needed: ByteSize(needed).to_string(),
+            free: ByteSize(free).to_string(),
+        });
+    }
+
+    let summary = describe_plan(setup, config, capacity, &targets, to_seal);
+    println!("{summary}");
+    if !config.no_prompt && !confirm("proceed with this allocation? [y/N] ") {
+        return Err(Error::NotConfirmed);
+    }
+
+    // From here on the disk changes.
+    std::fs::create_dir_all(&setup.dir).map_err(|source| Error::Io {
+        path: setup.dir.clone(),
+        source,
+    })?;
+    let keep: BTreeSet<PathBuf> = targets.iter().map(|t| t.path.clone()).collect();
+    for stale in partition_files(&setup.dir)? {
+        if config.restart || !keep.contains(&stale) {
+            tracing::info!(path = %stale.display(), "removing partition not in this plan");
+            PartitionDb::remove(&stale)?;
+        }
+    }
+
+    let mut dbs = Vec::new();
+    for t in &targets {
+        let db = PartitionDb::open(
+            &t.path,
+            &meta(setup.me, t.plan.validator, chunk_size, setup.profile),
+        )
+        .await?;
+        let dropped = db.truncate(t.plan.n_chunks).await?;
+        if dropped > 0 {
+            tracing::info!(path = %t.path.display(), dropped, "deleted chunks beyond the smaller plan");
+        }
+        dbs.push(db);
+    }
+    let entries: Vec<PartitionEntry> = targets
+        .iter()
+        .map(|t| PartitionEntry {
+            path: t.path.clone(),
+            owner: setup.me,
+            validator: t.plan.validator,
+            size: t.plan.n_chunks * chunk_size,
+            n_chunks: t.plan.n_chunks,
+            seed: hex(&t.key.partition_seed()),
+            chunk_size,
+            seal: setup.profile.name().to_owned(),
+        })
+        .collect();
+    layout::write_partition_json(&setup.dir, &entries)?;
+
+    let started = Instant::now();
+    let tasks: Vec<(usize, u64)> = targets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            (0..t.plan.n_chunks)
+                .filter(|id| !t.present.contains(id))
+                .map(move |id| (i, id))
+        })
+        .collect();
+    let bars = Bars::new(&targets, chunk_size);
+    let keys: Vec<SealKey> = targets.iter().map(|t| t.key).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let rx = workers::spawn(
+        tasks,
+        setup.workers,
+        stop.clone(),
+        move |&(p, id): &(usize, u64)| {
+            let data = keys[p].seal(id);
+            let root = merkle::root(&data).expect("chunk size checked");
+            (p, Chunk { id, data, root })
+        },
+    );
+    let batch = (16 << 20) / chunk_size as usize + 1;
+    let written = write_batches(rx, &dbs, batch, &stop, shutdown, |p| bars.inc(p)).await;
+    bars.finish();
+    for db in dbs {
+        db.close().await;
+    }
+    let (written, interrupted) = written?;
+    if interrupted {
+        return Err(Error::Interrupted { written });
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "sealed {written} chunks ({}) in {:.1}s, {}/s; {} partitions complete in {}",
+        ByteSize(written * chunk_size),
+        elapsed.as_secs_f64(),
+        ByteSize((written * chunk_size) as f64 as u64 * 1000 / elapsed.as_millis().max(1) as u64),
+        entries.len(),
+        setup.dir.display()
+    );
+    Ok(Outcome::Allocated {
+        partitions: entries,
+        sealed_now: written,
+        elapsed,
+    })
+}
+
+/// Collects results into per-partition batches and commits each batch in one transaction.
+/// Returns the chunks written and whether `shutdown` cut the run short.
+async fn write_batches<S: Store>(
+    mut rx: tokio::sync::mpsc::Receiver<(usize, S::Item)>,
+    stores: &[S],
+    batch: usize,
+    stop: &AtomicBool,
+    shutdown: impl Future<Output = ()>,
+    mut progress: impl FnMut(usize),
+) -> Result<(u64, bool), Error> {
+    let mut pending: Vec<Vec<S::Item>> = stores.iter().map(|_| Vec::new()).collect();
+    let mut written = 0u64;
+    let mut interrupted = false;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let next = tokio::select! {
+            item = rx.recv() => item,
+            () = &mut shutdown, if !interrupted => {
+                tracing::warn!("interrupted: finishing the chunks in flight");
+                interrupted = true;
+                stop.store(true, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let Some((p, item)) = next else { break };
+        pending[p].push(item);
+        progress(p);
+        if pending[p].len() >= batch {
+            stores[p].put(&pending[p]).await?;
+            written += pending[p].len() as u64;
+            pending[p].clear();
+        }
+    }
+    for (p, items) in pending.iter().enumerate() {
+        if !items.is_empty() {
+            stores[p].put(items).await?;
+            written += items.len() as u64;
+        }
+    }
+    Ok((written, interrupted))
+}
+
+/// The one write the batch loop needs, for partitions (chunks) and hash databases (roots).
+trait Store {
+    type Item;
+    async fn put(&self, items: &[Self::Item]) -> Result<(), Error>;
+}
+
+impl Store for PartitionDb {
+    type Item = Chunk;
+    async fn put(&self, items: &[Chunk]) -> Result<(), Error> {
+        Ok(self.insert(items).await?)
+    }
+}
+
+impl Store for HashDb {
+    type Item = (u64, merkle::Hash);
+    async fn put(&self, items: &[(u64, merkle::Hash)]) -> Result<(), Error> {
+        Ok(self.insert(items).await?)
+    }
+}
+
+/// The `data-*` files in `dir`.
+fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let io = |source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if let Some(ss58) = name.strip_prefix("data-") {
+            if ss58.parse::<AccountId>().is_ok() {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn describe_plan(
+    setup: &Setup,
+    config: &Config,
+    capacity: u64,
+    targets: &[Target],
+    to_seal: u64,
+) -> String {
+    let chunk_size = config.chunk_size.0;
+    let mut text = format!(
+        "plan for miner {} in {}\n  capacity {}, chunk size {}, seal {}{}\n",
+        setup.me,
+        setup.dir.display(),
+        ByteSize(capacity),
+        ByteSize(chunk_size),
+        setup.profile,
+        if config.restart {
+            ", starting over"
+        } else {
+            ""
+        },
+    );
+    let mut total = 0;
+    for t in targets {
+        total += t.plan.n_chunks;
+        text.push_str(&format!(
+            "  validator {}  stake {:>12.3}  {:>8} chunks ({}), {} already sealed\n",
+            t.plan.validator,
+            t.plan.stake,
+            t.plan.n_chunks,
+            ByteSize(t.plan.n_chunks * chunk_size),
+            t.present.len()
+        ));
+    }
+    text.push_str(&format!(
+        "  total {total} chunks ({}); {to_seal} to seal with {} workers",
+        ByteSize(total * chunk_size),
+        setup.workers
+    ));
+    text
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Progress bars per partition and in total, with bytes per second and ETA. indicatif draws
+/// nothing when stderr is not a terminal, so logs and tests stay clean.
+struct Bars {
+    _multi: MultiProgress,
+    per: Vec<ProgressBar>,
+    total: ProgressBar,
+    chunk_size: u64,
+}
+
+impl Bars {
+    fn new(targets: &[Target], chunk_size: u64) -> Self {
+        let multi = MultiProgress::new();
+        let style = ProgressStyle::with_template(
+            "{prefix:>14} [{bar:32}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> ");
+        let mut missing_total = 0;
+        let per = targets
+            .iter()
+            .map(|t| {
+                let missing = t.plan.n_chunks - t.present.len() as u64;
+                missing_total += missing;
+                let bar = multi.add(ProgressBar::new(missing * chunk_size));
+                bar.set_style(style.clone());
+                let name = t.plan.validator.to_ss58();
+                bar.set_prefix(format!("{}…", &name[..10]));
+                bar
+            })
+            .collect();
+        let total = multi.add(ProgressBar::new(missing_total * chunk_size));
+        total.set_style(style);
+        total.set_prefix("total");
+        Self {
+            _multi: multi,
+            per,
+            total,
+            chunk_size,
+        }
+    }
+
+    fn inc(&self, p: usize) {
+        self.per[p].inc(self.chunk_size);
+        self.total.inc(self.chunk_size);
+    }
+
+    fn finish(&self) {
+        for bar in &self.per {
+            bar.finish();
+        }
+        self.total.finish();
+    }
+}
+
+/// `--validator`: a hash database per miner, holding roots the validator derived itself for a
+/// random sample of chunk ids.
+///
+/// The validator cannot know yet how much each miner will claim, so ids are drawn below the
+/// share of this validator in a minimum-size miner (`MIN_N_CHUNKS` chunks in total, or
+/// `--capacity`): every conforming miner holds those ids. The validator tops up later once it
+/// learns the real claims.
+async fn sample_roots(
+    config: &Config,
+    setup: &Setup,
+    confirm: &mut dyn FnMut(&str) -> bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Outcome, Error> {
+    let chunk_size = config.chunk_size.0;
+    let miners: Vec<AccountId> = setup
+        .metagraph
+        .neurons
+        .iter()
+        .filter(|n| !n.validator_permit && n.hotkey != setup.me)
+        .map(|n| n.hotkey)
+        .collect();
+    let assumed = config.capacity.map_or(MIN_N_CHUNKS * chunk_size, |c| c.0);
+    let validators: Vec<(AccountId, f64)> = setup
+        .metagraph
+        .validators()
+        .map(|n| (n.hotkey, n.stake))
+        .collect();
+    let range = match tessera_partition::plan(assumed, chunk_size, &validators) {
+        Ok(plan) => plan
+            .iter()
+            .find(|p| p.validator == setup.me)
+            .map_or(assumed / chunk_size, |p| p.n_chunks),
+        Err(_) => assumed / chunk_size,
+    }
+    .max(1);
+    println!(
+        "validator {} in {}: {} roots for each of {} miners, ids below {range}, seal {}",
+        setup.me,
+        setup.dir.display(),
+        config.samples.min(range),
+        miners.len(),
+        setup.profile
+    );
+    if !config.no_prompt && !confirm("proceed? [y/N] ") {
+        return Err(Error::NotConfirmed);
+    }
+    std::fs::create_dir_all(&setup.dir).map_err(|source| Error::Io {
+        path: setup.dir.clone(),
+        source,
+    })?;
+
+    let mut dbs = Vec::new();
+    let mut tasks = Vec::new();
+    let mut keys = Vec::new();
+    let mut rng = rand::rng();
+    for (i, miner) in miners.iter().enumerate() {
+        let path = setup.dir.join(tessera_storage::hash_file_name(miner));
+        if config.restart {
+            HashDb::remove(&path)?;
+        }
+        let db = HashDb::open(&path, &meta(*miner, setup.me, chunk_size, setup.profile)).await?;
+        let have: BTreeSet<u64> = db.roots().await?.into_iter().map(|(id, _)| id).collect();
+        let want = config.samples.min(range);
+        let mut chosen = BTreeSet::new();
+        while ((have.len() + chosen.len()) as u64) < want {
+            let id = rng.random_range(0..range);
+            if !have.contains(&id) {
+                chosen.insert(id);
+            }
+        }
+        tasks.extend(chosen.into_iter().map(|id| (i, id)));
+        keys.push(SealKey::new(
+            *miner,
+            setup.me,
+            chunk_size,
+            setup.profile.params(),
+        )?);
+        dbs.push(db);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let rx = workers::spawn(
+        tasks,
+        setup.workers,
+        stop.clone(),
+        move |&(m, id): &(usize, u64)| (m, (id, keys[m].expected_root(id))),
+    );
+    let result = write_batches(rx, &dbs, 64, &stop, shutdown, |_| {}).await;
+    for db in dbs {
+        db.close().await;
+    }
+    let (derived_now, interrupted) = result?;
+    if interrupted {
+        return Err(Error::Interrupted {
+            written: derived_now,
+        });
+    }
+    println!("derived {derived_now} roots");
+    Ok(Outcome::Sampled {
+        miners: miners.len(),
+        derived_now,
+    })
+}
+
+/// `--verify`: re-derives every chunk listed in `partition.json` and compares it with what is
+/// stored, byte for byte and root for root. It is the operator's fsck.
+async fn verify(setup: &Setup) -> Result<Outcome, Error> {
+    let entries = layout::read_partition_json(&setup.dir)?;
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for entry in &entries {
+        let profile: SealProfile = entry.seal.parse()?;
+        let key = SealKey::new(
+            entry.owner,
+            entry.validator,
+            entry.chunk_size,
+            profile.params(),
+        )?;
+        if !entry.path.exists() {
+            println!(
+                "{}: missing, all {} chunks bad",
+                entry.path.display(),
+                entry.n_chunks
+            );
+            bad.push((entry.path.clone(), (0..entry.n_chunks).collect()));
+            checked += entry.n_chunks;
+            continue;
+        }
+        let db = PartitionDb::open(
+            &entry.path,
+            &meta(entry.owner, entry.validator, entry.chunk_size, profile),
+        )
+        .await?;
+        let extra: Vec<u64> = db
+            .chunk_ids()
+            .await?
+            .into_iter()
+            .filter(|id| *id >= entry.n_chunks)
+            .collect();
+        let handle = tokio::runtime::Handle::current();
+        let reader = db.clone();
+        let rx = workers::spawn(
+            (0..entry.n_chunks).collect::<Vec<u64>>(),
+            setup.workers,
+            Arc::new(AtomicBool::new(false)),
+            move |&id: &u64| {
+                // Worker threads are outside the runtime, so they may block on it to read.
+                let stored = handle.block_on(reader.get(id));
+                let ok = match stored {
+                    Ok(Some(chunk)) => {
+                        let expected = key.seal(id);
+                        chunk.data == expected
+                            && merkle::root(&expected).is_ok_and(|r| r == chunk.root)
+                    }
+                    Ok(None) => false,
+                    Err(e) => {
+                        tracing::warn!(id, error = %e, "chunk unreadable");
+                        false
+                    }
+                };
+                (id, ok)
+            },
+        );
+        let mut rx = rx;
+        let mut wrong = Vec::new();
+        while let Some((id, ok)) = rx.recv().await {
+            checked += 1;
+            if !ok {
+                wrong.push(id);
+            }
+        }
+        db.close().await;
+        wrong.extend(extra);
+        wrong.sort_unstable();
+        if wrong.is_empty() {
+            println!("{}: {} chunks ok", entry.path.display(), entry.n_chunks);
+        } else {
+            let shown: Vec<String> = wrong.iter().take(100).map(u64::to_string).collect();
+            println!(
+                "{}: {} bad chunks: {}{}",
+                entry.path.display(),
+                wrong.len(),
+                shown.join(", "),
+                if wrong.len() > 100 { ", …" } else { "" }
+            );
+            bad.push((entry.path.clone(), wrong));
+        }
+    }
+    let total_bad: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
+    println!(
+        "verified {checked} chunks in {} partitions: {total_bad} bad",
+        entries.len()
+    );
+    Ok(Outcome::Verified { checked, bad })
+}

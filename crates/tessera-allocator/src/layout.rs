@@ -1,0 +1,66 @@
+//! Where things live under `<db_path>/<wallet.name>/<wallet.hotkey>/`, and `partition.json`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tessera_core::AccountId;
+
+use crate::Error;
+
+pub(crate) const PARTITION_JSON: &str = "partition.json";
+
+/// One partition as `partition.json` lists it: the prototype's fields plus chunk size and seal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartitionEntry {
+    /// The partition's database file.
+    pub path: PathBuf,
+    /// The miner's hotkey.
+    pub owner: AccountId,
+    pub validator: AccountId,
+    /// Bytes of sealed data: `n_chunks * chunk_size`.
+    pub size: u64,
+    pub n_chunks: u64,
+    /// Hex digest of everything the partition's chunks derive from (see docs/protocol.md).
+    pub seed: String,
+    pub chunk_size: u64,
+    /// Seal profile name, `dev` or `production`.
+    pub seal: String,
+}
+
+/// The node's folder: `<db_path>/<wallet.name>/<wallet.hotkey>`.
+pub(crate) fn node_dir(db_path: &Path, wallet_name: &str, hotkey: &str) -> PathBuf {
+    db_path.join(wallet_name).join(hotkey)
+}
+
+pub(crate) fn write_partition_json(dir: &Path, entries: &[PartitionEntry]) -> Result<(), Error> {
+    let path = dir.join(PARTITION_JSON);
+    let tmp = dir.join(format!(".{PARTITION_JSON}.new"));
+    let io = |source| Error::Io {
+        path: path.clone(),
+        source,
+    };
+    let text = serde_json::to_string_pretty(entries).expect("plain data serialises");
+    // Write beside, sync, then rename: readers see the old file or the new one, never half.
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.write_all(b"\n").map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+pub(crate) fn read_partition_json(dir: &Path) -> Result<Vec<PartitionEntry>, Error> {
+    let path = dir.join(PARTITION_JSON);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::PartitionFile {
+        path: path.clone(),
+        reason: if e.kind() == std::io::ErrorKind::NotFound {
+            "missing: allocate first".to_owned()
+        } else {
+            e.to_string()
+        },
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::PartitionFile {
+        path,
+        reason: format!("malformed: {e}"),
+    })
+}
