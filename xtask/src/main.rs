@@ -3,6 +3,7 @@
 //! Each subcommand hands its arguments to a library; no production logic lives here.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,12 @@ enum Task {
     Allocate {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
+    },
+    /// Allocate and verify a small miner against deploy/examples/metagraph.toml, in target/demo.
+    Demo {
+        /// Total space to allocate.
+        #[arg(long, default_value = "64MiB")]
+        capacity: String,
     },
     /// Create a hotkey file in Bittensor's wallet format.
     Wallet {
@@ -46,6 +53,7 @@ fn main() -> anyhow::Result<ExitCode> {
             let argv = std::iter::once(OsString::from("cargo xtask allocate")).chain(args);
             Ok(tessera_allocator::cli::main(argv))
         }
+        Task::Demo { capacity } => demo(&capacity),
         Task::Wallet {
             path,
             name,
@@ -63,4 +71,49 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The README's main job until the local network exists: the example miner (//Dave) allocates
+/// dev-sealed partitions for the example validators, then verifies them. Running it again resumes.
+fn demo(capacity: &str) -> anyhow::Result<ExitCode> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.parent().unwrap_or(manifest);
+    let demo = root.join("target").join("demo");
+    let wallets = demo.join("wallets");
+    let wallet = tessera_core::Wallet::new(&wallets, "miner", "default")?;
+    if !wallet.hotkey_path().exists() {
+        wallet.create_hotkey(&tessera_core::Keypair::from_uri("//Dave")?, false)?;
+    }
+    let metagraph = root.join("deploy").join("examples").join("metagraph.toml");
+    let args = |extra: &[&str]| {
+        let mut argv: Vec<OsString> = vec!["cargo xtask demo".into()];
+        for (flag, value) in [
+            ("--db_path", demo.join("db")),
+            ("--wallet.path", wallets.clone()),
+            ("--metagraph.path", metagraph.clone()),
+        ] {
+            argv.push(flag.into());
+            argv.push(value.into_os_string());
+        }
+        argv.extend(
+            [
+                "--wallet.name",
+                "miner",
+                "--seal",
+                "dev",
+                "--capacity",
+                capacity,
+                "--no_prompt",
+            ]
+            .iter()
+            .chain(extra)
+            .map(OsString::from),
+        );
+        argv
+    };
+    let code = tessera_allocator::cli::main(args(&[]));
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    Ok(tessera_allocator::cli::main(args(&["--verify"])))
 }

@@ -1,1 +1,145 @@
-fn main() {}
+//! Benchmarks allocation throughput against raw SQLite inserts of random blobs, and the
+//! speed-up of a second sealing worker under the production profile.
+
+use std::path::Path;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tessera_allocator::{ByteSize, Config};
+use tessera_core::{Keypair, Wallet};
+
+const MIB: u64 = 1 << 20;
+/// Chunks per allocation run: large enough to reach a steady state, small enough to repeat.
+const CHUNKS: u64 = 64;
+
+/// A wallet and a two-validator metagraph in `root`, and a config allocating into `root/db`.
+fn fixture(root: &Path, chunk_size: u64, chunks: u64, seal: &str, workers: usize) -> Config {
+    let wallet = Wallet::new(root.join("wallets"), "miner", "default").expect("wallet names");
+    let miner = Keypair::generate();
+    wallet.create_hotkey(&miner, true).expect("hotkey file");
+    let v1 = Keypair::from_uri("//Alice").expect("uri").account();
+    let v2 = Keypair::from_uri("//Bob").expect("uri").account();
+    let metagraph = format!(
+        "netuid = 1\n[[neurons]]\nuid = 0\nhotkey = \"{v1}\"\nstake = 3000.0\nvalidator_permit = true\n\
+         [[neurons]]\nuid = 1\nhotkey = \"{v2}\"\nstake = 1000.0\nvalidator_permit = true\n"
+    );
+    std::fs::write(root.join("metagraph.toml"), metagraph).expect("metagraph file");
+    let mut config = Config::default();
+    config.db_path = root.join("db");
+    config.wallet.path = root.join("wallets");
+    config.wallet.name = "miner".into();
+    config.metagraph.path = Some(root.join("metagraph.toml"));
+    config.no_prompt = true;
+    config.seal = seal.into();
+    config.chunk_size = ByteSize(chunk_size);
+    config.capacity = Some(ByteSize(chunks * chunk_size));
+    config.workers = workers;
+    config
+}
+
+fn allocate_once(rt: &tokio::runtime::Runtime, config: &Config) {
+    let _ = std::fs::remove_dir_all(&config.db_path);
+    rt.block_on(tessera_allocator::run(
+        config,
+        &mut |_| true,
+        std::future::pending(),
+    ))
+    .expect("allocation succeeds");
+}
+
+/// The baseline: the same number of random 1 MiB blobs inserted into a table with the same
+/// pragmas and the same batch size, generated before the clock starts.
+async fn raw_insert(path: &Path, blobs: &[Vec<u8>]) {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .page_size(65536)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("open");
+    sqlx::query(
+        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL, root BLOB NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("create");
+    for (batch_no, batch) in blobs.chunks(17).enumerate() {
+        let mut tx = pool.begin().await.expect("begin");
+        for (i, blob) in batch.iter().enumerate() {
+            sqlx::query("INSERT INTO blobs (id, data, root) VALUES (?, ?, ?)")
+                .bind((batch_no * 17 + i) as i64)
+                .bind(&blob[..])
+                .bind(&blob[..32])
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+        }
+        tx.commit().await.expect("commit");
+    }
+    pool.close().await;
+}
+
+fn throughput(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = fixture(dir.path(), MIB, CHUNKS, "dev", 0);
+    let mut group = c.benchmark_group("allocate_64mib");
+    group.throughput(Throughput::Bytes(CHUNKS * MIB));
+    group.sample_size(10);
+
+    // Random bytes from a simple xorshift: incompressible enough for SQLite, free to make.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let blobs: Vec<Vec<u8>> = (0..CHUNKS)
+        .map(|_| {
+            (0..MIB / 8)
+                .flat_map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state.to_le_bytes()
+                })
+                .collect()
+        })
+        .collect();
+    let raw_path = dir.path().join("raw.sqlite");
+    group.bench_function("baseline_raw_sqlite_insert", |b| {
+        b.iter_batched(
+            || {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", raw_path.display()));
+                }
+            },
+            |()| rt.block_on(raw_insert(&raw_path, &blobs)),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("allocate_dev_seal", |b| {
+        b.iter(|| allocate_once(&rt, &config))
+    });
+    group.finish();
+}
+
+fn worker_scaling(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // Production seal on 64 KiB chunks: the same per-byte work as 1 MiB chunks, 16 times sooner.
+    let chunk = 64 << 10;
+    let chunks = 16;
+    let mut group = c.benchmark_group("allocate_production_workers");
+    group.throughput(Throughput::Bytes(chunks * chunk));
+    group.sample_size(10);
+    for workers in [1usize, 2] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = fixture(dir.path(), chunk, chunks, "production", workers);
+        group.bench_function(format!("workers_{workers}"), |b| {
+            b.iter(|| allocate_once(&rt, &config))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, throughput, worker_scaling);
+criterion_main!(benches);

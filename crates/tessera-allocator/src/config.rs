@@ -132,9 +132,24 @@ impl Config {
         // db_path contain single ones.
         figment = figment.merge(Env::prefixed("TESSERA_").split("__"));
         for (key, value) in flags {
-            figment = figment.merge((key.as_str(), value.clone()));
+            figment = figment.merge(Flag(key, value));
         }
         figment.extract().map_err(|e| Error::Config(one_line(&e)))
+    }
+}
+
+/// One command-line flag as a figment source, so that a bad value is reported as
+/// `for key "--capacity" in the command line` rather than under figment's tuple type name.
+struct Flag<'a>(&'a str, &'a figment::value::Value);
+
+impl Provider for Flag<'_> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("the command line")
+            .interpolater(|_: &Profile, keys: &[&str]| format!("--{}", keys.join(".")))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::global(self.0, self.1).data()
     }
 }
 

@@ -77,7 +77,13 @@ async fn setup(config: &Config) -> Result<Setup, Error> {
     if config.capacity.is_none() && !(config.threshold > 0.0 && config.threshold <= 1.0) {
         return Err(Error::Threshold(config.threshold));
     }
+    // Absolute, because partition.json records the paths for later runs and for the miner,
+    // which need not start in the same directory.
     let db_path = expand_tilde(&config.db_path);
+    let db_path = std::path::absolute(&db_path).map_err(|source| Error::Io {
+        path: db_path.clone(),
+        source,
+    })?;
     let wallet = Wallet::new(
         expand_tilde(&config.wallet.path),
         &config.wallet.name,
@@ -330,6 +336,16 @@ async fn write_batches<S: Store>(
             }
         };
         let Some((p, item)) = next else { break };
+        // Tasks arrive partition by partition, so another partition's remainder is complete (but
+        // for a few chunks at the boundary): commit it now rather than hold up to a batch per
+        // partition in memory, and lose it to a crash, until the end of the run.
+        for (q, store) in stores.iter().enumerate() {
+            if q != p && !pending[q].is_empty() {
+                store.put(&pending[q]).await?;
+                written += pending[q].len() as u64;
+                pending[q].clear();
+            }
+        }
         pending[p].push(item);
         progress(p);
         if pending[p].len() >= batch {

@@ -32,6 +32,10 @@ impl FromStr for ByteSize {
             .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
         let unit = unit.trim().to_ascii_lowercase();
+        // The number first: "lots" or "-1GiB" lack a number, not a unit.
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("invalid size '{s}': expected a number such as 2GiB"))?;
         let multiplier = if unit.is_empty() {
             1
         } else {
@@ -41,9 +45,6 @@ impl FromStr for ByteSize {
                 .map(|(_, m)| *m)
                 .ok_or_else(|| format!("invalid size '{s}': unknown unit '{unit}'"))?
         };
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("invalid size '{s}': expected a number such as 2GiB"))?;
         let bytes = value * multiplier as f64;
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
             return Err(format!("invalid size '{s}': out of range"));

@@ -226,68 +226,100 @@ fn plan_step(
     }
 }
 
+/// A value on the walk's stack, with its planned rule and inputs.
+struct Frame {
+    v: usize,
+    rule: Rule,
+    inputs: [usize; 3],
+    count: usize,
+    next: usize,
+}
+
 /// Plans the rebuild of every final cell of `segment` the store lacks, unmixing at most `depth`
 /// passes below a kept value, and returns the derivation; its length is its cost in hashes.
 ///
 /// The plan is a depth-first walk over the dependencies. Computing forward only ever goes back in
-/// (pass, cell) order, so any cycle the walk meets passes through an unmixing step; that step is
-/// then computed forward instead and the walk starts over, which always ends.
+/// (pass, cell) order, so any cycle the walk meets passes through an unmixing step; the latest
+/// such step on the cycle is computed forward instead, and the walk resumes from it. Values
+/// finished before the switch stay valid but may no longer be needed, so a second, clean walk
+/// with the final choices counts only what the targets need; it meets no cycle, because the
+/// first walk finished every value it reaches in a valid order.
 fn plan_rebuild(trace: &Trace, store: &Store, segment: usize, depth: usize) -> Derivation {
-    const WHITE: u8 = 0;
-    const GREY: u8 = 1;
-    const BLACK: u8 = 2;
-    let n = trace.n;
     let targets: Vec<usize> = (segment * SEGMENT_CELLS..(segment + 1) * SEGMENT_CELLS)
         .map(|j| trace.node(trace.passes, j))
         .filter(|&v| !store.kept[v])
         .collect();
     let mut forced_forward = vec![false; trace.nodes()];
-    'restart: loop {
-        let mut colour = vec![WHITE; trace.nodes()];
-        let mut stack: Vec<(usize, usize)> = Vec::new();
-        let mut steps = Vec::new();
-        for &target in &targets {
-            if colour[target] != WHITE {
+    walk(trace, store, &targets, depth, &mut forced_forward, true);
+    let steps = walk(trace, store, &targets, depth, &mut forced_forward, false);
+    Derivation { steps }
+}
+
+fn walk(
+    trace: &Trace,
+    store: &Store,
+    targets: &[usize],
+    depth: usize,
+    forced_forward: &mut [bool],
+    break_cycles: bool,
+) -> Vec<(usize, Rule)> {
+    const WHITE: u8 = 0;
+    const GREY: u8 = 1;
+    const BLACK: u8 = 2;
+    let mut colour = vec![WHITE; trace.nodes()];
+    // Where each grey value sits on the stack, to find the cycle it closes.
+    let mut position = vec![0u32; trace.nodes()];
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut steps = Vec::new();
+    let frame = |forced_forward: &[bool], v: usize| {
+        let (rule, inputs, count) = plan_step(trace, store, forced_forward, depth, v);
+        Frame {
+            v,
+            rule,
+            inputs,
+            count,
+            next: 0,
+        }
+    };
+    for &target in targets {
+        if colour[target] != WHITE {
+            continue;
+        }
+        colour[target] = GREY;
+        position[target] = 0;
+        stack.push(frame(forced_forward, target));
+        while let Some(top) = stack.last_mut() {
+            if top.next == top.count {
+                let done = stack.pop().expect("non-empty");
+                colour[done.v] = BLACK;
+                steps.push((done.v, done.rule));
                 continue;
             }
-            colour[target] = GREY;
-            stack.push((target, 0));
-            while let Some(&(v, next)) = stack.last() {
-                let (rule, inputs, count) = plan_step(trace, store, &forced_forward, depth, v);
-                if next == count {
-                    stack.pop();
-                    colour[v] = BLACK;
-                    steps.push((v, rule));
-                    continue;
-                }
-                stack.last_mut().expect("non-empty").1 += 1;
-                let u = inputs[next];
-                if store.kept[u] || colour[u] == BLACK {
-                    continue;
-                }
-                if colour[u] == GREY {
-                    let from = stack
-                        .iter()
-                        .rposition(|&(w, _)| w == u)
-                        .expect("grey values are on the stack");
-                    let culprit = stack[from..]
-                        .iter()
-                        .rev()
-                        .map(|&(w, _)| w)
-                        .find(|&w| {
-                            plan_step(trace, store, &forced_forward, depth, w).0 == Rule::Backward
-                        })
-                        .expect("a cycle contains an unmixing step");
-                    forced_forward[culprit] = true;
-                    continue 'restart;
-                }
-                colour[u] = GREY;
-                stack.push((u, 0));
+            let u = top.inputs[top.next];
+            top.next += 1;
+            if store.kept[u] || colour[u] == BLACK {
+                continue;
             }
+            if colour[u] == GREY {
+                assert!(break_cycles, "the clean walk met a cycle");
+                let culprit = (position[u] as usize..stack.len())
+                    .rev()
+                    .find(|&i| stack[i].rule == Rule::Backward)
+                    .expect("a cycle contains an unmixing step");
+                for dropped in stack.drain(culprit + 1..) {
+                    colour[dropped.v] = WHITE;
+                }
+                let v = stack[culprit].v;
+                forced_forward[v] = true;
+                stack[culprit] = frame(forced_forward, v);
+                continue;
+            }
+            colour[u] = GREY;
+            position[u] = stack.len() as u32;
+            stack.push(frame(forced_forward, u));
         }
-        debug_assert!(steps.len() <= n * (trace.passes + 1));
-        return Derivation { steps };
     }
+    steps
 }
 
 /// Runs a derivation on real values, computing each read index from the predecessor's value as
@@ -672,4 +704,37 @@ fn keeping_part_of_a_chunk_does_not_buy_a_cheap_answer() {
 
 fn trace_cells(chunk_size: u64) -> usize {
     chunk_size as usize / CELL
+}
+
+#[test]
+fn explore_scratch() {
+    let trace = Trace::record(&key(64 * KIB, 16, 7), 3, false);
+    let store = Strategy::Segments.store(&trace, 0.9, &mut SplitMix(5));
+    let n = trace.n;
+    let lacking: Vec<usize> = (0..n / 32).filter(|&s| store.anchor[s * 32].is_none()).collect();
+    for &segment in lacking.iter().step_by(3) {
+        let mut line = format!("seg {segment:3}:");
+        for d in 0..=16 {
+            let c = plan_rebuild(&trace, &store, segment, d).steps.len();
+            // The acyclic-by-construction policy: unmix only when the whole cone stays in kept cells.
+            let mut x = vec![false; trace.nodes()];
+            let last = trace.passes;
+            for t in (last.saturating_sub(d)..last).rev() {
+                for j in (0..n).rev() {
+                    if store.anchor[j] != Some(last) || trace.read(t + 1, j) == j {
+                        continue;
+                    }
+                    let (prev, read, _) = trace.step_inputs(t + 1, j);
+                    let ok = |u: usize| store.kept[u] || x[u];
+                    x[t * n + j] = ok(trace.node(t + 1, j)) && ok(prev) && ok(read);
+                }
+            }
+            let forced: Vec<bool> = (0..trace.nodes()).map(|v| !x[v]).collect();
+            let targets: Vec<usize> = (segment * 32..segment * 32 + 32).map(|j| trace.node(last, j)).collect();
+            let mut f2 = forced.clone();
+            let cx = walk(&trace, &store, &targets, d, &mut f2, false).len();
+            line += &format!(" {:.0}/{:.0}", c as f64 * 100.0 / trace.full_cost() as f64, cx as f64 * 100.0 / trace.full_cost() as f64);
+        }
+        eprintln!("{line}");
+    }
 }

@@ -115,7 +115,7 @@ impl Db {
         }
         .await;
         if let Err(e) = result {
-            db.pool.close().await;
+            db.close().await;
             return Err(e);
         }
         Ok(db)
