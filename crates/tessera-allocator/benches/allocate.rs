@@ -24,16 +24,18 @@ fn fixture(root: &Path, chunk_size: u64, chunks: u64, seal: &str, workers: usize
          [[neurons]]\nuid = 1\nhotkey = \"{v2}\"\nstake = 1000.0\nvalidator_permit = true\n"
     );
     std::fs::write(root.join("metagraph.toml"), metagraph).expect("metagraph file");
-    let mut config = Config::default();
-    config.db_path = root.join("db");
+    let mut config = Config {
+        db_path: root.join("db"),
+        no_prompt: true,
+        seal: seal.into(),
+        chunk_size: ByteSize(chunk_size),
+        capacity: Some(ByteSize(chunks * chunk_size)),
+        workers,
+        ..Config::default()
+    };
     config.wallet.path = root.join("wallets");
     config.wallet.name = "miner".into();
     config.metagraph.path = Some(root.join("metagraph.toml"));
-    config.no_prompt = true;
-    config.seal = seal.into();
-    config.chunk_size = ByteSize(chunk_size);
-    config.capacity = Some(ByteSize(chunks * chunk_size));
-    config.workers = workers;
     config
 }
 

@@ -163,6 +163,8 @@ fn one_line(e: &figment::Error) -> String {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures must return its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;

@@ -311,8 +311,11 @@ async fn allocate(
     })
 }
 
-/// Collects results into per-partition batches and commits each batch in one transaction.
-/// Returns the chunks written and whether `shutdown` cut the run short.
+/// Collects results into batches and commits each batch in one transaction. A batch is flushed
+/// when it reaches `batch` items, when results move on to another partition (tasks are queued
+/// partition by partition), or when a second has passed since the last commit, so that an
+/// interruption loses at most about a second of sealing even when sealing is slow. Returns the
+/// items written and whether `shutdown` cut the run short.
 async fn write_batches<S: Store>(
     mut rx: tokio::sync::mpsc::Receiver<(usize, S::Item)>,
     stores: &[S],
@@ -321,7 +324,10 @@ async fn write_batches<S: Store>(
     shutdown: impl Future<Output = ()>,
     mut progress: impl FnMut(usize),
 ) -> Result<(u64, bool), Error> {
-    let mut pending: Vec<Vec<S::Item>> = stores.iter().map(|_| Vec::new()).collect();
+    const MAX_AGE: Duration = Duration::from_secs(1);
+    let mut pending: Vec<S::Item> = Vec::new();
+    let mut pending_for = 0usize;
+    let mut last_commit = Instant::now();
     let mut written = 0u64;
     let mut interrupted = false;
     let mut shutdown = std::pin::pin!(shutdown);
@@ -336,29 +342,25 @@ async fn write_batches<S: Store>(
             }
         };
         let Some((p, item)) = next else { break };
-        // Tasks arrive partition by partition, so another partition's remainder is complete (but
-        // for a few chunks at the boundary): commit it now rather than hold up to a batch per
-        // partition in memory, and lose it to a crash, until the end of the run.
-        for (q, store) in stores.iter().enumerate() {
-            if q != p && !pending[q].is_empty() {
-                store.put(&pending[q]).await?;
-                written += pending[q].len() as u64;
-                pending[q].clear();
-            }
+        if p != pending_for && !pending.is_empty() {
+            stores[pending_for].put(&pending).await?;
+            written += pending.len() as u64;
+            pending.clear();
+            last_commit = Instant::now();
         }
-        pending[p].push(item);
+        pending_for = p;
+        pending.push(item);
         progress(p);
-        if pending[p].len() >= batch {
-            stores[p].put(&pending[p]).await?;
-            written += pending[p].len() as u64;
-            pending[p].clear();
+        if pending.len() >= batch || last_commit.elapsed() >= MAX_AGE {
+            stores[p].put(&pending).await?;
+            written += pending.len() as u64;
+            pending.clear();
+            last_commit = Instant::now();
         }
     }
-    for (p, items) in pending.iter().enumerate() {
-        if !items.is_empty() {
-            stores[p].put(items).await?;
-            written += items.len() as u64;
-        }
+    if !pending.is_empty() {
+        stores[pending_for].put(&pending).await?;
+        written += pending.len() as u64;
     }
     Ok((written, interrupted))
 }
@@ -396,10 +398,10 @@ fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if let Some(ss58) = name.strip_prefix("data-") {
-            if ss58.parse::<AccountId>().is_ok() {
-                out.push(path);
-            }
+        if let Some(ss58) = name.strip_prefix("data-")
+            && ss58.parse::<AccountId>().is_ok()
+        {
+            out.push(path);
         }
     }
     Ok(out)
