@@ -87,11 +87,14 @@ impl Db {
             let db = Self::connect(&tmp, true).await?;
             db.migrate(kind).await?;
             db.write_meta(kind, meta).await?;
-            db.pool.close().await;
+            // Checkpointed first: only the main file is renamed, so nothing may stay in the WAL.
+            db.close().await;
             std::fs::rename(&tmp, path).map_err(|source| Error::Io {
                 path: path.to_owned(),
                 source,
             })?;
+            // Empty companions the close may have left behind; the data is in the renamed file.
+            remove_db_files(&tmp)?;
         }
         Self::open_existing(path, kind, Some(meta)).await
     }
@@ -106,16 +109,19 @@ impl Db {
         let db = Self::connect(path, false).await?;
         let result = async {
             db.check_identity(kind).await?;
-            db.migrate(kind).await?;
+            // Refuse a newer schema, another kind or another pair before migrating anything: a
+            // refused file is never changed. The meta table exists from version 1 on and keeps
+            // its shape, so it can be read before migrations run.
+            db.check_version(kind).await?;
             let found = db.read_meta(kind).await?;
             if let Some(want) = expect {
                 check_meta(path, &found, want)?;
             }
-            Ok(())
+            db.migrate(kind).await
         }
         .await;
         if let Err(e) = result {
-            db.close().await;
+            close_pool(&db.pool).await;
             return Err(e);
         }
         Ok(db)
@@ -163,12 +169,11 @@ impl Db {
         }
     }
 
-    async fn migrate(&self, kind: Kind) -> Result<(), Error> {
-        let mut conn = self.pool.acquire().await.map_err(self.sql())?;
-        let migrations = kind.migrations();
-        let supported = migrations.len() as i64;
+    /// The schema version, refused if newer than this build knows.
+    async fn check_version(&self, kind: Kind) -> Result<i64, Error> {
+        let supported = kind.migrations().len() as i64;
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *conn)
+            .fetch_one(&self.pool)
             .await
             .map_err(self.sql())?;
         if version > supported {
@@ -178,6 +183,13 @@ impl Db {
                 supported,
             });
         }
+        Ok(version)
+    }
+
+    async fn migrate(&self, kind: Kind) -> Result<(), Error> {
+        let version = self.check_version(kind).await?;
+        let mut conn = self.pool.acquire().await.map_err(self.sql())?;
+        let migrations = kind.migrations();
         for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
             apply(&mut conn, sql, i as i64 + 1)
                 .await
@@ -247,8 +259,22 @@ impl Db {
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await;
-        self.pool.close().await;
+        close_pool(&self.pool).await;
     }
+}
+
+/// Closes `pool` so that SQLite can remove the `-wal` and `-shm` files. sqlx closes connections
+/// still on their way back to the pool concurrently, and SQLite removes the companions only when
+/// the last connection closes alone; so first let every connection come back, and the pool then
+/// closes them one by one. Bounded: a connection that never comes back costs 100 ms.
+async fn close_pool(pool: &SqlitePool) {
+    for _ in 0..100 {
+        if pool.num_idle() >= pool.size() as usize {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    pool.close().await;
 }
 
 async fn apply(
