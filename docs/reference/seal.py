@@ -32,8 +32,7 @@ def seal(miner, validator, chunk_size, passes, chunk_id):
         for j in range(n):
             p = cells[j - 1]  # j = 0 wraps to the last cell
             r = struct.unpack("<Q", p[:8])[0] % n
-            mixed = sha(p, cells[r])
-            cells[j] = bytes(a ^ b for a, b in zip(cells[j], mixed))
+            cells[j] = sha(p, cells[r], cells[j])
     return b"".join(cells)
 
 

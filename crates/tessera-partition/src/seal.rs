@@ -4,8 +4,10 @@
 //! parameters) alone, so a validator can derive any single chunk without the rest. Deriving it is
 //! deliberately sequential and memory-hard, in the style of Argon2d: the chunk buffer is a row of
 //! 32-byte cells, first filled by a hash chain and then mixed in place `passes` times, each cell
-//! absorbing its predecessor and a cell at a data-dependent position. The construction and its
-//! threat model are stated in `docs/protocol.md`; any change here is a protocol change and must
+//! absorbing its predecessor, a cell at a data-dependent position and its own old value. The
+//! construction and its
+//! threat model are stated in `docs/protocol.md`; any change here is a protocol change and
+//! must
 //! change the golden vectors in the tests on purpose.
 
 use std::fmt;
@@ -25,15 +27,6 @@ const CELL: usize = 32;
 const SHA256_IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
-
-/// The padding block that follows a 64-byte message: the 0x80 marker, zeros, and the length of
-/// 512 bits in big-endian.
-const PAD_AFTER_64: [u8; 64] = {
-    let mut block = [0u8; 64];
-    block[0] = 0x80;
-    block[62] = 0x02;
-    block
-};
 
 /// Both helpers below compute plain SHA-256 of their input, bit for bit (the golden vectors come
 /// from a reference using hashlib), but feed the compression function directly: the generic
@@ -58,14 +51,24 @@ fn sha256_cell_index(cell: &Hash, index: u64) -> Hash {
     finish(state)
 }
 
-/// SHA-256(a || b): a 64-byte message, then a block of padding.
-fn sha256_two_cells(a: &Hash, b: &Hash) -> Hash {
-    let mut block = [0u8; 64];
-    block[..32].copy_from_slice(a);
-    block[32..].copy_from_slice(b);
+/// SHA-256(a || b || c): a 96-byte message in two blocks, the second carrying the padding.
+fn sha256_three_cells(a: &Hash, b: &Hash, c: &Hash) -> Hash {
+    let mut first = [0u8; 64];
+    first[..32].copy_from_slice(a);
+    first[32..].copy_from_slice(b);
+    let mut second = [0u8; 64];
+    second[..32].copy_from_slice(c);
+    second[32] = 0x80;
+    second[56..].copy_from_slice(&768u64.to_be_bytes());
     let mut state = SHA256_IV;
-    compress256(&mut state, &[block, PAD_AFTER_64]);
+    compress256(&mut state, &[first, second]);
     finish(state)
+}
+
+fn cell_at(buf: &[u8], index: usize) -> Hash {
+    let mut cell = [0u8; CELL];
+    cell.copy_from_slice(&buf[index * CELL..][..CELL]);
+    cell
 }
 
 /// Domain separator of the seal seed, versioned so that a new construction never collides with this one.
@@ -180,22 +183,19 @@ impl SealKey {
             cell.copy_from_slice(&prev);
         }
 
-        // Mix in place. Each cell absorbs its predecessor and a cell chosen by the predecessor's
-        // value; positions at or after j still hold the previous pass, so dropping any part of the
-        // buffer forces recomputing earlier passes (see the threat model).
+        // Mix in place. Each cell is replaced by a hash of its predecessor, a cell chosen by the
+        // predecessor's value, and its own old value. Positions at or after j still hold the
+        // previous pass, so dropping any part of the buffer forces recomputing earlier passes;
+        // and because the old value goes into the hash (not XORed with it), a pass cannot be run
+        // backwards from the values it produced (see the threat model).
         for _ in 0..self.params.passes {
             for j in 0..n {
                 let p = if j == 0 { n - 1 } else { j - 1 };
-                let mut pc = [0u8; CELL];
-                pc.copy_from_slice(&out[p * CELL..][..CELL]);
+                let pc = cell_at(out, p);
                 let r =
                     (u64::from_le_bytes(pc[..8].try_into().expect("8 bytes")) % n as u64) as usize;
-                let mut rc = [0u8; CELL];
-                rc.copy_from_slice(&out[r * CELL..][..CELL]);
-                let mixed = sha256_two_cells(&pc, &rc);
-                for (o, m) in out[j * CELL..][..CELL].iter_mut().zip(mixed) {
-                    *o ^= m;
-                }
+                let mixed = sha256_three_cells(&pc, &cell_at(out, r), &cell_at(out, j));
+                out[j * CELL..][..CELL].copy_from_slice(&mixed);
             }
         }
     }
@@ -256,22 +256,22 @@ mod tests {
             1024,
             1,
             0,
-            "77afb2c95b2aae41bdfababef0fb8045",
-            "86d2eeeb6e4d43d8518f3a1549df56e1173f43d402009c887eb6a1e208d68cac",
+            "11d3f1b4208cf7e6616586dead628b82",
+            "b878a25ed603b0e5e06eada949248fa436bf1690fc9a2852eccd475b7affb4c3",
         );
         check(
             4096,
             3,
             7,
-            "b27982bd45f5e01a9f03fe792a0ff8ad",
-            "68e3dee7a18e6b2b5d1a6acfe73e4ba43b1e209de13d6a840414c86aa8ccc48b",
+            "353cf24774e438ddea4766ffe8768f89",
+            "07cb3b9dd18a5b938638424ca518ad924c4cf62aaf8dc8b61001211a4b226602",
         );
         check(
             1 << 20,
             1,
             42,
-            "8c8f66427521753f9e28add84f5b7587",
-            "dd5011a4154dce14618ee5df8e8afd0a25fb58feb1dd662c6c1eed0f13ac2c5e",
+            "6119d0637b705f441019d59cb2fb93fb",
+            "427c4ab485f832864454de4d9837367b5a7eb4b09be165d480b63aee0c6e0761",
         );
     }
 
