@@ -5,10 +5,8 @@
 //! deliberately sequential and memory-hard, in the style of Argon2d: the chunk buffer is a row of
 //! 32-byte cells, first filled by a hash chain and then mixed in place `passes` times, each cell
 //! absorbing its predecessor, a cell at a data-dependent position and its own old value. The
-//! construction and its
-//! threat model are stated in `docs/protocol.md`; any change here is a protocol change and
-//! must
-//! change the golden vectors in the tests on purpose.
+//! construction and its threat model are stated in `docs/protocol.md`; any change here is a
+//! protocol change and must change the golden vectors in the tests on purpose.
 
 use std::fmt;
 use std::str::FromStr;
