@@ -40,13 +40,17 @@ fn fixture(root: &Path, chunk_size: u64, chunks: u64, seal: &str, workers: usize
 }
 
 fn allocate_once(rt: &tokio::runtime::Runtime, config: &Config) {
-    let _ = std::fs::remove_dir_all(&config.db_path);
     rt.block_on(tessera_allocator::run(
         config,
         &mut |_| true,
         std::future::pending(),
     ))
     .expect("allocation succeeds");
+}
+
+/// Removes the previous run's databases outside the timed part, so each run allocates afresh.
+fn clear(config: &Config) {
+    let _ = std::fs::remove_dir_all(&config.db_path);
 }
 
 /// The baseline: the same number of random 1 MiB blobs inserted into a table with the same
@@ -120,7 +124,11 @@ fn throughput(c: &mut Criterion) {
         )
     });
     group.bench_function("allocate_dev_seal", |b| {
-        b.iter(|| allocate_once(&rt, &config))
+        b.iter_batched(
+            || clear(&config),
+            |()| allocate_once(&rt, &config),
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }
@@ -137,7 +145,11 @@ fn worker_scaling(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = fixture(dir.path(), chunk, chunks, "production", workers);
         group.bench_function(format!("workers_{workers}"), |b| {
-            b.iter(|| allocate_once(&rt, &config))
+            b.iter_batched(
+                || clear(&config),
+                |()| allocate_once(&rt, &config),
+                BatchSize::PerIteration,
+            )
         });
     }
     group.finish();

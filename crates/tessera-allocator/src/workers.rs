@@ -10,10 +10,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 /// Runs `work` over `items` on `workers` threads, in order of `items` as far as threads allow.
-/// Threads stop taking new items once `stop` is set. The receiver closes when all are done.
+/// Up to `queue` results wait for the consumer; the consumer should be able to take a whole
+/// batch while it commits the previous one, or sealing and writing alternate instead of
+/// overlapping. Threads stop taking new items once `stop` is set. The receiver closes when all
+/// are done.
 pub(crate) fn spawn<T, R, F>(
     items: Vec<T>,
     workers: usize,
+    queue: usize,
     stop: Arc<AtomicBool>,
     work: F,
 ) -> mpsc::Receiver<R>
@@ -23,7 +27,7 @@ where
     F: Fn(&T) -> R + Send + Sync + 'static,
 {
     let workers = workers.max(1);
-    let (tx, rx) = mpsc::channel(workers * 2);
+    let (tx, rx) = mpsc::channel(queue.max(workers * 2));
     let items = Arc::new(items);
     let next = Arc::new(AtomicUsize::new(0));
     let work = Arc::new(work);
