@@ -1,4 +1,5 @@
-//! The allocation job itself: plan, check, confirm, seal and write, or verify what is stored.
+//! The allocation job: resolve the config, plan, check, confirm, seal and write; the shared
+//! parts (setup, the batch writer) that `--validator` and `--verify` reuse live here too.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -8,10 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use rand::Rng;
 use tessera_chain::{Chain, LocalChain, Metagraph};
 use tessera_core::AccountId;
-use tessera_core::constants::MIN_N_CHUNKS;
 use tessera_core::merkle;
 use tessera_core::wallet::{Wallet, expand_tilde};
 use tessera_partition::{PartitionPlan, SealKey, SealProfile};
@@ -40,13 +39,13 @@ pub enum Outcome {
 }
 
 /// Everything resolved from the config before anything on disk is touched.
-struct Setup {
-    me: AccountId,
-    dir: PathBuf,
-    db_path: PathBuf,
-    profile: SealProfile,
-    metagraph: Metagraph,
-    workers: usize,
+pub(crate) struct Setup {
+    pub(crate) me: AccountId,
+    pub(crate) dir: PathBuf,
+    pub(crate) db_path: PathBuf,
+    pub(crate) profile: SealProfile,
+    pub(crate) metagraph: Metagraph,
+    pub(crate) workers: usize,
 }
 
 /// Runs the job `config` describes. `confirm` is asked before anything is written (unless
@@ -59,10 +58,10 @@ pub async fn run(
 ) -> Result<Outcome, Error> {
     let setup = setup(config).await?;
     if config.verify {
-        return verify(&setup).await;
+        return crate::verify::verify(&setup).await;
     }
     if config.validator {
-        return sample_roots(config, &setup, confirm, shutdown).await;
+        return crate::sample::sample_roots(config, &setup, confirm, shutdown).await;
     }
     allocate(config, &setup, confirm, shutdown).await
 }
@@ -114,7 +113,12 @@ async fn setup(config: &Config) -> Result<Setup, Error> {
     })
 }
 
-fn meta(miner: AccountId, validator: AccountId, chunk_size: u64, profile: SealProfile) -> Meta {
+pub(crate) fn meta(
+    miner: AccountId,
+    validator: AccountId,
+    chunk_size: u64,
+    profile: SealProfile,
+) -> Meta {
     Meta {
         miner,
         validator,
@@ -217,15 +221,12 @@ async fn allocate(
 
     let summary = describe_plan(setup, config, capacity, &targets, to_seal);
     println!("{summary}");
-    if !config.no_prompt && !confirm("proceed with this allocation? [y/N] ") {
-        return Err(Error::NotConfirmed);
-    }
-
-    // From here on the disk changes.
-    std::fs::create_dir_all(&setup.dir).map_err(|source| Error::Io {
-        path: setup.dir.clone(),
-        source,
-    })?;
+    confirm_and_create(
+        config,
+        setup,
+        confirm,
+        "proceed with this allocation? [y/N] ",
+    )?;
     let keep: BTreeSet<PathBuf> = targets.iter().map(|t| t.path.clone()).collect();
     for stale in partition_files(&setup.dir)? {
         if config.restart || !keep.contains(&stale) {
@@ -313,7 +314,7 @@ async fn allocate(
         "sealed {written} chunks ({}) in {:.1}s, {}/s; {} partitions complete in {}",
         ByteSize(written * chunk_size),
         elapsed.as_secs_f64(),
-        ByteSize((written * chunk_size) as f64 as u64 * 1000 / elapsed.as_millis().max(1) as u64),
+        ByteSize(written * chunk_size * 1000 / elapsed.as_millis().max(1) as u64),
         entries.len(),
         setup.dir.display()
     );
@@ -329,7 +330,7 @@ async fn allocate(
 /// partition by partition), or when a second has passed since the last commit, so that an
 /// interruption loses at most about a second of sealing even when sealing is slow. Returns the
 /// items written and whether `shutdown` cut the run short.
-async fn write_batches<S: Store>(
+pub(crate) async fn write_batches<S: Store>(
     mut rx: tokio::sync::mpsc::Receiver<(usize, S::Item)>,
     stores: &[S],
     batch: usize,
@@ -380,7 +381,7 @@ async fn write_batches<S: Store>(
 }
 
 /// The one write the batch loop needs, for partitions (chunks) and hash databases (roots).
-trait Store {
+pub(crate) trait Store {
     type Item;
     async fn put(&self, items: &[Self::Item]) -> Result<(), Error>;
 }
@@ -397,6 +398,23 @@ impl Store for HashDb {
     async fn put(&self, items: &[(u64, merkle::Hash)]) -> Result<(), Error> {
         Ok(self.insert(items).await?)
     }
+}
+
+/// Asks before anything is written (unless `no_prompt`), then creates the node's folder: from
+/// here on the disk changes.
+pub(crate) fn confirm_and_create(
+    config: &Config,
+    setup: &Setup,
+    confirm: &mut dyn FnMut(&str) -> bool,
+    question: &str,
+) -> Result<(), Error> {
+    if !config.no_prompt && !confirm(question) {
+        return Err(Error::NotConfirmed);
+    }
+    std::fs::create_dir_all(&setup.dir).map_err(|source| Error::Io {
+        path: setup.dir.clone(),
+        source,
+    })
 }
 
 /// The `data-*` files in `dir`.
@@ -518,201 +536,4 @@ impl Bars {
         }
         self.total.finish();
     }
-}
-
-/// `--validator`: a hash database per miner, holding roots the validator derived itself for a
-/// random sample of chunk ids.
-///
-/// The validator cannot know yet how much each miner will claim, so ids are drawn below the
-/// share of this validator in a minimum-size miner (`MIN_N_CHUNKS` chunks in total, or
-/// `--capacity`): every conforming miner holds those ids. The validator tops up later once it
-/// learns the real claims.
-async fn sample_roots(
-    config: &Config,
-    setup: &Setup,
-    confirm: &mut dyn FnMut(&str) -> bool,
-    shutdown: impl Future<Output = ()>,
-) -> Result<Outcome, Error> {
-    let chunk_size = config.chunk_size.0;
-    let miners: Vec<AccountId> = setup
-        .metagraph
-        .neurons
-        .iter()
-        .filter(|n| !n.validator_permit && n.hotkey != setup.me)
-        .map(|n| n.hotkey)
-        .collect();
-    let assumed = config.capacity.map_or(MIN_N_CHUNKS * chunk_size, |c| c.0);
-    let validators: Vec<(AccountId, f64)> = setup
-        .metagraph
-        .validators()
-        .map(|n| (n.hotkey, n.stake))
-        .collect();
-    let range = match tessera_partition::plan(assumed, chunk_size, &validators) {
-        Ok(plan) => plan
-            .iter()
-            .find(|p| p.validator == setup.me)
-            .map_or(assumed / chunk_size, |p| p.n_chunks),
-        Err(_) => assumed / chunk_size,
-    }
-    .max(1);
-    println!(
-        "validator {} in {}: {} roots for each of {} miners, ids below {range}, seal {}",
-        setup.me,
-        setup.dir.display(),
-        config.samples.min(range),
-        miners.len(),
-        setup.profile
-    );
-    if !config.no_prompt && !confirm("proceed? [y/N] ") {
-        return Err(Error::NotConfirmed);
-    }
-    std::fs::create_dir_all(&setup.dir).map_err(|source| Error::Io {
-        path: setup.dir.clone(),
-        source,
-    })?;
-
-    let mut dbs = Vec::new();
-    let mut tasks = Vec::new();
-    let mut keys = Vec::new();
-    let mut rng = rand::rng();
-    for (i, miner) in miners.iter().enumerate() {
-        let path = setup.dir.join(tessera_storage::hash_file_name(miner));
-        if config.restart {
-            HashDb::remove(&path)?;
-        }
-        let db = HashDb::open(&path, &meta(*miner, setup.me, chunk_size, setup.profile)).await?;
-        let have: BTreeSet<u64> = db.roots().await?.into_iter().map(|(id, _)| id).collect();
-        let want = config.samples.min(range);
-        let mut chosen = BTreeSet::new();
-        while ((have.len() + chosen.len()) as u64) < want {
-            let id = rng.random_range(0..range);
-            if !have.contains(&id) {
-                chosen.insert(id);
-            }
-        }
-        tasks.extend(chosen.into_iter().map(|id| (i, id)));
-        keys.push(SealKey::new(
-            *miner,
-            setup.me,
-            chunk_size,
-            setup.profile.params(),
-        )?);
-        dbs.push(db);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let rx = workers::spawn(
-        tasks,
-        setup.workers,
-        64,
-        stop.clone(),
-        move |&(m, id): &(usize, u64)| (m, (id, keys[m].expected_root(id))),
-    );
-    let result = write_batches(rx, &dbs, 64, &stop, shutdown, |_| {}, |_| {}).await;
-    for db in dbs {
-        db.close().await;
-    }
-    let (derived_now, interrupted) = result?;
-    if interrupted {
-        return Err(Error::Interrupted {
-            written: derived_now,
-        });
-    }
-    println!("derived {derived_now} roots");
-    Ok(Outcome::Sampled {
-        miners: miners.len(),
-        derived_now,
-    })
-}
-
-/// `--verify`: re-derives every chunk listed in `partition.json` and compares it with what is
-/// stored, byte for byte and root for root. It is the operator's fsck.
-async fn verify(setup: &Setup) -> Result<Outcome, Error> {
-    let entries = layout::read_partition_json(&setup.dir)?;
-    let mut checked = 0;
-    let mut bad = Vec::new();
-    for entry in &entries {
-        let profile: SealProfile = entry.seal.parse()?;
-        let key = SealKey::new(
-            entry.owner,
-            entry.validator,
-            entry.chunk_size,
-            profile.params(),
-        )?;
-        if !entry.path.exists() {
-            println!(
-                "{}: missing, all {} chunks bad",
-                entry.path.display(),
-                entry.n_chunks
-            );
-            bad.push((entry.path.clone(), (0..entry.n_chunks).collect()));
-            checked += entry.n_chunks;
-            continue;
-        }
-        let db = PartitionDb::open(
-            &entry.path,
-            &meta(entry.owner, entry.validator, entry.chunk_size, profile),
-        )
-        .await?;
-        let extra: Vec<u64> = db
-            .chunk_ids()
-            .await?
-            .into_iter()
-            .filter(|id| *id >= entry.n_chunks)
-            .collect();
-        let handle = tokio::runtime::Handle::current();
-        let reader = db.clone();
-        let rx = workers::spawn(
-            (0..entry.n_chunks).collect::<Vec<u64>>(),
-            setup.workers,
-            0,
-            Arc::new(AtomicBool::new(false)),
-            move |&id: &u64| {
-                // Worker threads are outside the runtime, so they may block on it to read.
-                let stored = handle.block_on(reader.get(id));
-                let ok = match stored {
-                    Ok(Some(chunk)) => {
-                        let expected = key.seal(id);
-                        chunk.data == expected
-                            && merkle::root(&expected).is_ok_and(|r| r == chunk.root)
-                    }
-                    Ok(None) => false,
-                    Err(e) => {
-                        tracing::warn!(id, error = %e, "chunk unreadable");
-                        false
-                    }
-                };
-                (id, ok)
-            },
-        );
-        let mut rx = rx;
-        let mut wrong = Vec::new();
-        while let Some((id, ok)) = rx.recv().await {
-            checked += 1;
-            if !ok {
-                wrong.push(id);
-            }
-        }
-        db.close().await;
-        wrong.extend(extra);
-        wrong.sort_unstable();
-        if wrong.is_empty() {
-            println!("{}: {} chunks ok", entry.path.display(), entry.n_chunks);
-        } else {
-            let shown: Vec<String> = wrong.iter().take(100).map(u64::to_string).collect();
-            println!(
-                "{}: {} bad chunks: {}{}",
-                entry.path.display(),
-                wrong.len(),
-                shown.join(", "),
-                if wrong.len() > 100 { ", …" } else { "" }
-            );
-            bad.push((entry.path.clone(), wrong));
-        }
-    }
-    let total_bad: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
-    println!(
-        "verified {checked} chunks in {} partitions: {total_bad} bad",
-        entries.len()
-    );
-    Ok(Outcome::Verified { checked, bad })
 }

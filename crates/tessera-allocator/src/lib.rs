@@ -10,7 +10,9 @@ mod config;
 mod error;
 mod job;
 mod layout;
+mod sample;
 mod size;
+mod verify;
 mod workers;
 
 pub use config::Config;

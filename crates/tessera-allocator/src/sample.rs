@@ -1,0 +1,114 @@
+//! `allocate --validator`: the validator's hash databases, roots it derived itself for a random
+//! sample of each miner's chunk ids.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use rand::Rng;
+use tessera_core::AccountId;
+use tessera_core::constants::MIN_N_CHUNKS;
+use tessera_partition::SealKey;
+use tessera_storage::HashDb;
+
+use crate::job::{Outcome, Setup, confirm_and_create, meta, write_batches};
+use crate::{Config, Error, workers};
+
+/// `--validator`: a hash database per miner, holding roots the validator derived itself for a
+/// random sample of chunk ids.
+///
+/// The validator cannot know yet how much each miner will claim, so ids are drawn below the
+/// share of this validator in a minimum-size miner (`MIN_N_CHUNKS` chunks in total, or
+/// `--capacity`): every conforming miner holds those ids. The validator tops up later once it
+/// learns the real claims.
+pub(crate) async fn sample_roots(
+    config: &Config,
+    setup: &Setup,
+    confirm: &mut dyn FnMut(&str) -> bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Outcome, Error> {
+    let chunk_size = config.chunk_size.0;
+    let miners: Vec<AccountId> = setup
+        .metagraph
+        .neurons
+        .iter()
+        .filter(|n| !n.validator_permit && n.hotkey != setup.me)
+        .map(|n| n.hotkey)
+        .collect();
+    let assumed = config.capacity.map_or(MIN_N_CHUNKS * chunk_size, |c| c.0);
+    let validators: Vec<(AccountId, f64)> = setup
+        .metagraph
+        .validators()
+        .map(|n| (n.hotkey, n.stake))
+        .collect();
+    let range = match tessera_partition::plan(assumed, chunk_size, &validators) {
+        Ok(plan) => plan
+            .iter()
+            .find(|p| p.validator == setup.me)
+            .map_or(assumed / chunk_size, |p| p.n_chunks),
+        Err(_) => assumed / chunk_size,
+    }
+    .max(1);
+    println!(
+        "validator {} in {}: {} roots for each of {} miners, ids below {range}, seal {}",
+        setup.me,
+        setup.dir.display(),
+        config.samples.min(range),
+        miners.len(),
+        setup.profile
+    );
+    confirm_and_create(config, setup, confirm, "proceed? [y/N] ")?;
+
+    let mut dbs = Vec::new();
+    let mut tasks = Vec::new();
+    let mut keys = Vec::new();
+    let mut rng = rand::rng();
+    for (i, miner) in miners.iter().enumerate() {
+        let path = setup.dir.join(tessera_storage::hash_file_name(miner));
+        if config.restart {
+            HashDb::remove(&path)?;
+        }
+        let db = HashDb::open(&path, &meta(*miner, setup.me, chunk_size, setup.profile)).await?;
+        let have: BTreeSet<u64> = db.roots().await?.into_iter().map(|(id, _)| id).collect();
+        let want = config.samples.min(range);
+        let mut chosen = BTreeSet::new();
+        while ((have.len() + chosen.len()) as u64) < want {
+            let id = rng.random_range(0..range);
+            if !have.contains(&id) {
+                chosen.insert(id);
+            }
+        }
+        tasks.extend(chosen.into_iter().map(|id| (i, id)));
+        keys.push(SealKey::new(
+            *miner,
+            setup.me,
+            chunk_size,
+            setup.profile.params(),
+        )?);
+        dbs.push(db);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let rx = workers::spawn(
+        tasks,
+        setup.workers,
+        64,
+        stop.clone(),
+        move |&(m, id): &(usize, u64)| (m, (id, keys[m].expected_root(id))),
+    );
+    let result = write_batches(rx, &dbs, 64, &stop, shutdown, |_| {}, |_| {}).await;
+    for db in dbs {
+        db.close().await;
+    }
+    let (derived_now, interrupted) = result?;
+    if interrupted {
+        return Err(Error::Interrupted {
+            written: derived_now,
+        });
+    }
+    println!("derived {derived_now} roots");
+    Ok(Outcome::Sampled {
+        miners: miners.len(),
+        derived_now,
+    })
+}

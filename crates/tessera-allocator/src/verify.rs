@@ -1,0 +1,104 @@
+//! `allocate --verify`: the operator's fsck, re-deriving every stored chunk.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use tessera_core::merkle;
+use tessera_partition::{SealKey, SealProfile};
+use tessera_storage::PartitionDb;
+
+use crate::job::{Outcome, Setup, meta};
+use crate::{Error, layout, workers};
+
+/// `--verify`: re-derives every chunk listed in `partition.json` and compares it with what is
+/// stored, byte for byte and root for root. It is the operator's fsck.
+pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
+    let entries = layout::read_partition_json(&setup.dir)?;
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for entry in &entries {
+        let profile: SealProfile = entry.seal.parse()?;
+        let key = SealKey::new(
+            entry.owner,
+            entry.validator,
+            entry.chunk_size,
+            profile.params(),
+        )?;
+        if !entry.path.exists() {
+            println!(
+                "{}: missing, all {} chunks bad",
+                entry.path.display(),
+                entry.n_chunks
+            );
+            bad.push((entry.path.clone(), (0..entry.n_chunks).collect()));
+            checked += entry.n_chunks;
+            continue;
+        }
+        let db = PartitionDb::open(
+            &entry.path,
+            &meta(entry.owner, entry.validator, entry.chunk_size, profile),
+        )
+        .await?;
+        let extra: Vec<u64> = db
+            .chunk_ids()
+            .await?
+            .into_iter()
+            .filter(|id| *id >= entry.n_chunks)
+            .collect();
+        let handle = tokio::runtime::Handle::current();
+        let reader = db.clone();
+        let rx = workers::spawn(
+            (0..entry.n_chunks).collect::<Vec<u64>>(),
+            setup.workers,
+            0,
+            Arc::new(AtomicBool::new(false)),
+            move |&id: &u64| {
+                // Worker threads are outside the runtime, so they may block on it to read.
+                let stored = handle.block_on(reader.get(id));
+                let ok = match stored {
+                    Ok(Some(chunk)) => {
+                        let expected = key.seal(id);
+                        chunk.data == expected
+                            && merkle::root(&expected).is_ok_and(|r| r == chunk.root)
+                    }
+                    Ok(None) => false,
+                    Err(e) => {
+                        tracing::warn!(id, error = %e, "chunk unreadable");
+                        false
+                    }
+                };
+                (id, ok)
+            },
+        );
+        let mut rx = rx;
+        let mut wrong = Vec::new();
+        while let Some((id, ok)) = rx.recv().await {
+            checked += 1;
+            if !ok {
+                wrong.push(id);
+            }
+        }
+        db.close().await;
+        wrong.extend(extra);
+        wrong.sort_unstable();
+        if wrong.is_empty() {
+            println!("{}: {} chunks ok", entry.path.display(), entry.n_chunks);
+        } else {
+            let shown: Vec<String> = wrong.iter().take(100).map(u64::to_string).collect();
+            println!(
+                "{}: {} bad chunks: {}{}",
+                entry.path.display(),
+                wrong.len(),
+                shown.join(", "),
+                if wrong.len() > 100 { ", …" } else { "" }
+            );
+            bad.push((entry.path.clone(), wrong));
+        }
+    }
+    let total_bad: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
+    println!(
+        "verified {checked} chunks in {} partitions: {total_bad} bad",
+        entries.len()
+    );
+    Ok(Outcome::Verified { checked, bad })
+}
