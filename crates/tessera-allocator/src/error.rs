@@ -54,7 +54,7 @@ pub enum Error {
     #[error("verify found {bad} bad chunks")]
     BadChunks { bad: u64 },
 
-    #[error("a sealing worker stopped unexpectedly")]
+    #[error("a sealing worker stopped unexpectedly; nothing it held was written, run again")]
     Worker,
 }
 

@@ -273,6 +273,7 @@ async fn allocate(
                 .map(move |id| (i, id))
         })
         .collect();
+    let expected = tasks.len() as u64;
     let bars = Bars::new(&targets, chunk_size);
     let keys: Vec<SealKey> = targets.iter().map(|t| t.key).collect();
     let stop = Arc::new(AtomicBool::new(false));
@@ -308,6 +309,9 @@ async fn allocate(
     let (written, interrupted) = written?;
     if interrupted {
         return Err(Error::Interrupted { written });
+    }
+    if written != expected {
+        return Err(Error::Worker);
     }
     let elapsed = started.elapsed();
     println!(

@@ -88,6 +88,7 @@ pub(crate) async fn sample_roots(
         )?);
         dbs.push(db);
     }
+    let expected = tasks.len() as u64;
     let stop = Arc::new(AtomicBool::new(false));
     let rx = workers::spawn(
         tasks,
@@ -105,6 +106,9 @@ pub(crate) async fn sample_roots(
         return Err(Error::Interrupted {
             written: derived_now,
         });
+    }
+    if derived_now != expected {
+        return Err(Error::Worker);
     }
     println!("derived {derived_now} roots");
     Ok(Outcome::Sampled {

@@ -72,13 +72,19 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
         );
         let mut rx = rx;
         let mut wrong = Vec::new();
+        let mut seen = 0;
         while let Some((id, ok)) = rx.recv().await {
-            checked += 1;
+            seen += 1;
             if !ok {
                 wrong.push(id);
             }
         }
         db.close().await;
+        // A chunk whose check never came back must not pass for a good one.
+        if seen != entry.n_chunks {
+            return Err(Error::Worker);
+        }
+        checked += seen;
         wrong.extend(extra);
         wrong.sort_unstable();
         if wrong.is_empty() {

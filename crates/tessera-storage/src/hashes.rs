@@ -49,13 +49,16 @@ impl HashDb {
             .fetch_all(&self.db.pool)
             .await
             .map_err(self.db.sql())?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                let root: Vec<u8> = r.get(1);
-                Some((r.get::<i64, _>(0) as u64, root.try_into().ok()?))
-            })
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = r.try_get::<i64, _>(0).map_err(self.db.sql())? as u64;
+            let root: Vec<u8> = r.try_get(1).map_err(self.db.sql())?;
+            // A root of the wrong length is left out, as `get` reports it missing.
+            if let Ok(root) = root.try_into() {
+                out.push((id, root));
+            }
+        }
+        Ok(out)
     }
 
     pub async fn get(&self, id: u64) -> Result<Option<Hash>, Error> {

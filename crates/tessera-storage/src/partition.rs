@@ -127,9 +127,11 @@ impl PartitionDb {
     }
 
     fn row_to_chunk(&self, row: &sqlx::sqlite::SqliteRow) -> Result<Chunk, Error> {
-        let id = row.get::<i64, _>(0) as u64;
-        let data: Vec<u8> = row.get(1);
-        let root_bytes: Vec<u8> = row.get(2);
+        // try_get, not get: a row damaged by hand (an integer where a blob belongs) must be an
+        // error for this chunk, not a panic in whoever reads it.
+        let id = row.try_get::<i64, _>(0).map_err(self.db.sql())? as u64;
+        let data: Vec<u8> = row.try_get(1).map_err(self.db.sql())?;
+        let root_bytes: Vec<u8> = row.try_get(2).map_err(self.db.sql())?;
         // A root of the wrong length is damage like any other: report it as a mismatch by
         // returning a root that cannot match, rather than failing the whole scan.
         let root = root_bytes.try_into().unwrap_or([0u8; 32]);

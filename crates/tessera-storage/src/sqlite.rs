@@ -231,8 +231,8 @@ impl Db {
             .map_err(self.sql())?;
         let get = |key: &str| -> Result<String, Error> {
             rows.iter()
-                .find(|r| r.get::<String, _>(0) == key)
-                .map(|r| r.get::<String, _>(1))
+                .find(|r| r.try_get::<String, _>(0).is_ok_and(|k| k == key))
+                .and_then(|r| r.try_get::<String, _>(1).ok())
                 .ok_or_else(|| self.not_ours(kind, format!("meta has no {key}")))
         };
         let found_kind = get("kind")?;

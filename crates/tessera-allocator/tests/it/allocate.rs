@@ -100,6 +100,7 @@ fn verify_names_damaged_chunks() {
         ("Bob", 96, Tamper::Extra),
         ("Charlie", 3, Tamper::Root),
         ("Charlie", 31, Tamper::Data),
+        ("Charlie", 17, Tamper::WrongType),
     ];
     for (name, id, how) in damage {
         crate::support::tamper(&node.data_file(name), id, how);
@@ -108,7 +109,7 @@ fn verify_names_damaged_chunks() {
     verify.assert_code(1);
     for (name, line) in [
         ("Bob", "3 bad chunks: 5, 7, 96"),
-        ("Charlie", "2 bad chunks: 3, 31"),
+        ("Charlie", "3 bad chunks: 3, 17, 31"),
     ] {
         let want = format!("{}: {line}", node.data_file(name).display());
         assert!(
@@ -118,7 +119,7 @@ fn verify_names_damaged_chunks() {
     }
     assert_eq!(
         verify.error_line(),
-        Ok("error: verify found 5 bad chunks"),
+        Ok("error: verify found 6 bad chunks"),
         "{verify}"
     );
 }

@@ -459,6 +459,9 @@ pub enum Tamper {
     Delete,
     /// Copy chunk 0 in under this id, past the end of the plan.
     Extra,
+    /// Store an integer where the data blob belongs: damage of the wrong type, which a reader
+    /// must report rather than panic on.
+    WrongType,
 }
 
 pub fn tamper(path: &Path, id: u64, how: Tamper) {
@@ -484,6 +487,12 @@ pub fn tamper(path: &Path, id: u64, how: Tamper) {
                 sqlx::query("UPDATE chunks SET data = ?, root = ? WHERE id = ?")
                     .bind(data)
                     .bind(root)
+                    .bind(id as i64)
+                    .execute(&mut conn)
+                    .await
+            }
+            Tamper::WrongType => {
+                sqlx::query("UPDATE chunks SET data = 5 WHERE id = ?")
                     .bind(id as i64)
                     .execute(&mut conn)
                     .await
