@@ -362,26 +362,34 @@ pub(crate) async fn write_batches<S: Store>(
         };
         let Some((p, item)) = next else { break };
         if p != pending_for && !pending.is_empty() {
-            stores[pending_for].put(&pending).await?;
-            written += pending.len() as u64;
-            pending.drain(..).for_each(&mut recycle);
+            written += commit(&stores[pending_for], &mut pending, &mut recycle).await?;
             last_commit = Instant::now();
         }
         pending_for = p;
         pending.push(item);
         progress(p);
         if pending.len() >= batch || last_commit.elapsed() >= MAX_AGE {
-            stores[p].put(&pending).await?;
-            written += pending.len() as u64;
-            pending.drain(..).for_each(&mut recycle);
+            written += commit(&stores[p], &mut pending, &mut recycle).await?;
             last_commit = Instant::now();
         }
     }
-    if !pending.is_empty() {
-        stores[pending_for].put(&pending).await?;
-        written += pending.len() as u64;
-    }
+    written += commit(&stores[pending_for], &mut pending, &mut recycle).await?;
     Ok((written, interrupted))
+}
+
+/// Writes `pending` in one transaction, hands its items back for reuse, and counts them.
+async fn commit<S: Store>(
+    store: &S,
+    pending: &mut Vec<S::Item>,
+    recycle: &mut impl FnMut(S::Item),
+) -> Result<u64, Error> {
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    store.put(pending).await?;
+    let n = pending.len() as u64;
+    pending.drain(..).for_each(recycle);
+    Ok(n)
 }
 
 /// The one write the batch loop needs, for partitions (chunks) and hash databases (roots).

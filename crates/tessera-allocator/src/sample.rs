@@ -50,11 +50,12 @@ pub(crate) async fn sample_roots(
         Err(_) => assumed / chunk_size,
     }
     .max(1);
+    let want = config.samples.min(range);
     println!(
         "validator {} in {}: {} roots for each of {} miners, ids below {range}, seal {}",
         setup.me,
         setup.dir.display(),
-        config.samples.min(range),
+        want,
         miners.len(),
         setup.profile
     );
@@ -71,7 +72,6 @@ pub(crate) async fn sample_roots(
         }
         let db = HashDb::open(&path, &meta(*miner, setup.me, chunk_size, setup.profile)).await?;
         let have: BTreeSet<u64> = db.roots().await?.into_iter().map(|(id, _)| id).collect();
-        let want = config.samples.min(range);
         let mut chosen = BTreeSet::new();
         while ((have.len() + chosen.len()) as u64) < want {
             let id = rng.random_range(0..range);

@@ -47,7 +47,7 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
             .collect();
         let handle = tokio::runtime::Handle::current();
         let reader = db.clone();
-        let rx = workers::spawn(
+        let mut rx = workers::spawn(
             (0..entry.n_chunks).collect::<Vec<u64>>(),
             setup.workers,
             0,
@@ -70,7 +70,6 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
                 (id, ok)
             },
         );
-        let mut rx = rx;
         let mut wrong = Vec::new();
         let mut seen = 0;
         while let Some((id, ok)) = rx.recv().await {
