@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while fetching the metagraph.
+/// Everything that can go wrong while fetching the metagraph or setting and reading weights.
 ///
 /// Each message is one line that names the file, and the line in it when there is one, so that an
 /// operator can go straight to the mistake.
@@ -22,4 +22,23 @@ pub enum Error {
         line: usize,
         reason: String,
     },
+
+    /// A weights file could not be read, or could not be written and moved into place.
+    #[error("weights {path}: {source}")]
+    WeightsIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A weights file was read but is not a valid set of weights; `line` counts from 1.
+    #[error("weights {path}:{line}: {reason}")]
+    WeightsInvalid {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    /// Weights refused before anything was written; the file named was left as it was.
+    #[error("weights {path}: refused: {reason}")]
+    BadWeights { path: PathBuf, reason: String },
 }

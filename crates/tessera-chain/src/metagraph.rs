@@ -248,7 +248,7 @@ fn parse_axon(file: &File<'_>, value: &Spanned<String>) -> Result<SocketAddr, Er
 }
 
 /// The 1-based line of byte `offset` in `text`.
-fn line_at(text: &str, offset: usize) -> usize {
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()
@@ -264,7 +264,7 @@ fn line_at(text: &str, offset: usize) -> usize {
 /// Those never come out of `from_toml`, but the fields are public, so they are written in a form
 /// that reads back to a clear "not a finite number" error rather than a syntax error. Error
 /// messages use this form too, so that they quote the stake the way the file spells it.
-fn toml_float(value: f64) -> String {
+pub(crate) fn toml_float(value: f64) -> String {
     if value.is_nan() {
         "nan".to_owned()
     } else if value.is_infinite() {

@@ -55,6 +55,39 @@ pub enum Error {
         profile: String,
     },
 
+    #[error("{path}: is the state database of validator {found}, not of validator {validator}")]
+    WrongValidator {
+        path: PathBuf,
+        found: String,
+        validator: String,
+    },
+
+    #[error("{path}: miner {miner} is not in the miners table; record the miner before its rounds")]
+    UnknownMiner { path: PathBuf, miner: String },
+
+    /// SQLite integers are signed: a larger value would come back negative, so it is refused.
+    #[error("{path}: {what} {value} is too large to store (the limit is 2^63 - 1)")]
+    TooLarge {
+        path: PathBuf,
+        what: &'static str,
+        value: u64,
+    },
+
+    #[error("{path}: {what} is {value}, not a finite number")]
+    NotFinite {
+        path: PathBuf,
+        what: &'static str,
+        value: f64,
+    },
+
+    /// A stored row that holds something its type cannot: damage, or an edit by hand.
+    #[error("{path}: damaged row in {table}: {reason}")]
+    BadRow {
+        path: PathBuf,
+        table: &'static str,
+        reason: String,
+    },
+
     #[error("{path}: chunk {id} is {len} bytes long, not the partition's chunk size {chunk_size}")]
     ChunkLength {
         path: PathBuf,

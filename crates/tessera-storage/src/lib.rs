@@ -1,21 +1,26 @@
-//! Everything SQLite in Tessera: partition databases, hash databases and their migrations.
+//! Everything SQLite in Tessera: partition databases, hash databases, validator state databases
+//! and their migrations.
 //!
-//! Each database file describes one (miner, validator) partition: the miner keeps its sealed
-//! chunks in `data-<validator ss58>`, the validator keeps the roots it derived in
-//! `hashes-<miner ss58>`. Both record their pair and seal parameters in a `meta` table, so a file
-//! is never reused for a partition it does not belong to. This crate knows nothing of sealing or
-//! networking: it stores bytes and checks that it is talking to the right file. All SQL is bound
-//! parameters; no statement is built by string formatting from data.
+//! A partition or hash database describes one (miner, validator) partition: the miner keeps its
+//! sealed chunks in `data-<validator ss58>`, the validator keeps the roots it derived in
+//! `hashes-<miner ss58>`. Both record their pair and seal parameters in a `meta` table. A
+//! validator's state database (`StateDb`: miners, challenges, scores, blacklist, weights) records
+//! its validator there instead. So a file is never reused for an owner it does not belong to. This
+//! crate knows nothing of sealing, scoring or networking: it stores values and checks that it is
+//! talking to the right file. All SQL is bound parameters; no statement is built by string
+//! formatting from data.
 
 mod error;
 mod hashes;
 mod partition;
 mod sqlite;
+mod state;
 
 pub use error::Error;
 pub use hashes::HashDb;
 pub use partition::{Chunk, PartitionDb};
 pub use sqlite::Meta;
+pub use state::{ChallengeRecord, MinerRecord, MinerStats, StateDb, WeightRows, Window};
 
 use tessera_core::AccountId;
 

@@ -36,7 +36,7 @@ impl PartitionDb {
 
     /// Opens an existing partition whatever it belongs to, for inspection.
     pub async fn open_existing(path: &Path) -> Result<Self, Error> {
-        let db = Db::open_existing(path, Kind::Partition, None).await?;
+        let db = Db::open_existing(path, Kind::Partition, None::<&Meta>).await?;
         let meta = db.read_meta(Kind::Partition).await?;
         Ok(Self { db, meta })
     }

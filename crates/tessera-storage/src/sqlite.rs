@@ -17,11 +17,12 @@ const APPLICATION_ID: i64 = 0x5445_5353;
 /// Large pages suit a table of 1 MiB blobs: fewer overflow pages per chunk.
 const PAGE_SIZE: u32 = 65536;
 
-/// The two kinds of file, each with its own ordered list of migrations.
+/// The kinds of file, each with its own ordered list of migrations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Partition,
     Hashes,
+    State,
 }
 
 impl Kind {
@@ -29,6 +30,7 @@ impl Kind {
         match self {
             Kind::Partition => "partition",
             Kind::Hashes => "hash",
+            Kind::State => "validator state",
         }
     }
 
@@ -44,6 +46,54 @@ impl Kind {
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                  CREATE TABLE roots (id INTEGER PRIMARY KEY, root BLOB NOT NULL);",
             ],
+            // AUTOINCREMENT keeps challenge and weight ids rising even after rows are deleted,
+            // so "the last n rows" is always "the n most recent".
+            Kind::State => &[
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE miners (
+                     hotkey TEXT PRIMARY KEY,
+                     uid INTEGER NOT NULL,
+                     axon TEXT,
+                     first_seen_ms INTEGER NOT NULL,
+                     last_seen_ms INTEGER NOT NULL
+                 );
+                 CREATE TABLE challenges (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     miner TEXT NOT NULL REFERENCES miners(hotkey),
+                     round INTEGER NOT NULL,
+                     chunk_id INTEGER NOT NULL,
+                     segment INTEGER NOT NULL,
+                     success INTEGER NOT NULL,
+                     latency_ms INTEGER NOT NULL,
+                     bytes INTEGER NOT NULL,
+                     at_ms INTEGER NOT NULL,
+                     reason TEXT
+                 );
+                 CREATE INDEX challenges_miner_id ON challenges (miner, id);
+                 CREATE TABLE miner_stats (
+                     miner TEXT PRIMARY KEY REFERENCES miners(hotkey),
+                     alpha REAL NOT NULL,
+                     beta REAL NOT NULL,
+                     claimed_bytes INTEGER NOT NULL,
+                     proven_bytes INTEGER NOT NULL,
+                     score REAL NOT NULL,
+                     updated_ms INTEGER NOT NULL
+                 );
+                 CREATE TABLE blacklist (
+                     hotkey TEXT PRIMARY KEY,
+                     reason TEXT NOT NULL,
+                     added_ms INTEGER NOT NULL
+                 );
+                 CREATE TABLE weights (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     epoch INTEGER NOT NULL,
+                     set_ms INTEGER NOT NULL,
+                     uid INTEGER NOT NULL,
+                     hotkey TEXT NOT NULL,
+                     weight REAL NOT NULL
+                 );
+                 CREATE INDEX weights_epoch ON weights (epoch);",
+            ],
         }
     }
 }
@@ -57,6 +107,80 @@ pub struct Meta {
     /// The seal profile's name and its parameter, stored as written by the caller.
     pub seal_profile: String,
     pub seal_passes: u32,
+}
+
+/// Who a file belongs to, as its `meta` table records it beside `kind`. Each kind of file has
+/// its own: a (miner, validator) pair and seal for partition and hash databases, a validator
+/// alone for a state database.
+pub(crate) trait Identity: Sized {
+    /// The `meta` rows a new file gets, besides `kind`.
+    fn rows(&self) -> Vec<(&'static str, String)>;
+
+    /// Reads the identity back from a file's `meta` table.
+    fn read(meta: &MetaRows<'_>) -> Result<Self, Error>;
+
+    /// Refuses the file at `path`, whose `meta` says `self`, unless it belongs to `want`.
+    fn check(&self, path: &Path, want: &Self) -> Result<(), Error>;
+}
+
+impl Identity for Meta {
+    fn rows(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("miner", self.miner.to_ss58()),
+            ("validator", self.validator.to_ss58()),
+            ("chunk_size", self.chunk_size.to_string()),
+            ("seal_profile", self.seal_profile.clone()),
+            ("seal_passes", self.seal_passes.to_string()),
+        ]
+    }
+
+    fn read(meta: &MetaRows<'_>) -> Result<Self, Error> {
+        Ok(Meta {
+            miner: meta.account("miner")?,
+            validator: meta.account("validator")?,
+            chunk_size: meta.number("chunk_size")?,
+            seal_profile: meta.text("seal_profile")?,
+            seal_passes: u32::try_from(meta.number("seal_passes")?)
+                .map_err(|_| meta.not_ours("meta seal_passes out of range".into()))?,
+        })
+    }
+
+    fn check(&self, path: &Path, want: &Self) -> Result<(), Error> {
+        check_meta(path, self, want)
+    }
+}
+
+/// A file's `meta` table as read, with lookups that refuse the file when a key is missing or
+/// malformed.
+pub(crate) struct MetaRows<'a> {
+    db: &'a Db,
+    kind: Kind,
+    rows: Vec<(String, String)>,
+}
+
+impl MetaRows<'_> {
+    pub(crate) fn not_ours(&self, reason: String) -> Error {
+        self.db.not_ours(self.kind, reason)
+    }
+
+    pub(crate) fn text(&self, key: &str) -> Result<String, Error> {
+        self.rows
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| self.not_ours(format!("meta has no {key}")))
+    }
+
+    pub(crate) fn account(&self, key: &str) -> Result<AccountId, Error> {
+        let text = self.text(key)?;
+        AccountId::from_str(&text).map_err(|e| self.not_ours(format!("meta {key}: {e}")))
+    }
+
+    pub(crate) fn number(&self, key: &str) -> Result<u64, Error> {
+        let text = self.text(key)?;
+        text.parse()
+            .map_err(|_| self.not_ours(format!("meta {key} '{text}' is not a number")))
+    }
 }
 
 /// An open database: its pool and the path used in every error message.
@@ -75,9 +199,13 @@ impl Db {
     }
 
     /// Opens the file at `path`, creating it when it does not exist, and checks that it belongs
-    /// to `meta`'s partition. A new file is built beside the target and renamed into place, so a
+    /// to `meta`'s owner. A new file is built beside the target and renamed into place, so a
     /// crash never leaves a file without its `meta` table.
-    pub(crate) async fn open(path: &Path, kind: Kind, meta: &Meta) -> Result<Self, Error> {
+    pub(crate) async fn open<I: Identity>(
+        path: &Path,
+        kind: Kind,
+        meta: &I,
+    ) -> Result<Self, Error> {
         if !path.exists() {
             let tmp = path.with_file_name(format!(
                 ".{}.new",
@@ -99,11 +227,11 @@ impl Db {
         Self::open_existing(path, kind, Some(meta)).await
     }
 
-    /// Opens an existing file; with `expect`, refuses it unless it belongs to that partition.
-    pub(crate) async fn open_existing(
+    /// Opens an existing file; with `expect`, refuses it unless it belongs to that owner.
+    pub(crate) async fn open_existing<I: Identity>(
         path: &Path,
         kind: Kind,
-        expect: Option<&Meta>,
+        expect: Option<&I>,
     ) -> Result<Self, Error> {
         check_header(path, kind)?;
         let db = Self::connect(path, false).await?;
@@ -113,9 +241,9 @@ impl Db {
             // refused file is never changed. The meta table exists from version 1 on and keeps
             // its shape, so it can be read before migrations run.
             db.check_version(kind).await?;
-            let found = db.read_meta(kind).await?;
+            let found: I = db.read_meta(kind).await?;
             if let Some(want) = expect {
-                check_meta(path, &found, want)?;
+                found.check(path, want)?;
             }
             db.migrate(kind).await
         }
@@ -203,16 +331,9 @@ impl Db {
         Ok(())
     }
 
-    async fn write_meta(&self, kind: Kind, meta: &Meta) -> Result<(), Error> {
+    async fn write_meta<I: Identity>(&self, kind: Kind, meta: &I) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.map_err(self.sql())?;
-        let rows = [
-            ("kind", kind.name().to_owned()),
-            ("miner", meta.miner.to_ss58()),
-            ("validator", meta.validator.to_ss58()),
-            ("chunk_size", meta.chunk_size.to_string()),
-            ("seal_profile", meta.seal_profile.clone()),
-            ("seal_passes", meta.seal_passes.to_string()),
-        ];
+        let rows = std::iter::once(("kind", kind.name().to_owned())).chain(meta.rows());
         for (key, value) in rows {
             sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
                 .bind(key)
@@ -224,38 +345,28 @@ impl Db {
         tx.commit().await.map_err(self.sql())
     }
 
-    pub(crate) async fn read_meta(&self, kind: Kind) -> Result<Meta, Error> {
+    /// Reads the `meta` table, refuses the file unless it is of `kind`, and reads its owner.
+    pub(crate) async fn read_meta<I: Identity>(&self, kind: Kind) -> Result<I, Error> {
         let rows = sqlx::query("SELECT key, value FROM meta")
             .fetch_all(&self.pool)
             .await
             .map_err(self.sql())?;
-        let get = |key: &str| -> Result<String, Error> {
-            rows.iter()
-                .find(|r| r.try_get::<String, _>(0).is_ok_and(|k| k == key))
-                .and_then(|r| r.try_get::<String, _>(1).ok())
-                .ok_or_else(|| self.not_ours(kind, format!("meta has no {key}")))
+        // A row whose key or value is not text cannot be the one looked for; it is left out, and
+        // a key found nowhere else is then reported missing.
+        let rows = rows
+            .iter()
+            .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+            .collect();
+        let meta = MetaRows {
+            db: self,
+            kind,
+            rows,
         };
-        let found_kind = get("kind")?;
+        let found_kind = meta.text("kind")?;
         if found_kind != kind.name() {
             return Err(self.not_ours(kind, format!("it is a {found_kind} database")));
         }
-        let parse_account = |key: &str| -> Result<AccountId, Error> {
-            let text = get(key)?;
-            AccountId::from_str(&text).map_err(|e| self.not_ours(kind, format!("meta {key}: {e}")))
-        };
-        let parse_num = |key: &str| -> Result<u64, Error> {
-            let text = get(key)?;
-            text.parse()
-                .map_err(|_| self.not_ours(kind, format!("meta {key} '{text}' is not a number")))
-        };
-        Ok(Meta {
-            miner: parse_account("miner")?,
-            validator: parse_account("validator")?,
-            chunk_size: parse_num("chunk_size")?,
-            seal_profile: get("seal_profile")?,
-            seal_passes: u32::try_from(parse_num("seal_passes")?)
-                .map_err(|_| self.not_ours(kind, "meta seal_passes out of range".into()))?,
-        })
+        I::read(&meta)
     }
 
     /// Checkpoints the WAL into the main file and closes every connection.
