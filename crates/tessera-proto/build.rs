@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The vendored protoc keeps a fresh machine free of a system protobuf compiler.
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Server reflection serves this descriptor set, so grpcurl works without the .proto files.
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    config.file_descriptor_set_path(out.join("tessera_descriptor.bin"));
     tonic_prost_build::configure().compile_with_config(config, &files, &[root])?;
     Ok(())
 }

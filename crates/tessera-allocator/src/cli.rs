@@ -11,13 +11,13 @@ use figment::value::Value;
 use crate::job::Outcome;
 use crate::{Config, Error};
 
-/// Carve disk space into one sealed partition per validator, in proportion to stake.
-#[derive(Debug, Parser)]
-#[command(name = "allocate", version)]
-pub struct Args {
-    /// TOML file with any of the settings below.
+/// The flags every node shares with `allocate`: where the config, databases, wallet, chain and
+/// metagraph are, and how loud to log. Flattened into each binary's own flags.
+#[derive(Debug, clap::Args)]
+pub struct CommonArgs {
+    /// TOML file with any of the settings.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Where the databases live [default: ~/bittensor-db].
     #[arg(long = "db_path")]
     db_path: Option<PathBuf>,
@@ -33,15 +33,67 @@ pub struct Args {
     /// Subnet uid [default: 1].
     #[arg(long)]
     netuid: Option<u16>,
-    /// Share of the free space to allocate [default: 0.0001].
-    #[arg(long)]
-    threshold: Option<f64>,
     /// Chain to read the metagraph from; only `local` for now [default: local].
     #[arg(long = "subtensor.network")]
     subtensor_network: Option<String>,
     /// Local metagraph file [default: <db_path>/metagraph.toml].
     #[arg(long = "metagraph.path")]
     metagraph_path: Option<PathBuf>,
+    /// Debug logging.
+    #[arg(long = "logging.debug")]
+    logging_debug: bool,
+    /// Trace logging.
+    #[arg(long = "logging.trace")]
+    logging_trace: bool,
+}
+
+impl CommonArgs {
+    /// Only the flags actually given, as dotted config keys: an unset flag overrides nothing.
+    pub fn overrides(&self) -> Vec<(String, Value)> {
+        let mut out = Overrides::default();
+        out.path("db_path", &self.db_path);
+        out.put("wallet.name", self.wallet_name.clone());
+        out.put("wallet.hotkey", self.wallet_hotkey.clone());
+        out.path("wallet.path", &self.wallet_path);
+        out.put("netuid", self.netuid);
+        out.put("subtensor.network", self.subtensor_network.clone());
+        out.path("metagraph.path", &self.metagraph_path);
+        out.flag("logging.debug", self.logging_debug);
+        out.flag("logging.trace", self.logging_trace);
+        out.0
+    }
+}
+
+/// Collects the flags a user gave as figment values under their dotted keys.
+#[derive(Debug, Default)]
+pub struct Overrides(pub Vec<(String, Value)>);
+
+impl Overrides {
+    pub fn put(&mut self, key: &str, value: Option<impl Into<Value>>) {
+        if let Some(v) = value {
+            self.0.push((key.to_owned(), v.into()));
+        }
+    }
+
+    pub fn path(&mut self, key: &str, value: &Option<PathBuf>) {
+        self.put(key, value.as_ref().map(|p| p.display().to_string()));
+    }
+
+    /// A switch overrides only when given: its absence leaves the file's or env's setting.
+    pub fn flag(&mut self, key: &str, on: bool) {
+        self.put(key, on.then_some(true));
+    }
+}
+
+/// Carve disk space into one sealed partition per validator, in proportion to stake.
+#[derive(Debug, Parser)]
+#[command(name = "allocate", version)]
+pub struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Share of the free space to allocate [default: 0.0001].
+    #[arg(long)]
+    threshold: Option<f64>,
     /// Delete existing partitions and start over.
     #[arg(long)]
     restart: bool,
@@ -54,12 +106,6 @@ pub struct Args {
     /// Prepare the validator's hash databases instead.
     #[arg(long)]
     validator: bool,
-    /// Debug logging.
-    #[arg(long = "logging.debug")]
-    logging_debug: bool,
-    /// Trace logging.
-    #[arg(long = "logging.trace")]
-    logging_trace: bool,
     /// Chunk size, such as 1MiB [default: 1MiB].
     #[arg(long = "chunk_size")]
     chunk_size: Option<String>,
@@ -78,39 +124,19 @@ pub struct Args {
 }
 
 impl Args {
-    /// Only the flags actually given, as dotted config keys: an unset flag overrides nothing.
     fn overrides(&self) -> Vec<(String, Value)> {
-        let mut out: Vec<(String, Value)> = Vec::new();
-        let mut put = |key: &str, value: Option<Value>| {
-            if let Some(v) = value {
-                out.push((key.to_owned(), v));
-            }
-        };
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| Value::from(p.display().to_string()));
-        let flag = |b: bool| b.then(|| Value::from(true));
-        put("db_path", path(&self.db_path));
-        put("wallet.name", self.wallet_name.clone().map(Value::from));
-        put("wallet.hotkey", self.wallet_hotkey.clone().map(Value::from));
-        put("wallet.path", path(&self.wallet_path));
-        put("netuid", self.netuid.map(Value::from));
-        put("threshold", self.threshold.map(Value::from));
-        put(
-            "subtensor.network",
-            self.subtensor_network.clone().map(Value::from),
-        );
-        put("metagraph.path", path(&self.metagraph_path));
-        put("restart", flag(self.restart));
-        put("workers", self.workers.map(|w| Value::from(w as u64)));
-        put("no_prompt", flag(self.no_prompt));
-        put("validator", flag(self.validator));
-        put("logging.debug", flag(self.logging_debug));
-        put("logging.trace", flag(self.logging_trace));
-        put("chunk_size", self.chunk_size.clone().map(Value::from));
-        put("seal", self.seal.clone().map(Value::from));
-        put("capacity", self.capacity.clone().map(Value::from));
-        put("verify", flag(self.verify));
-        put("samples", self.samples.map(Value::from));
-        out
+        let mut out = Overrides(self.common.overrides());
+        out.put("threshold", self.threshold);
+        out.flag("restart", self.restart);
+        out.put("workers", self.workers.map(|w| w as u64));
+        out.flag("no_prompt", self.no_prompt);
+        out.flag("validator", self.validator);
+        out.put("chunk_size", self.chunk_size.clone());
+        out.put("seal", self.seal.clone());
+        out.put("capacity", self.capacity.clone());
+        out.flag("verify", self.verify);
+        out.put("samples", self.samples);
+        out.0
     }
 }
 
@@ -128,11 +154,11 @@ where
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let config = match Config::load(args.config.as_deref(), &args.overrides()) {
+    let config = match Config::load(args.common.config.as_deref(), &args.overrides()) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    init_logging(&config);
+    init_logging(config.logging.debug, config.logging.trace);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -172,11 +198,12 @@ fn fail(e: &Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_logging(config: &Config) {
+/// Logs to stderr: `trace` or `debug` when asked, else `RUST_LOG`, else `info`.
+pub fn init_logging(debug: bool, trace: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = if config.logging.trace {
+    let filter = if trace {
         EnvFilter::new("trace")
-    } else if config.logging.debug {
+    } else if debug {
         EnvFilter::new("debug")
     } else {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))

@@ -118,24 +118,37 @@ impl Config {
         file: Option<&std::path::Path>,
         flags: &[(String, figment::value::Value)],
     ) -> Result<Self, Error> {
-        let mut figment = Figment::from(Config::default());
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(Error::Config(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        // TESSERA_WALLET__NAME sets wallet.name: a double underscore nests, since keys such as
-        // db_path contain single ones.
-        figment = figment.merge(Env::prefixed("TESSERA_").split("__"));
-        for (key, value) in flags {
-            figment = figment.merge(Flag(key, value));
-        }
-        figment.extract().map_err(|e| Error::Config(one_line(&e)))
+        load_layered(Config::default(), file, flags)
     }
+}
+
+/// Layers `defaults` < the TOML `file` < `TESSERA_*` environment < `flags` (only the flags given,
+/// as dotted keys) into a node's settings. Every binary's config loads this way.
+pub fn load_layered<T>(
+    defaults: T,
+    file: Option<&std::path::Path>,
+    flags: &[(String, figment::value::Value)],
+) -> Result<T, Error>
+where
+    T: Provider + serde::de::DeserializeOwned,
+{
+    let mut figment = Figment::from(defaults);
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(Error::Config(format!(
+                "config file {} does not exist",
+                path.display()
+            )));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    // TESSERA_WALLET__NAME sets wallet.name: a double underscore nests, since keys such as
+    // db_path contain single ones.
+    figment = figment.merge(Env::prefixed("TESSERA_").split("__"));
+    for (key, value) in flags {
+        figment = figment.merge(Flag(key, value));
+    }
+    figment.extract().map_err(|e| Error::Config(one_line(&e)))
 }
 
 /// One command-line flag as a figment source, so that a bad value is reported as

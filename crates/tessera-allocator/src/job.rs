@@ -53,7 +53,7 @@ pub(crate) struct Setup {
 /// run ends with [`Error::Interrupted`].
 pub async fn run(
     config: &Config,
-    confirm: &mut dyn FnMut(&str) -> bool,
+    confirm: &mut (dyn FnMut(&str) -> bool + Send),
     shutdown: impl Future<Output = ()>,
 ) -> Result<Outcome, Error> {
     let setup = setup(config).await?;
@@ -157,7 +157,7 @@ struct Target {
 async fn allocate(
     config: &Config,
     setup: &Setup,
-    confirm: &mut dyn FnMut(&str) -> bool,
+    confirm: &mut (dyn FnMut(&str) -> bool + Send),
     shutdown: impl Future<Output = ()>,
 ) -> Result<Outcome, Error> {
     let chunk_size = config.chunk_size.0;
@@ -417,7 +417,7 @@ impl Store for HashDb {
 pub(crate) fn confirm_and_create(
     config: &Config,
     setup: &Setup,
-    confirm: &mut dyn FnMut(&str) -> bool,
+    confirm: &mut (dyn FnMut(&str) -> bool + Send),
     question: &str,
 ) -> Result<(), Error> {
     if !config.no_prompt && !confirm(question) {

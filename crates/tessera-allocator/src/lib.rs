@@ -15,7 +15,9 @@ mod size;
 mod verify;
 mod workers;
 
-pub use config::Config;
+pub use config::{
+    Config, LoggingConfig, MetagraphConfig, SubtensorConfig, WalletConfig, load_layered,
+};
 pub use error::Error;
 pub use job::{Outcome, run};
 pub use layout::PartitionEntry;

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use rand::Rng;
+use rand::{Rng, TryRngCore};
 use tessera_core::AccountId;
 use tessera_core::constants::MIN_N_CHUNKS;
 use tessera_partition::SealKey;
@@ -25,7 +25,7 @@ use crate::{Config, Error, workers};
 pub(crate) async fn sample_roots(
     config: &Config,
     setup: &Setup,
-    confirm: &mut dyn FnMut(&str) -> bool,
+    confirm: &mut (dyn FnMut(&str) -> bool + Send),
     shutdown: impl Future<Output = ()>,
 ) -> Result<Outcome, Error> {
     let chunk_size = config.chunk_size.0;
@@ -64,7 +64,8 @@ pub(crate) async fn sample_roots(
     let mut dbs = Vec::new();
     let mut tasks = Vec::new();
     let mut keys = Vec::new();
-    let mut rng = rand::rng();
+    // The sampled ids are the validator's secret: from the OS, never from a seedable generator.
+    let mut rng = rand::rngs::OsRng.unwrap_err();
     for (i, miner) in miners.iter().enumerate() {
         let path = setup.dir.join(tessera_storage::hash_file_name(miner));
         if config.restart {

@@ -3,6 +3,7 @@
 //! This crate does no networking, no SQL and no async: every other crate may depend on it, and it
 //! depends on none of them.
 
+pub mod auth;
 pub mod constants;
 mod error;
 pub mod identity;

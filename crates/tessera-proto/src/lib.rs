@@ -8,5 +8,16 @@ pub use tonic;
 pub mod miner {
     pub mod v1 {
         tonic::include_proto!("tessera.miner.v1");
+
+        /// Full method paths, as signed by callers (see `tessera_core::auth`).
+        pub mod methods {
+            pub const PING: &str = "/tessera.miner.v1.Miner/Ping";
+            pub const INFO: &str = "/tessera.miner.v1.Miner/Info";
+            pub const CHALLENGE: &str = "/tessera.miner.v1.Miner/Challenge";
+        }
     }
 }
+
+/// The encoded `FileDescriptorSet` of every file in `proto/`, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/tessera_descriptor.bin"));

@@ -1,0 +1,232 @@
+//! The bytes a node signs to authenticate a request or a response, and the bounded memory of
+//! nonces that rejects replays.
+//!
+//! The transport carries the fields (see docs/protocol.md); this module fixes what is signed, so
+//! that every implementation, in any language, signs the same bytes. Every variable-length field
+//! is length-prefixed, so no two different field tuples give the same message.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use sha2::{Digest, Sha256};
+
+use crate::AccountId;
+
+/// The domain tag of a signed request: a signature over a request can never pass for one over a
+/// response, or over anything else a hotkey signs.
+pub const REQUEST_TAG: &[u8] = b"tessera/request/v1";
+
+/// The domain tag of a signed response.
+pub const RESPONSE_TAG: &[u8] = b"tessera/response/v1";
+
+/// A request nonce: 16 random bytes chosen by the caller.
+pub type Nonce = [u8; 16];
+
+/// SHA-256 of a message body, as encoded on the wire.
+pub fn body_digest(body: &[u8]) -> [u8; 32] {
+    Sha256::digest(body).into()
+}
+
+/// What the caller signs: the method's full path (`/tessera.miner.v1.Miner/Challenge`), the
+/// receiver's hotkey, the nonce, the timestamp (Unix milliseconds) and the digest of the body.
+/// Binding the receiver stops a request signed for one miner from being replayed to another.
+pub fn request_message(
+    method: &str,
+    receiver: &AccountId,
+    nonce: &Nonce,
+    timestamp_ms: u64,
+    digest: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(REQUEST_TAG.len() + method.len() + 100);
+    put_bytes(&mut m, REQUEST_TAG);
+    put_bytes(&mut m, method.as_bytes());
+    m.extend_from_slice(receiver.as_bytes());
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(&timestamp_ms.to_le_bytes());
+    m.extend_from_slice(digest);
+    m
+}
+
+/// What the responder signs: the method, the caller's hotkey, the caller's nonce and the digest
+/// of the response body. The nonce ties the answer to the one request it answers, so a caller
+/// can hold the responder to it and nobody can replay an old answer as a new one.
+pub fn response_message(
+    method: &str,
+    caller: &AccountId,
+    nonce: &Nonce,
+    digest: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(RESPONSE_TAG.len() + method.len() + 90);
+    put_bytes(&mut m, RESPONSE_TAG);
+    put_bytes(&mut m, method.as_bytes());
+    m.extend_from_slice(caller.as_bytes());
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(digest);
+    m
+}
+
+fn put_bytes(m: &mut Vec<u8>, bytes: &[u8]) {
+    m.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    m.extend_from_slice(bytes);
+}
+
+/// Why a request's freshness was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// The timestamp is further than the window from the receiver's clock, in milliseconds
+    /// (negative: in the past).
+    OutsideWindow { skew_ms: i64, window_ms: u64 },
+    /// The nonce was already seen from this caller within the window.
+    Replayed,
+    /// The caller has more requests in flight within the window than the memory allows.
+    TooMany { limit: usize },
+}
+
+/// The nonces seen per caller within the timestamp window.
+///
+/// Memory is bounded twice: a nonce is forgotten once its timestamp leaves the window (a replay
+/// of it would be refused for its timestamp anyway), and each caller keeps at most `per_caller`
+/// nonces, past which its requests are refused rather than old nonces forgotten early, which
+/// would reopen the door to replays. Callers are only recorded after their signature and
+/// permission are checked, so their number is bounded by the metagraph.
+#[derive(Debug)]
+pub struct ReplayGuard {
+    window_ms: u64,
+    per_caller: usize,
+    callers: HashMap<AccountId, Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    order: VecDeque<(u64, Nonce)>,
+    set: HashSet<Nonce>,
+}
+
+impl ReplayGuard {
+    pub fn new(window_ms: u64, per_caller: usize) -> Self {
+        Self {
+            window_ms,
+            per_caller: per_caller.max(1),
+            callers: HashMap::new(),
+        }
+    }
+
+    /// Checks that `timestamp_ms` lies within the window around `now_ms`, without recording.
+    pub fn check_time(&self, timestamp_ms: u64, now_ms: u64) -> Result<(), Freshness> {
+        let skew = timestamp_ms as i128 - now_ms as i128;
+        if skew.unsigned_abs() > u128::from(self.window_ms) {
+            return Err(Freshness::OutsideWindow {
+                skew_ms: skew.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+                window_ms: self.window_ms,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the timestamp and records the nonce; a nonce seen before from `caller` within the
+    /// window is refused.
+    pub fn admit(
+        &mut self,
+        caller: &AccountId,
+        nonce: &Nonce,
+        timestamp_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), Freshness> {
+        self.check_time(timestamp_ms, now_ms)?;
+        let seen = self.callers.entry(*caller).or_default();
+        // Timestamps are unordered across requests, so expiry is by the order of arrival: a
+        // nonce leaves once it is older than twice the window, which covers any timestamp that
+        // could still pass the window check.
+        let horizon = now_ms.saturating_sub(2 * self.window_ms);
+        while let Some(&(at, old)) = seen.order.front() {
+            if at >= horizon {
+                break;
+            }
+            seen.order.pop_front();
+            seen.set.remove(&old);
+        }
+        if seen.set.contains(nonce) {
+            return Err(Freshness::Replayed);
+        }
+        if seen.order.len() >= self.per_caller {
+            return Err(Freshness::TooMany {
+                limit: self.per_caller,
+            });
+        }
+        seen.order.push_back((now_ms, *nonce));
+        seen.set.insert(*nonce);
+        Ok(())
+    }
+
+    /// The number of nonces held, over all callers.
+    pub fn len(&self) -> usize {
+        self.callers.values().map(|s| s.order.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(b: u8) -> AccountId {
+        AccountId([b; 32])
+    }
+
+    #[test]
+    fn replays_are_refused_and_memory_expires() {
+        let mut g = ReplayGuard::new(1000, 3);
+        let a = account(1);
+        assert_eq!(g.admit(&a, &[1; 16], 10_000, 10_000), Ok(()));
+        assert_eq!(
+            g.admit(&a, &[1; 16], 10_000, 10_001),
+            Err(Freshness::Replayed)
+        );
+        // Another caller may use the same nonce.
+        assert_eq!(g.admit(&account(2), &[1; 16], 10_000, 10_001), Ok(()));
+        assert_eq!(g.admit(&a, &[2; 16], 10_000, 10_002), Ok(()));
+        assert_eq!(g.admit(&a, &[3; 16], 10_000, 10_003), Ok(()));
+        assert_eq!(
+            g.admit(&a, &[4; 16], 10_000, 10_004),
+            Err(Freshness::TooMany { limit: 3 })
+        );
+        // Past twice the window the old nonces are forgotten, and the old timestamp no longer
+        // passes, so forgetting reopens nothing.
+        assert!(matches!(
+            g.admit(&a, &[1; 16], 10_000, 12_500),
+            Err(Freshness::OutsideWindow { .. })
+        ));
+        assert_eq!(g.admit(&a, &[5; 16], 12_500, 12_500), Ok(()));
+        assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn window_is_symmetric() {
+        let g = ReplayGuard::new(1000, 3);
+        assert!(g.check_time(5000, 6000).is_ok());
+        assert!(g.check_time(7000, 6000).is_ok());
+        assert_eq!(
+            g.check_time(4999, 6000),
+            Err(Freshness::OutsideWindow {
+                skew_ms: -1001,
+                window_ms: 1000
+            })
+        );
+        assert!(g.check_time(7001, 6000).is_err());
+        assert!(g.check_time(u64::MAX, 0).is_err());
+    }
+
+    #[test]
+    fn messages_bind_every_field() {
+        let (r, n, d) = (account(7), [9u8; 16], [3u8; 32]);
+        let base = request_message("/a/B", &r, &n, 5, &d);
+        assert_ne!(base, request_message("/a/C", &r, &n, 5, &d));
+        assert_ne!(base, request_message("/a/B", &account(8), &n, 5, &d));
+        assert_ne!(base, request_message("/a/B", &r, &[8; 16], 5, &d));
+        assert_ne!(base, request_message("/a/B", &r, &n, 6, &d));
+        assert_ne!(base, request_message("/a/B", &r, &n, 5, &[4; 32]));
+        assert_ne!(base, response_message("/a/B", &r, &n, &d));
+    }
+}

@@ -1,0 +1,124 @@
+//! The command line of `tessera-miner`: the prototype's flags plus Bittensor's axon flags.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tessera_allocator::cli::{CommonArgs, Overrides, init_logging};
+
+use crate::Config;
+
+/// Serve sealed partitions to the subnet's validators.
+#[derive(Debug, Parser)]
+#[command(name = "tessera-miner", version)]
+pub struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Share of the free space to allocate [default: 0.0001].
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Delete the partitions and reseal them at start.
+    #[arg(long)]
+    restart: bool,
+    /// Re-read the metagraph and reallocate every this many steps [default: 50].
+    #[arg(long = "steps_per_reallocate")]
+    steps_per_reallocate: Option<u64>,
+    /// Seconds per step [default: 12].
+    #[arg(long = "step_secs")]
+    step_secs: Option<u64>,
+    /// Address to listen on [default: 0.0.0.0].
+    #[arg(long = "axon.ip")]
+    axon_ip: Option<String>,
+    /// Port to listen on; 0 picks a free one [default: 8091].
+    #[arg(long = "axon.port")]
+    axon_port: Option<u16>,
+    /// Least stake a validator needs to be served [default: 0].
+    #[arg(long = "min_stake")]
+    min_stake: Option<f64>,
+    /// Seconds a request's timestamp may be off the miner's clock [default: 30].
+    #[arg(long = "auth.timestamp_window")]
+    timestamp_window: Option<u64>,
+    /// Largest request accepted, in bytes [default: 65536].
+    #[arg(long = "auth.max_request_bytes")]
+    max_request_bytes: Option<u64>,
+    /// Hotkeys refused whatever their stake, comma-separated.
+    #[arg(long = "blacklist.hotkeys", value_delimiter = ',')]
+    blacklist: Option<Vec<String>>,
+    /// Chunk size, such as 1MiB [default: 1MiB].
+    #[arg(long = "chunk_size")]
+    chunk_size: Option<String>,
+    /// Seal profile: dev or production [default: production].
+    #[arg(long)]
+    seal: Option<String>,
+    /// Total space to allocate, such as 2GiB, instead of the threshold share.
+    #[arg(long)]
+    capacity: Option<String>,
+    /// Sealing threads [default: one per core].
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl Args {
+    fn overrides(&self) -> Vec<(String, figment::value::Value)> {
+        let mut out = Overrides(self.common.overrides());
+        out.put("threshold", self.threshold);
+        out.flag("restart", self.restart);
+        out.put("steps_per_reallocate", self.steps_per_reallocate);
+        out.put("step_secs", self.step_secs);
+        out.put("axon.ip", self.axon_ip.clone());
+        out.put("axon.port", self.axon_port);
+        out.put("min_stake", self.min_stake);
+        out.put("auth.timestamp_window", self.timestamp_window);
+        out.put("auth.max_request_bytes", self.max_request_bytes);
+        out.put(
+            "blacklist.hotkeys",
+            self.blacklist.clone().map(|v| {
+                v.into_iter()
+                    .map(figment::value::Value::from)
+                    .collect::<Vec<_>>()
+            }),
+        );
+        out.put("chunk_size", self.chunk_size.clone());
+        out.put("seal", self.seal.clone());
+        out.put("capacity", self.capacity.clone());
+        out.put("workers", self.workers.map(|w| w as u64));
+        out.0
+    }
+}
+
+/// Parses `args`, runs the miner until SIGINT or SIGTERM and exits 0 after an orderly stop;
+/// errors are one line on stderr and exit 1 (2 for usage).
+pub fn main<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let config = match Config::load(args.common.config.as_deref(), &args.overrides()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    init_logging(config.logging.debug, config.logging.trace);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::run(config, tessera_rpc::terminated())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}

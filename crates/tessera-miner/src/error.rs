@@ -1,0 +1,58 @@
+//! The one error type of the miner, and its one mapping to gRPC statuses.
+
+use tessera_proto::tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+
+    #[error(transparent)]
+    Allocator(#[from] tessera_allocator::Error),
+
+    #[error(transparent)]
+    Storage(#[from] tessera_storage::Error),
+
+    #[error(transparent)]
+    Chain(#[from] tessera_chain::Error),
+
+    #[error(transparent)]
+    Core(#[from] tessera_core::Error),
+
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+
+    #[error("serving failed: {0}")]
+    Serve(String),
+
+    #[error("challenge has {items} items; at most {max} are served per request")]
+    TooManyItems { items: usize, max: usize },
+
+    #[error("no partition for validator {0}: the miner keeps none for it")]
+    NoPartition(String),
+}
+
+impl From<Error> for Status {
+    /// Every domain error has exactly one status; callers see the message, the log sees the rest.
+    fn from(e: Error) -> Status {
+        match e {
+            Error::TooManyItems { .. } => Status::invalid_argument(e.to_string()),
+            Error::NoPartition(_) => Status::failed_precondition(e.to_string()),
+            Error::Storage(_) | Error::Core(_) => {
+                tracing::error!(error = %e, "request failed");
+                Status::internal("the miner could not read its storage")
+            }
+            Error::Config(_)
+            | Error::Allocator(_)
+            | Error::Chain(_)
+            | Error::Bind { .. }
+            | Error::Serve(_) => {
+                tracing::error!(error = %e, "request failed");
+                Status::internal(e.to_string())
+            }
+        }
+    }
+}

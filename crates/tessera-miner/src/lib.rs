@@ -1,0 +1,16 @@
+//! The Tessera miner node: provisions sealed partitions through the allocator library, then
+//! answers validators' signed `Ping`, `Info` and `Challenge` calls over gRPC.
+//!
+//! Only validators the metagraph lists with a permit and enough stake are served; every answer
+//! is signed, so a validator can hold the miner to it. The binary is a thin front end over
+//! [`cli::main`].
+
+pub mod cli;
+mod config;
+mod error;
+mod node;
+mod service;
+
+pub use config::{AuthConfig, AxonConfig, BlacklistConfig, Config};
+pub use error::Error;
+pub use node::run;

@@ -1,0 +1,180 @@
+//! The `tessera.miner.v1.Miner` service: every request passes the gate, every answer is signed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use tessera_chain::Metagraph;
+use tessera_core::constants::SEGMENT_SIZE;
+use tessera_core::{AccountId, Keypair, merkle};
+use tessera_proto::miner::v1::miner_server::Miner;
+use tessera_proto::miner::v1::{
+    ChallengeRequest, ChallengeResponse, InfoRequest, InfoResponse, Partition, PingRequest,
+    PingResponse, SegmentProof, methods,
+};
+use tessera_proto::prost::Message;
+use tessera_proto::tonic::{self, Request, Response, Status};
+use tessera_rpc::{Caller, Gate, Refusal};
+use tessera_storage::PartitionDb;
+
+use crate::Error;
+
+/// One partition the miner serves to one validator.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub(crate) db: PartitionDb,
+    pub(crate) n_chunks: u64,
+    pub(crate) chunk_size: u64,
+    pub(crate) profile: String,
+    pub(crate) passes: u32,
+}
+
+/// Whom the miner serves: validators with a permit and enough stake, minus the blacklist.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    pub(crate) metagraph: Metagraph,
+    pub(crate) min_stake: f64,
+    pub(crate) blacklist: HashSet<AccountId>,
+}
+
+impl Policy {
+    fn admit(&self, hotkey: &AccountId) -> Result<(), Refusal> {
+        if self.blacklist.contains(hotkey) {
+            return Err(Refusal::Blacklisted("listed in blacklist.hotkeys".into()));
+        }
+        let Some(n) = self.metagraph.neuron(hotkey) else {
+            return Err(Refusal::Unknown("not in the metagraph".into()));
+        };
+        if !n.validator_permit {
+            return Err(Refusal::Unknown("no validator permit".into()));
+        }
+        if n.stake < self.min_stake {
+            return Err(Refusal::Unknown(format!(
+                "stake {} is below min_stake {}",
+                n.stake, self.min_stake
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// State shared by the service and the node's step loop, which swaps the partitions and the
+/// policy as the metagraph changes.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) keypair: Keypair,
+    pub(crate) gate: Gate,
+    pub(crate) policy: RwLock<Policy>,
+    pub(crate) partitions: RwLock<Arc<HashMap<AccountId, Served>>>,
+    pub(crate) max_items: usize,
+}
+
+impl Shared {
+    fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<Caller, Status> {
+        self.gate.check(request, method, |hotkey| {
+            self.policy
+                .read()
+                .map_err(|_| Refusal::Unknown("policy unavailable".into()))?
+                .admit(hotkey)
+        })
+    }
+
+    fn partition(&self, validator: &AccountId) -> Option<Served> {
+        self.partitions
+            .read()
+            .ok()
+            .and_then(|p| p.get(validator).cloned())
+    }
+
+    fn signed<T: Message>(&self, body: T, caller: &Caller, method: &str) -> Response<T> {
+        let mut response = Response::new(body);
+        tessera_rpc::sign_response(&mut response, &self.keypair, caller, method);
+        response
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MinerService(pub(crate) Arc<Shared>);
+
+#[tonic::async_trait]
+impl Miner for MinerService {
+    async fn ping(&self, request: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+        let caller = self.0.admit(&request, methods::PING)?;
+        let body = PingResponse {
+            hotkey: self.0.keypair.account().to_ss58(),
+        };
+        Ok(self.0.signed(body, &caller, methods::PING))
+    }
+
+    async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let caller = self.0.admit(&request, methods::INFO)?;
+        let partition = self.0.partition(&caller.hotkey).map(|s| Partition {
+            n_chunks: s.n_chunks,
+            chunk_size: s.chunk_size,
+            seal_profile: s.profile,
+            seal_passes: s.passes,
+        });
+        let body = InfoResponse {
+            hotkey: self.0.keypair.account().to_ss58(),
+            partition,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        Ok(self.0.signed(body, &caller, methods::INFO))
+    }
+
+    async fn challenge(
+        &self,
+        request: Request<ChallengeRequest>,
+    ) -> Result<Response<ChallengeResponse>, Status> {
+        let caller = self.0.admit(&request, methods::CHALLENGE)?;
+        let items = &request.get_ref().items;
+        if items.len() > self.0.max_items {
+            return Err(Error::TooManyItems {
+                items: items.len(),
+                max: self.0.max_items,
+            }
+            .into());
+        }
+        let served = self
+            .0
+            .partition(&caller.hotkey)
+            .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+        let mut proofs = Vec::with_capacity(items.len());
+        for item in items {
+            proofs.push(prove(&served, item.chunk_id, item.segment).await?);
+        }
+        let body = ChallengeResponse { proofs };
+        Ok(self.0.signed(body, &caller, methods::CHALLENGE))
+    }
+}
+
+/// The segment and its path, or an empty proof when the chunk is not held (or the index is out
+/// of range): the validator counts that as a failed item rather than the whole batch.
+async fn prove(served: &Served, chunk_id: u64, segment: u32) -> Result<SegmentProof, Error> {
+    let empty = SegmentProof {
+        chunk_id,
+        segment,
+        data: Vec::new(),
+        path: Vec::new(),
+    };
+    if chunk_id >= served.n_chunks {
+        return Ok(empty);
+    }
+    let Some(chunk) = served.db.get(chunk_id).await? else {
+        return Ok(empty);
+    };
+    let start = segment as usize * SEGMENT_SIZE;
+    let Some(data) = chunk.data.get(start..start + SEGMENT_SIZE) else {
+        return Ok(empty);
+    };
+    let data = data.to_vec();
+    // Hashing a whole chunk is a millisecond of CPU per megabyte: off the async workers.
+    let proof = tokio::task::spawn_blocking(move || merkle::prove(&chunk.data, u64::from(segment)))
+        .await
+        .map_err(|e| Error::Serve(format!("proof task failed: {e}")))??;
+    Ok(SegmentProof {
+        chunk_id,
+        segment,
+        data,
+        path: proof.path.iter().map(|h| h.to_vec()).collect(),
+    })
+}

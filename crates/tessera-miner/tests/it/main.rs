@@ -1,0 +1,5 @@
+//! Integration tests of `tessera-miner`: the real binary on `127.0.0.1:0`, spoken to over gRPC.
+
+mod auth;
+mod serve;
+mod support;

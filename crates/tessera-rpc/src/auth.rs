@@ -1,0 +1,252 @@
+//! Signed requests and responses carried in gRPC metadata, and the gate a server puts in front of
+//! every method.
+
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use tessera_core::auth::{self, Freshness, Nonce, ReplayGuard};
+use tessera_core::{AccountId, Keypair, Signature};
+use tessera_proto::prost::Message;
+use tessera_proto::tonic::metadata::{MetadataMap, MetadataValue};
+use tessera_proto::tonic::{Code, Request, Response, Status};
+
+use crate::{keys, now_ms};
+
+/// What a caller-side check of a signed response can find wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{peer}: response is not signed")]
+    Unsigned { peer: String },
+    #[error("{peer}: response signed by {found}, not by {expected}")]
+    WrongSigner {
+        peer: String,
+        found: String,
+        expected: String,
+    },
+    #[error("{peer}: bad response signature: {reason}")]
+    BadSignature { peer: String, reason: String },
+}
+
+/// A caller whose request passed the gate: who it is and the nonce a signed answer must echo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub hotkey: AccountId,
+    pub nonce: Nonce,
+}
+
+/// Why the node's own policy turns a correctly signed caller away.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    /// Not in the metagraph, or without a validator permit or enough stake.
+    Unknown(String),
+    Blacklisted(String),
+}
+
+/// Checks every incoming request: signed, fresh, not replayed, by a caller the node serves.
+#[derive(Debug)]
+pub struct Gate {
+    me: AccountId,
+    replay: Mutex<ReplayGuard>,
+}
+
+impl Gate {
+    /// A gate for the node `me`, accepting timestamps within `window_ms` of its clock and
+    /// remembering at most `nonces_per_caller` nonces per caller.
+    pub fn new(me: AccountId, window_ms: u64, nonces_per_caller: usize) -> Self {
+        Self {
+            me,
+            replay: Mutex::new(ReplayGuard::new(window_ms, nonces_per_caller)),
+        }
+    }
+
+    /// Lets `request` through to `method` or says why not, logging every refusal. The order is
+    /// cheap to dear, and nothing is remembered about a caller before its signature verifies, so
+    /// strangers cannot fill the nonce memory.
+    pub fn check<T: Message>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+        policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
+    ) -> Result<Caller, Status> {
+        let result = self.check_inner(request, method, policy);
+        if let Err(status) = &result {
+            let peer = request
+                .remote_addr()
+                .map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
+            tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), "request refused");
+        }
+        result
+    }
+
+    fn check_inner<T: Message>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+        policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
+    ) -> Result<Caller, Status> {
+        let md = request.metadata();
+        let unauth = |m: String| Status::new(Code::Unauthenticated, m);
+        let hotkey =
+            text(md, keys::HOTKEY).ok_or_else(|| unauth("request is not signed".into()))?;
+        let hotkey =
+            AccountId::from_str(hotkey).map_err(|e| unauth(format!("{}: {e}", keys::HOTKEY)))?;
+        let nonce: Nonce = hex_field(md, keys::NONCE)?;
+        let timestamp: u64 = text(md, keys::TIMESTAMP)
+            .ok_or_else(|| unauth(format!("missing {}", keys::TIMESTAMP)))?
+            .parse()
+            .map_err(|_| {
+                unauth(format!(
+                    "{} is not a number of milliseconds",
+                    keys::TIMESTAMP
+                ))
+            })?;
+        let signature: [u8; 64] = hex_field(md, keys::SIGNATURE)?;
+
+        policy(&hotkey).map_err(|r| match r {
+            Refusal::Unknown(why) => {
+                Status::permission_denied(format!("hotkey {hotkey} is not served: {why}"))
+            }
+            Refusal::Blacklisted(why) => {
+                Status::permission_denied(format!("hotkey {hotkey} is blacklisted: {why}"))
+            }
+        })?;
+        let now = now_ms();
+        self.replay
+            .lock()
+            .map_err(|_| Status::internal("replay memory poisoned"))?
+            .check_time(timestamp, now)
+            .map_err(freshness_status)?;
+        let digest = auth::body_digest(&request.get_ref().encode_to_vec());
+        let message = auth::request_message(method, &self.me, &nonce, timestamp, &digest);
+        hotkey
+            .verify(&message, &Signature(signature))
+            .map_err(|_| unauth(format!("bad signature from {hotkey} for {method}")))?;
+        self.replay
+            .lock()
+            .map_err(|_| Status::internal("replay memory poisoned"))?
+            .admit(&hotkey, &nonce, timestamp, now)
+            .map_err(freshness_status)?;
+        Ok(Caller { hotkey, nonce })
+    }
+}
+
+fn freshness_status(f: Freshness) -> Status {
+    match f {
+        Freshness::OutsideWindow { skew_ms, window_ms } => Status::unauthenticated(format!(
+            "timestamp is {skew_ms} ms from the server's clock, outside the ±{window_ms} ms window"
+        )),
+        Freshness::Replayed => Status::already_exists("nonce already used: replayed request"),
+        Freshness::TooMany { limit } => Status::resource_exhausted(format!(
+            "more than {limit} requests within the timestamp window"
+        )),
+    }
+}
+
+fn text<'a>(md: &'a MetadataMap, key: &str) -> Option<&'a str> {
+    md.get(key).and_then(|v| v.to_str().ok())
+}
+
+fn hex_field<const N: usize>(md: &MetadataMap, key: &str) -> Result<[u8; N], Status> {
+    let value = text(md, key).ok_or_else(|| Status::unauthenticated(format!("missing {key}")))?;
+    let mut out = [0u8; N];
+    hex::decode_to_slice(value, &mut out)
+        .map_err(|_| Status::unauthenticated(format!("{key} is not {N} bytes of hex")))?;
+    Ok(out)
+}
+
+fn put(md: &mut MetadataMap, key: &'static str, value: String) {
+    // Hex, decimal and SS58 are always valid ASCII metadata.
+    if let Ok(v) = MetadataValue::try_from(value) {
+        md.insert(key, v);
+    }
+}
+
+/// Signs `request` for `method` on `receiver` with a fresh nonce and the current time; returns
+/// the nonce, which the signed answer must echo.
+pub fn sign_request<T: Message>(
+    request: &mut Request<T>,
+    keypair: &Keypair,
+    receiver: &AccountId,
+    method: &str,
+) -> Nonce {
+    let nonce: Nonce = rand::random();
+    let timestamp = now_ms();
+    let digest = auth::body_digest(&request.get_ref().encode_to_vec());
+    let message = auth::request_message(method, receiver, &nonce, timestamp, &digest);
+    let signature = keypair.sign(&message);
+    let md = request.metadata_mut();
+    put(md, keys::HOTKEY, keypair.account().to_ss58());
+    put(md, keys::NONCE, hex::encode(nonce));
+    put(md, keys::TIMESTAMP, timestamp.to_string());
+    put(md, keys::SIGNATURE, hex::encode(signature.0));
+    nonce
+}
+
+/// A signed request for `body`, and its nonce.
+pub fn signed<T: Message>(
+    body: T,
+    keypair: &Keypair,
+    receiver: &AccountId,
+    method: &str,
+) -> (Request<T>, Nonce) {
+    let mut request = Request::new(body);
+    let nonce = sign_request(&mut request, keypair, receiver, method);
+    (request, nonce)
+}
+
+/// Signs `response` to `caller`'s request on `method`.
+pub fn sign_response<T: Message>(
+    response: &mut Response<T>,
+    keypair: &Keypair,
+    caller: &Caller,
+    method: &str,
+) {
+    let digest = auth::body_digest(&response.get_ref().encode_to_vec());
+    let message = auth::response_message(method, &caller.hotkey, &caller.nonce, &digest);
+    let signature = keypair.sign(&message);
+    let md = response.metadata_mut();
+    put(md, keys::HOTKEY, keypair.account().to_ss58());
+    put(md, keys::SIGNATURE, hex::encode(signature.0));
+}
+
+/// Checks that `response` is signed by `responder` for the request `me` sent with `nonce`, and
+/// returns the signature, which holds the responder to what it answered.
+pub fn verify_response<T: Message>(
+    response: &Response<T>,
+    method: &str,
+    responder: &AccountId,
+    me: &AccountId,
+    nonce: &Nonce,
+    peer: &str,
+) -> Result<Signature, Error> {
+    let md = response.metadata();
+    let unsigned = || Error::Unsigned {
+        peer: peer.to_owned(),
+    };
+    let found = text(md, keys::HOTKEY).ok_or_else(unsigned)?;
+    if found != responder.to_ss58() {
+        return Err(Error::WrongSigner {
+            peer: peer.to_owned(),
+            found: found.to_owned(),
+            expected: responder.to_ss58(),
+        });
+    }
+    let mut signature = [0u8; 64];
+    hex::decode_to_slice(
+        text(md, keys::SIGNATURE).ok_or_else(unsigned)?,
+        &mut signature,
+    )
+    .map_err(|_| Error::BadSignature {
+        peer: peer.to_owned(),
+        reason: format!("{} is not 64 bytes of hex", keys::SIGNATURE),
+    })?;
+    let digest = auth::body_digest(&response.get_ref().encode_to_vec());
+    let message = auth::response_message(method, me, nonce, &digest);
+    responder
+        .verify(&message, &Signature(signature))
+        .map_err(|e| Error::BadSignature {
+            peer: peer.to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(Signature(signature))
+}

@@ -1,0 +1,53 @@
+//! Tonic glue shared by Tessera's nodes: signing requests and responses in gRPC metadata,
+//! checking them on arrival, and the standard health and reflection services.
+//!
+//! What is signed is fixed by `tessera_core::auth`; this crate only moves the fields in and out of
+//! metadata and turns refusals into `tonic::Status` codes. Only node crates depend on it: the
+//! protocol's domain types never see tonic.
+
+mod auth;
+mod serve;
+
+pub use auth::{
+    Caller, Error, Gate, Refusal, sign_request, sign_response, signed, verify_response,
+};
+pub use serve::{Standard, oversize_is_resource_exhausted, standard_services};
+pub use tonic_health::ServingStatus;
+
+/// Metadata keys of the signed-request scheme (docs/protocol.md).
+pub mod keys {
+    pub const HOTKEY: &str = "tessera-hotkey";
+    pub const NONCE: &str = "tessera-nonce";
+    pub const TIMESTAMP: &str = "tessera-timestamp";
+    pub const SIGNATURE: &str = "tessera-signature";
+}
+
+/// Milliseconds since the Unix epoch, by the system clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Resolves on the first SIGINT or SIGTERM: the signal a node shuts down in order on. If the
+/// handlers cannot be installed it never resolves, and the default actions remain.
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
