@@ -8,6 +8,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod devnet;
+
+/// The workspace root: xtask lives one folder below it.
+fn workspace_root() -> &'static Path {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest)
+}
+
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
 struct Cli {
@@ -28,6 +36,16 @@ enum Task {
         /// Total space to allocate.
         #[arg(long, default_value = "64MiB")]
         capacity: String,
+    },
+    /// Run a local network of miners and validators with a live scoreboard.
+    Devnet {
+        #[arg(long, default_value_t = 3)]
+        miners: usize,
+        #[arg(long, default_value_t = 2)]
+        validators: usize,
+        /// Seconds to run; 0 runs until Ctrl-C.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
     },
     /// Create a hotkey file in Bittensor's wallet format.
     Wallet {
@@ -54,6 +72,11 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(tessera_allocator::cli::main(argv))
         }
         Task::Demo { capacity } => demo(&capacity),
+        Task::Devnet {
+            miners,
+            validators,
+            duration,
+        } => devnet::run(workspace_root(), miners, validators, duration),
         Task::Wallet {
             path,
             name,
@@ -76,8 +99,7 @@ fn main() -> anyhow::Result<ExitCode> {
 /// The README's main job until the local network exists: the example miner (//Dave) allocates
 /// dev-sealed partitions for the example validators, then verifies them. Running it again resumes.
 fn demo(capacity: &str) -> anyhow::Result<ExitCode> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = manifest.parent().unwrap_or(manifest);
+    let root = workspace_root();
     let demo = root.join("target").join("demo");
     let wallets = demo.join("wallets");
     let wallet = tessera_core::Wallet::new(&wallets, "miner", "default")?;

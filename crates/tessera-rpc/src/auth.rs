@@ -250,3 +250,119 @@ pub fn verify_response<T: Message>(
         })?;
     Ok(Signature(signature))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_proto::miner::v1::{ChallengeItem, ChallengeRequest, methods};
+
+    /// The golden vector of docs/protocol.md, computed independently with Python's hashlib: a
+    /// client in another language must produce these bytes.
+    #[test]
+    fn signed_bytes_match_the_documented_vector() {
+        let body = ChallengeRequest {
+            items: vec![ChallengeItem {
+                chunk_id: 7,
+                segment: 17,
+            }],
+        };
+        let encoded = body.encode_to_vec();
+        assert_eq!(hex::encode(&encoded), "0a0408071011");
+        let bob = Keypair::from_uri("//Bob").unwrap().account();
+        let nonce: Nonce = core::array::from_fn(|i| i as u8);
+        let message = auth::request_message(
+            methods::CHALLENGE,
+            &bob,
+            &nonce,
+            1_700_000_000_000,
+            &auth::body_digest(&encoded),
+        );
+        assert_eq!(
+            hex::encode(message),
+            "12000000746573736572612f726571756573742f7631210000002f746573736572612e6d696e6572\
+             2e76312e4d696e65722f4368616c6c656e67658eaf04151687736326c9fea17e25fc5287613693c9\
+             12909cb226aa4794f26a48000102030405060708090a0b0c0d0e0f0068e5cf8b0100006595ab7c09\
+             8dedeb808c38725a2a1c4d95f889013cba6ddaa71cd93a2057969e"
+        );
+        let alice = Keypair::from_uri("//Alice").unwrap().account();
+        let response =
+            auth::response_message(methods::CHALLENGE, &alice, &nonce, &auth::body_digest(&[]));
+        assert_eq!(
+            hex::encode(response),
+            "13000000746573736572612f726573706f6e73652f7631210000002f746573736572612e6d696e65\
+             722e76312e4d696e65722f4368616c6c656e6765d43593c715fdd31c61141abd04a99fd6822c8558\
+             854ccde39a5684e7a56da27d000102030405060708090a0b0c0d0e0fe3b0c44298fc1c149afbf4c8\
+             996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn signed_requests_and_responses_round_trip() {
+        let alice = Keypair::from_uri("//Alice").unwrap();
+        let dave = Keypair::from_uri("//Dave").unwrap();
+        let body = ChallengeRequest::default();
+        let (request, nonce) = signed(body.clone(), &alice, &dave.account(), methods::CHALLENGE);
+        let gate = Gate::new(dave.account(), 1000, 10);
+        let caller = gate
+            .check(&request, methods::CHALLENGE, |_| Ok(()))
+            .expect("admitted");
+        assert_eq!(
+            caller,
+            Caller {
+                hotkey: alice.account(),
+                nonce
+            }
+        );
+        // The same request again is a replay.
+        let again = gate
+            .check(&request, methods::CHALLENGE, |_| Ok(()))
+            .unwrap_err();
+        assert_eq!(again.code(), Code::AlreadyExists);
+
+        let mut response = Response::new(body);
+        sign_response(&mut response, &dave, &caller, methods::CHALLENGE);
+        verify_response(
+            &response,
+            methods::CHALLENGE,
+            &dave.account(),
+            &alice.account(),
+            &nonce,
+            "dave",
+        )
+        .expect("verifies");
+        // Another nonce, another signer or another method fails.
+        assert!(
+            verify_response(
+                &response,
+                methods::CHALLENGE,
+                &dave.account(),
+                &alice.account(),
+                &[0; 16],
+                "dave"
+            )
+            .is_err()
+        );
+        assert!(
+            verify_response(
+                &response,
+                methods::INFO,
+                &dave.account(),
+                &alice.account(),
+                &nonce,
+                "dave"
+            )
+            .is_err()
+        );
+        assert!(matches!(
+            verify_response(
+                &response,
+                methods::CHALLENGE,
+                &alice.account(),
+                &alice.account(),
+                &nonce,
+                "dave"
+            ),
+            Err(Error::WrongSigner { .. })
+        ));
+    }
+}

@@ -84,6 +84,25 @@ impl HashDb {
         tx.commit().await.map_err(self.db.sql())
     }
 
+    /// Forgets the roots of `ids` in one transaction; returns how many went. A validator spends a
+    /// root once the miner has seen its id challenged, so the ids still held stay secret.
+    pub async fn discard(&self, ids: &[u64]) -> Result<u64, Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let mut gone = 0;
+        for id in ids {
+            // Ids past i64::MAX cannot have been stored.
+            let Ok(id) = i64::try_from(*id) else { continue };
+            gone += sqlx::query("DELETE FROM roots WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(self.db.sql())?;
+        Ok(gone)
+    }
+
     pub async fn close(self) {
         self.db.close().await;
     }

@@ -169,6 +169,9 @@ async fn hash_round_trip() {
         db.roots().await.unwrap(),
         vec![(0, root(0)), (1, root(11)), (2, root(2))]
     );
+    // Spent roots go; unknown and unstorable ids are no error.
+    assert_eq!(db.discard(&[0, 2, 9, u64::MAX]).await.unwrap(), 2);
+    assert_eq!(db.roots().await.unwrap(), vec![(1, root(11))]);
     db.close().await;
 }
 

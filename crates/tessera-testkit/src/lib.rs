@@ -197,11 +197,21 @@ impl Process {
         });
         let deadline = Instant::now() + timeout;
         let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
+            match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("listening on ") {
                         break a.trim().parse().expect("bound address");
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    // A node that exited (bad flags, say) will never report: fail at once.
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!(
+                            "{} exited ({status}) before reporting an address; log:\n{}",
+                            bin.display(),
+                            std::fs::read_to_string(log).unwrap_or_default()
+                        );
                     }
                 }
                 Err(_) => {

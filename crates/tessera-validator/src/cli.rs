@@ -1,0 +1,101 @@
+//! The command line of `tessera-validator`.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tessera_allocator::cli::{CommonArgs, Overrides, init_logging};
+
+use crate::Config;
+
+/// Challenge the subnet's miners, score them and set weights.
+#[derive(Debug, Parser)]
+#[command(name = "tessera-validator", version)]
+pub struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Address of the validator's own endpoint (health, reflection) [default: 0.0.0.0].
+    #[arg(long = "axon.ip")]
+    axon_ip: Option<String>,
+    /// Port of that endpoint; 0 picks a free one [default: 8092].
+    #[arg(long = "axon.port")]
+    axon_port: Option<u16>,
+    /// Chunk size miners must use, such as 1MiB [default: 1MiB].
+    #[arg(long = "chunk_size")]
+    chunk_size: Option<String>,
+    /// Seal profile miners must use: dev or production [default: production].
+    #[arg(long)]
+    seal: Option<String>,
+    /// Seconds between challenge rounds [default: 12].
+    #[arg(long = "round_secs")]
+    round_secs: Option<u64>,
+    /// Seconds between weight settings [default: 360].
+    #[arg(long = "epoch_secs")]
+    epoch_secs: Option<u64>,
+    /// Items per miner per round [default: 8].
+    #[arg(long = "challenge.items")]
+    items: Option<u32>,
+    /// Milliseconds allowed past the round-trip time [default: 250].
+    #[arg(long = "challenge.slack_ms")]
+    slack_ms: Option<u64>,
+    /// Chunks sealed per miner per round for fresh roots [default: 2].
+    #[arg(long = "challenge.seal_budget")]
+    seal_budget: Option<u32>,
+    /// Roots kept ready per miner [default: 64].
+    #[arg(long = "challenge.pool")]
+    pool: Option<u32>,
+}
+
+impl Args {
+    fn overrides(&self) -> Vec<(String, figment::value::Value)> {
+        let mut out = Overrides(self.common.overrides());
+        out.put("axon.ip", self.axon_ip.clone());
+        out.put("axon.port", self.axon_port);
+        out.put("chunk_size", self.chunk_size.clone());
+        out.put("seal", self.seal.clone());
+        out.put("round_secs", self.round_secs);
+        out.put("epoch_secs", self.epoch_secs);
+        out.put("challenge.items", self.items);
+        out.put("challenge.slack_ms", self.slack_ms);
+        out.put("challenge.seal_budget", self.seal_budget);
+        out.put("challenge.pool", self.pool);
+        out.0
+    }
+}
+
+/// Parses `args`, runs the validator until SIGINT or SIGTERM and exits 0 after an orderly stop;
+/// errors are one line on stderr and exit 1 (2 for usage).
+pub fn main<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let config = match Config::load(args.common.config.as_deref(), &args.overrides()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    init_logging(config.logging.debug, config.logging.trace);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::run(config, tessera_rpc::terminated())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}

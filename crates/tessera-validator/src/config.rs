@@ -1,0 +1,159 @@
+//! The validator's settings, layered like every node's: defaults < TOML file < `TESSERA_*`
+//! environment < flags given.
+
+use std::path::PathBuf;
+
+use figment::value::{Dict, Map};
+use figment::{Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use tessera_allocator::{ByteSize, LoggingConfig, MetagraphConfig, SubtensorConfig, WalletConfig};
+
+use crate::Error;
+
+/// Where the validator's own endpoint (health and reflection) listens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxonConfig {
+    pub ip: String,
+    pub port: u16,
+}
+
+/// How miners are challenged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeConfig {
+    /// Items per miner per round.
+    pub items: u32,
+    /// Milliseconds allowed past the measured round-trip time.
+    pub slack_ms: u64,
+    /// Chunks the validator may seal per miner per round for fresh roots, beyond its pool.
+    pub seal_budget: u32,
+    /// Roots kept ready per miner; sealed in the background between rounds.
+    pub pool: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub db_path: PathBuf,
+    pub wallet: WalletConfig,
+    pub netuid: u16,
+    pub subtensor: SubtensorConfig,
+    pub metagraph: MetagraphConfig,
+    pub logging: LoggingConfig,
+    pub axon: AxonConfig,
+    /// The chunk size miners must use; a miner reporting another fails its challenges.
+    pub chunk_size: ByteSize,
+    /// The seal profile miners must use, `dev` or `production`.
+    pub seal: String,
+    /// Seconds between challenge rounds.
+    pub round_secs: u64,
+    /// Seconds between weight settings.
+    pub epoch_secs: u64,
+    pub challenge: ChallengeConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let alloc = tessera_allocator::Config::default();
+        Self {
+            db_path: alloc.db_path,
+            wallet: alloc.wallet,
+            netuid: alloc.netuid,
+            subtensor: alloc.subtensor,
+            metagraph: alloc.metagraph,
+            logging: alloc.logging,
+            axon: AxonConfig {
+                ip: "0.0.0.0".into(),
+                port: 8092,
+            },
+            chunk_size: alloc.chunk_size,
+            seal: alloc.seal,
+            round_secs: 12,
+            epoch_secs: 360,
+            challenge: ChallengeConfig {
+                items: 8,
+                slack_ms: 250,
+                seal_budget: 2,
+                pool: 64,
+            },
+        }
+    }
+}
+
+impl Provider for Config {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("tessera-validator defaults")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        figment::providers::Serialized::defaults(self).data()
+    }
+}
+
+impl Config {
+    pub fn load(
+        file: Option<&std::path::Path>,
+        flags: &[(String, figment::value::Value)],
+    ) -> Result<Self, Error> {
+        let config = tessera_allocator::load_layered(Config::default(), file, flags)?;
+        if config.challenge.items == 0 {
+            return Err(Error::Config("challenge.items must be at least 1".into()));
+        }
+        tessera_core::merkle::segment_count(config.chunk_size.0)
+            .map_err(|e| Error::Config(format!("chunk_size: {e}")))?;
+        config
+            .seal
+            .parse::<tessera_partition::SealProfile>()
+            .map_err(|e| Error::Config(format!("seal: {e}")))?;
+        Ok(config)
+    }
+
+    /// The metagraph file: `metagraph.path`, or `<db_path>/metagraph.toml`.
+    pub fn metagraph_path(&self) -> PathBuf {
+        let db = tessera_core::expand_tilde(&self.db_path);
+        self.metagraph.path.as_ref().map_or_else(
+            || db.join("metagraph.toml"),
+            |p| tessera_core::expand_tilde(p),
+        )
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures must return its own (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+    use figment::value::Value;
+
+    #[test]
+    fn layers_override_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "validator.toml",
+                "round_secs = 3\nseal = \"dev\"\n[challenge]\nitems = 4\nslack_ms = 100\nseal_budget = 1\npool = 8\n",
+            )?;
+            jail.set_env("TESSERA_CHALLENGE__SLACK_MS", "120");
+            jail.set_env("TESSERA_ROUND_SECS", "4");
+            let flags = vec![("round_secs".to_owned(), Value::from(5u64))];
+            let c = Config::load(Some(std::path::Path::new("validator.toml")), &flags)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.challenge.items, 4, "file over default");
+            assert_eq!(c.challenge.slack_ms, 120, "env over file");
+            assert_eq!(c.round_secs, 5, "flag over env");
+            assert_eq!(c.epoch_secs, 360, "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("TESSERA_SEAL", "fast");
+            let err = Config::load(None, &[]).unwrap_err().to_string();
+            assert!(err.contains("seal") && err.contains("fast"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,304 @@
+//! The validator's life: open its state, serve health, challenge every miner each round, score
+//! them, set weights each epoch, and stop in order.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera_chain::{Chain, LocalChain, Metagraph};
+use tessera_core::{AccountId, Wallet};
+use tessera_partition::SealProfile;
+use tessera_proto::tonic::transport::Server;
+use tessera_proto::tonic::transport::server::TcpIncoming;
+use tessera_rpc::{ServingStatus, now_ms};
+use tessera_storage::{HashDb, MinerStats, StateDb};
+use tokio::sync::watch;
+
+use crate::round::{self, Rules, Target};
+use crate::score::{self, Reputation};
+use crate::{Config, Error};
+
+/// The validator's state file inside its node folder.
+pub const STATE_FILE: &str = "validator.sqlite";
+
+/// The node folder, `<db_path>/<wallet.name>/<wallet.hotkey>`, as the allocator lays it out.
+pub fn node_dir(config: &Config) -> PathBuf {
+    tessera_core::expand_tilde(&config.db_path)
+        .join(&config.wallet.name)
+        .join(&config.wallet.hotkey)
+}
+
+/// Runs the validator until `shutdown` resolves. Prints `listening on <addr>` on stdout once its
+/// endpoint serves. A round in progress when the signal comes is finished and recorded first.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let wallet = Wallet::new(
+        tessera_core::expand_tilde(&config.wallet.path),
+        &config.wallet.name,
+        &config.wallet.hotkey,
+    )?;
+    let keypair = wallet.load_hotkey()?;
+    let me = keypair.account();
+    let chain = LocalChain::new(config.metagraph_path(), config.netuid);
+    // Fail early on a bad metagraph rather than at the first round.
+    chain.metagraph().await?;
+
+    let dir = node_dir(&config);
+    std::fs::create_dir_all(&dir).map_err(|source| {
+        Error::Storage(tessera_storage::Error::Io {
+            path: dir.clone(),
+            source,
+        })
+    })?;
+    let state = StateDb::open(&dir.join(STATE_FILE), &me).await?;
+    let profile: SealProfile = config.seal.parse()?;
+    let rules = Arc::new(Rules {
+        keypair,
+        chunk_size: config.chunk_size.0,
+        profile,
+        items: config.challenge.items,
+        slack: Duration::from_millis(config.challenge.slack_ms),
+        seal_budget: config.challenge.seal_budget,
+        pool: config.challenge.pool,
+    });
+
+    let addr = format!("{}:{}", config.axon.ip, config.axon.port);
+    let bind_err = |source| Error::Bind {
+        addr: addr.clone(),
+        source,
+    };
+    let socket: SocketAddr = addr.parse().map_err(|e: std::net::AddrParseError| {
+        bind_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    })?;
+    let listener = tokio::net::TcpListener::bind(socket)
+        .await
+        .map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    let (health, health_service, reflection) = tessera_rpc::standard_services();
+    health.set_service_status("", ServingStatus::Serving).await;
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async move {
+                    let _ = server_stop.wait_for(|s| *s).await;
+                },
+            ),
+    );
+    println!("listening on {bound}");
+
+    let mut round = state.last_round().await? + 1;
+    let mut epoch = state.last_weights().await?.map_or(0, |(e, _, _)| e) + 1;
+    tracing::info!(hotkey = %me, %bound, round, epoch, "validator running");
+    let mut pools: HashMap<AccountId, HashDb> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_epoch = Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop_rx.wait_for(|s| *s) => break,
+            _ = tick.tick() => {}
+        }
+        match chain.metagraph().await {
+            Ok(metagraph) => {
+                if let Err(e) = run_round(
+                    &rules,
+                    &state,
+                    &mut pools,
+                    &metagraph,
+                    round,
+                    config.challenge.slack_ms,
+                )
+                .await
+                {
+                    tracing::error!(error = %e, round, "round failed");
+                }
+                round += 1;
+                if last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1)) {
+                    match set_weights(&chain, &state, &metagraph, &me, epoch).await {
+                        Ok(()) => epoch += 1,
+                        Err(e) => tracing::error!(error = %e, epoch, "setting weights failed"),
+                    }
+                    last_epoch = Instant::now();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "metagraph unreadable; skipping this round"),
+        }
+    }
+
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    for (_, pool) in pools.drain() {
+        pool.close().await;
+    }
+    state.close().await;
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => return Err(Error::Serve(e.to_string())),
+        Ok(Err(e)) => return Err(Error::Serve(e.to_string())),
+        _ => {}
+    }
+    tracing::info!("validator stopped");
+    Ok(())
+}
+
+/// The miners of the metagraph: neurons other than this validator, without a validator permit,
+/// that serve an axon.
+fn targets(metagraph: &Metagraph, me: &AccountId) -> Vec<Target> {
+    metagraph
+        .neurons
+        .iter()
+        .filter(|n| n.hotkey != *me && !n.validator_permit)
+        .filter_map(|n| {
+            n.axon.map(|axon| Target {
+                hotkey: n.hotkey,
+                uid: n.uid,
+                axon,
+            })
+        })
+        .collect()
+}
+
+/// Challenges every miner at once, then records each outcome with its new statistics in one
+/// transaction per miner.
+async fn run_round(
+    rules: &Arc<Rules>,
+    state: &StateDb,
+    pools: &mut HashMap<AccountId, HashDb>,
+    metagraph: &Metagraph,
+    round: u64,
+    slack_ms: u64,
+) -> Result<(), Error> {
+    let now = now_ms();
+    let mut tasks = tokio::task::JoinSet::new();
+    for target in targets(metagraph, &rules.keypair.account()) {
+        let axon = target.axon.to_string();
+        state
+            .upsert_miner(&target.hotkey, target.uid, Some(&axon), now)
+            .await?;
+        if state.is_blacklisted(&target.hotkey).await? {
+            continue;
+        }
+        let pool = match pools.get(&target.hotkey) {
+            Some(p) => p.clone(),
+            None => {
+                // Beside the state file: the folder `allocate --validator` fills too.
+                let dir = state.path().parent().unwrap_or(std::path::Path::new("."));
+                let path = dir.join(tessera_storage::hash_file_name(&target.hotkey));
+                let p = HashDb::open(&path, &round::pool_meta(rules, target.hotkey)).await?;
+                pools.insert(target.hotkey, p.clone());
+                p
+            }
+        };
+        let rules = rules.clone();
+        tasks.spawn(async move {
+            let outcome = round::challenge(&rules, &target, &pool).await;
+            (target, outcome)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((target, outcome)) = joined else {
+            tracing::error!("a challenge task panicked");
+            continue;
+        };
+        let outcome = outcome?;
+        if outcome.items.is_empty() {
+            continue;
+        }
+        let stats = next_stats(state, &target.hotkey, &outcome, slack_ms).await?;
+        state
+            .record_round(&target.hotkey, round, &outcome.items, &stats)
+            .await?;
+        tracing::debug!(miner = %target.hotkey, round, score = stats.score, "recorded");
+    }
+    Ok(())
+}
+
+/// The miner's statistics after this round's items: reputation folded item by item, capacity and
+/// latency judged over the last `score::WINDOW` items including these.
+async fn next_stats(
+    state: &StateDb,
+    miner: &AccountId,
+    outcome: &round::Outcome,
+    slack_ms: u64,
+) -> Result<MinerStats, Error> {
+    let prev = state.stats(miner).await?;
+    let reputation = outcome.items.iter().fold(
+        prev.map_or_else(Reputation::default, |s| Reputation {
+            alpha: s.alpha,
+            beta: s.beta,
+        }),
+        |r, item| r.update(item.success),
+    );
+    let recent: Vec<_> = outcome
+        .items
+        .iter()
+        .rev()
+        .take(score::WINDOW as usize)
+        .collect();
+    let k = recent.len() as u32;
+    let earlier = state.window(miner, score::WINDOW - k).await?;
+    let items = earlier.items + u64::from(k);
+    let successes = earlier.successes + recent.iter().filter(|r| r.success).count() as u64;
+    let latency_sum = earlier.mean_latency_ms * earlier.items as f64
+        + recent.iter().map(|r| r.latency_ms as f64).sum::<f64>();
+    let mean_latency = if items > 0 {
+        latency_sum / items as f64
+    } else {
+        0.0
+    };
+    let proven = score::proven_bytes(outcome.claimed_bytes, items, successes);
+    let factor = score::latency_factor(mean_latency, slack_ms);
+    Ok(MinerStats {
+        alpha: reputation.alpha,
+        beta: reputation.beta,
+        claimed_bytes: outcome.claimed_bytes,
+        proven_bytes: proven,
+        score: score::score(proven, reputation, factor),
+        updated_ms: now_ms(),
+    })
+}
+
+/// Normalises the scores of the metagraph's current miners and sets them on the chain, recording
+/// them in the state database too.
+async fn set_weights(
+    chain: &LocalChain,
+    state: &StateDb,
+    metagraph: &Metagraph,
+    me: &AccountId,
+    epoch: u64,
+) -> Result<(), Error> {
+    let stats: HashMap<AccountId, MinerStats> = state.all_stats().await?.into_iter().collect();
+    let scores: Vec<(u16, f64)> = targets(metagraph, me)
+        .iter()
+        .map(|t| (t.uid, stats.get(&t.hotkey).map_or(0.0, |s| s.score)))
+        .collect();
+    let weights = score::normalize(&scores);
+    chain.set_weights(me, &weights).await?;
+    let by_uid: HashMap<u16, AccountId> = metagraph
+        .neurons
+        .iter()
+        .map(|n| (n.uid, n.hotkey))
+        .collect();
+    let rows: Vec<(u16, AccountId, f64)> = weights
+        .iter()
+        .filter_map(|(uid, w)| by_uid.get(uid).map(|h| (*uid, *h, *w)))
+        .collect();
+    state.record_weights(epoch, now_ms(), &rows).await?;
+    tracing::info!(epoch, miners = rows.len(), "weights set");
+    Ok(())
+}

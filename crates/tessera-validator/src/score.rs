@@ -1,0 +1,168 @@
+//! Scoring: a beta reputation with forgetting, a latency factor, proven capacity, and the
+//! normalised weights they give. Pure arithmetic; docs/incentives.md explains the choices.
+
+/// Forgetting per challenge item: the weight of an outcome halves after about 69 items, so a
+/// miner's past is neither forgotten in one bad round nor remembered for ever.
+pub const LAMBDA: f64 = 0.99;
+
+/// Below this reputation a miner earns nothing until it recovers: a miner that loses a tenth of
+/// what it claims is not paid for the rest.
+pub const SUSPEND_BELOW: f64 = 0.9;
+
+/// The rolling window, in challenge items, over which capacity and latency are judged.
+pub const WINDOW: u32 = 20;
+
+/// The longer window reported beside it for operators.
+pub const LONG_WINDOW: u32 = 60;
+
+/// Beta-distribution reputation: `alpha` counts (forgotten) successes, `beta` failures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reputation {
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+impl Default for Reputation {
+    /// A new miner starts trusted, as in Storj, and must fail to lose it.
+    fn default() -> Self {
+        Self {
+            alpha: 1.0,
+            beta: 0.0,
+        }
+    }
+}
+
+impl Reputation {
+    /// Folds in one outcome.
+    pub fn update(self, success: bool) -> Self {
+        let s = if success { 1.0 } else { 0.0 };
+        Self {
+            alpha: LAMBDA * self.alpha + s,
+            beta: LAMBDA * self.beta + (1.0 - s),
+        }
+    }
+
+    /// The expected success rate, in [0, 1].
+    pub fn value(self) -> f64 {
+        let total = self.alpha + self.beta;
+        if total > 0.0 && total.is_finite() {
+            (self.alpha / total).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// 1 for an instant answer, 1/2 when the mean latency equals the slack, towards 0 beyond.
+pub fn latency_factor(mean_latency_ms: f64, slack_ms: u64) -> f64 {
+    let slack = slack_ms.max(1) as f64;
+    if !mean_latency_ms.is_finite() || mean_latency_ms < 0.0 {
+        return 0.0;
+    }
+    slack / (slack + mean_latency_ms)
+}
+
+/// The part of the claim the window proved: claimed bytes times the window's success rate.
+pub fn proven_bytes(claimed_bytes: u64, items: u64, successes: u64) -> u64 {
+    if items == 0 {
+        return 0;
+    }
+    let rate = successes.min(items) as f64 / items as f64;
+    (claimed_bytes as f64 * rate) as u64
+}
+
+/// Score = proven capacity × reputation × latency factor, or 0 while suspended.
+pub fn score(proven_bytes: u64, reputation: Reputation, latency_factor: f64) -> f64 {
+    let r = reputation.value();
+    if r < SUSPEND_BELOW {
+        return 0.0;
+    }
+    proven_bytes as f64 * r * latency_factor.clamp(0.0, 1.0)
+}
+
+/// Normalises scores into weights summing to 1; all zero (or none) gives no weights at all, so
+/// that nobody is paid for nothing.
+pub fn normalize(scores: &[(u16, f64)]) -> Vec<(u16, f64)> {
+    let clean = |s: f64| if s.is_finite() && s > 0.0 { s } else { 0.0 };
+    let total: f64 = scores.iter().map(|(_, s)| clean(*s)).sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
+    scores
+        .iter()
+        .map(|(uid, s)| (*uid, clean(*s) / total))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn reputation_stays_a_probability(outcomes in proptest::collection::vec(any::<bool>(), 0..500)) {
+            let mut r = Reputation::default();
+            for o in outcomes {
+                let before = r.value();
+                r = r.update(o);
+                prop_assert!((0.0..=1.0).contains(&r.value()));
+                // A success never lowers it; a failure never raises it.
+                if o { prop_assert!(r.value() >= before - 1e-12) } else { prop_assert!(r.value() <= before + 1e-12) }
+            }
+        }
+
+        #[test]
+        fn reputation_tracks_the_success_rate(p in 0.0f64..=1.0) {
+            // A long periodic run with success rate p converges to about p.
+            let mut r = Reputation::default();
+            let mut acc = 0.0;
+            for _ in 0..5000 {
+                acc += p;
+                let success = acc >= 1.0;
+                if success { acc -= 1.0; }
+                r = r.update(success);
+            }
+            prop_assert!((r.value() - p).abs() < 0.05, "{} vs {p}", r.value());
+        }
+
+        #[test]
+        fn weights_sum_to_one_and_keep_order(scores in proptest::collection::vec(0.0f64..1e12, 1..50)) {
+            let input: Vec<(u16, f64)> = scores.iter().enumerate().map(|(i, s)| (i as u16, *s)).collect();
+            let w = normalize(&input);
+            if scores.iter().all(|s| *s == 0.0) {
+                prop_assert!(w.is_empty());
+            } else {
+                let sum: f64 = w.iter().map(|(_, x)| x).sum();
+                prop_assert!((sum - 1.0).abs() < 1e-9);
+                for (a, b) in input.iter().zip(&w) {
+                    for (c, d) in input.iter().zip(&w) {
+                        if a.1 > c.1 { prop_assert!(b.1 >= d.1); }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn score_grows_with_proven_capacity(a in 0u64..1<<40, b in 0u64..1<<40, lat in 0.0f64..1000.0) {
+            let r = Reputation::default();
+            let f = latency_factor(lat, 250);
+            if a <= b { prop_assert!(score(a, r, f) <= score(b, r, f)); }
+        }
+    }
+
+    #[test]
+    fn golden_values() {
+        assert_eq!(latency_factor(0.0, 250), 1.0);
+        assert_eq!(latency_factor(250.0, 250), 0.5);
+        assert_eq!(latency_factor(f64::NAN, 250), 0.0);
+        assert_eq!(proven_bytes(1000, 20, 15), 750);
+        assert_eq!(proven_bytes(1000, 0, 0), 0);
+        // Twenty straight failures take a new miner from 1 to under 5%.
+        let r = (0..20).fold(Reputation::default(), |r, _| r.update(false));
+        assert!(r.value() < 0.05, "{}", r.value());
+        assert_eq!(score(1000, r, 1.0), 0.0, "suspended");
+        assert!(normalize(&[(1, f64::NAN), (2, -1.0)]).is_empty());
+        assert_eq!(normalize(&[(1, 1.0), (2, 3.0)]), vec![(1, 0.25), (2, 0.75)]);
+    }
+}

@@ -1,0 +1,78 @@
+//! A validator's view of its miners, read from its state database: for the devnet scoreboard
+//! and for operators, without asking the running process.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tessera_core::AccountId;
+use tessera_storage::StateDb;
+
+use crate::Error;
+use crate::score::{self, Reputation};
+
+/// One miner's line on the scoreboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinerRow {
+    pub hotkey: AccountId,
+    pub uid: u16,
+    pub claimed_bytes: u64,
+    pub proven_bytes: u64,
+    /// Success rate over the last `score::WINDOW` items.
+    pub success_rate: f64,
+    pub mean_latency_ms: f64,
+    pub reputation: f64,
+    pub score: f64,
+    /// The weight last set for this miner, 0 if none.
+    pub weight: f64,
+    pub challenges: u64,
+}
+
+/// Reads the rows of the validator `me` whose state file is at `path`, by uid.
+pub async fn read(path: &Path, me: &AccountId) -> Result<Vec<MinerRow>, Error> {
+    // Before the validator's first start there is nothing to show, and nothing to create.
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let state = StateDb::open(path, me).await?;
+    let rows = rows(&state).await;
+    state.close().await;
+    rows
+}
+
+async fn rows(state: &StateDb) -> Result<Vec<MinerRow>, Error> {
+    let stats: HashMap<AccountId, _> = state.all_stats().await?.into_iter().collect();
+    let weights: HashMap<AccountId, f64> = state
+        .last_weights()
+        .await?
+        .map(|(_, _, rows)| rows.into_iter().map(|(_, h, w)| (h, w)).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for m in state.miners().await? {
+        let window = state.window(&m.hotkey, score::WINDOW).await?;
+        let s = stats.get(&m.hotkey);
+        out.push(MinerRow {
+            hotkey: m.hotkey,
+            uid: m.uid,
+            claimed_bytes: s.map_or(0, |s| s.claimed_bytes),
+            proven_bytes: s.map_or(0, |s| s.proven_bytes),
+            success_rate: if window.items > 0 {
+                window.successes as f64 / window.items as f64
+            } else {
+                0.0
+            },
+            mean_latency_ms: window.mean_latency_ms,
+            reputation: s.map_or(0.0, |s| {
+                Reputation {
+                    alpha: s.alpha,
+                    beta: s.beta,
+                }
+                .value()
+            }),
+            score: s.map_or(0.0, |s| s.score),
+            weight: weights.get(&m.hotkey).copied().unwrap_or(0.0),
+            challenges: state.challenge_count(&m.hotkey).await?,
+        });
+    }
+    out.sort_by_key(|r| r.uid);
+    Ok(out)
+}

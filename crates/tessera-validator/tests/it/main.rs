@@ -1,0 +1,7 @@
+//! Integration tests of `tessera-validator`: real validator and miner processes on
+//! `127.0.0.1:0`, and cheating miners served from the test process over real gRPC.
+
+mod adversary;
+mod network;
+mod restart;
+mod support;

@@ -1,0 +1,314 @@
+//! `cargo xtask devnet`: a local network of real miner and validator processes on 127.0.0.1,
+//! with a live scoreboard, stopped in order on Ctrl-C or after `--duration`.
+//!
+//! It only arranges files and processes; the nodes' own libraries do all the work.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tessera_chain::{Metagraph, Neuron};
+use tessera_core::{Keypair, Wallet};
+
+/// The chunk size of the local network: small, so nodes start in a moment.
+const CHUNK: &str = "256KiB";
+
+struct Node {
+    name: String,
+    child: Child,
+    addr: SocketAddr,
+}
+
+pub fn run(
+    root: &Path,
+    miners: usize,
+    validators: usize,
+    duration: u64,
+) -> anyhow::Result<ExitCode> {
+    if miners == 0 || validators == 0 {
+        bail!("--miners and --validators must each be at least 1");
+    }
+    let bins = build(root)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let dir = root
+        .join("target")
+        .join("devnet")
+        .join(format!("run-{stamp}"));
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
+    println!("devnet in {}", dir.display());
+
+    // Wallets and a metagraph: validators with rising stake, miners with rising capacity.
+    let mut neurons = Vec::new();
+    let mut names = Vec::new();
+    for i in 1..=validators {
+        names.push((format!("validator-{i}"), true, 1000.0 * i as f64));
+    }
+    for i in 1..=miners {
+        names.push((format!("miner-{i}"), false, 0.0));
+    }
+    for (uid, (name, permit, stake)) in names.iter().enumerate() {
+        let keypair = Keypair::from_uri(&format!("//{name}"))?;
+        let wallet = Wallet::new(dir.join("wallets"), name, "default")?;
+        wallet.create_hotkey(&keypair, true)?;
+        neurons.push(Neuron {
+            uid: uid as u16,
+            hotkey: keypair.account(),
+            coldkey: None,
+            stake: *stake,
+            validator_permit: *permit,
+            axon: None,
+        });
+    }
+    let mut metagraph = Metagraph { netuid: 1, neurons };
+    write_metagraph(&dir, &metagraph)?;
+
+    let common = |name: &str| -> Vec<String> {
+        let p = |x: PathBuf| x.display().to_string();
+        vec![
+            "--db_path".into(),
+            p(dir.join("db")),
+            "--wallet.path".into(),
+            p(dir.join("wallets")),
+            "--wallet.name".into(),
+            name.into(),
+            "--metagraph.path".into(),
+            p(dir.join("metagraph.toml")),
+            "--axon.ip".into(),
+            "127.0.0.1".into(),
+            "--axon.port".into(),
+            "0".into(),
+            "--seal".into(),
+            "dev".into(),
+            "--chunk_size".into(),
+            CHUNK.into(),
+        ]
+    };
+
+    // Miners first: their axons go into the metagraph before any validator looks.
+    let mut nodes: Vec<Node> = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        for i in 1..=miners {
+            let name = format!("miner-{i}");
+            let mut args = common(&name);
+            args.extend([
+                "--capacity".into(),
+                format!("{}MiB", 4 * i),
+                "--step_secs".into(),
+                "2".into(),
+            ]);
+            let node = spawn(&bins.0, &name, &args, &logs)?;
+            println!("  {name} listening on {}", node.addr);
+            if let Some(n) = metagraph
+                .neurons
+                .iter_mut()
+                .find(|n| n.uid as usize == validators + i - 1)
+            {
+                n.axon = Some(node.addr);
+            }
+            nodes.push(node);
+        }
+        write_metagraph(&dir, &metagraph)?;
+        for i in 1..=validators {
+            let name = format!("validator-{i}");
+            let mut args = common(&name);
+            args.extend([
+                "--round_secs".into(),
+                "2".into(),
+                "--epoch_secs".into(),
+                "6".into(),
+            ]);
+            let node = spawn(&bins.1, &name, &args, &logs)?;
+            println!("  {name} listening on {}", node.addr);
+            nodes.push(node);
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        stop(&mut nodes);
+        return Err(e);
+    }
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let interrupted = runtime.block_on(scoreboard(
+        &dir, &metagraph, validators, &mut nodes, duration,
+    ));
+    let clean = stop(&mut nodes);
+    println!(
+        "{}; run folder left for inspection: {}",
+        if interrupted { "interrupted" } else { "done" },
+        dir.display()
+    );
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Builds both node binaries with the cargo running this xtask, so they match the source.
+fn build(root: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "-p", "tessera-miner", "-p", "tessera-validator"])
+        .status()
+        .context("run cargo build")?;
+    if !status.success() {
+        bail!("building the node binaries failed");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let debug = target.join("debug");
+    Ok((debug.join("tessera-miner"), debug.join("tessera-validator")))
+}
+
+fn write_metagraph(dir: &Path, metagraph: &Metagraph) -> anyhow::Result<()> {
+    let tmp = dir.join(".metagraph.toml.new");
+    std::fs::write(&tmp, metagraph.to_toml())?;
+    // Nodes re-read the file while running; they must never see half of it.
+    std::fs::rename(&tmp, dir.join("metagraph.toml"))?;
+    Ok(())
+}
+
+/// Starts a node with stderr to `<logs>/<name>.log` and waits for its `listening on` line.
+fn spawn(bin: &Path, name: &str, args: &[String], logs: &Path) -> anyhow::Result<Node> {
+    let log = logs.join(format!("{name}.log"));
+    let err = std::fs::File::create(&log)?;
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    let stdout = child.stdout.take().context("node stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("listening on ") {
+                let _ = tx.send(a.trim().to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => Ok(Node {
+            name: name.into(),
+            child,
+            addr: addr.parse().context("node address")?,
+        }),
+        Err(_) => {
+            let _ = child.kill();
+            bail!("{name} did not start; see {}", log.display())
+        }
+    }
+}
+
+/// Prints the validators' view every two seconds until `duration` passes (0: until Ctrl-C) or a
+/// node dies; returns whether it was interrupted.
+async fn scoreboard(
+    dir: &Path,
+    metagraph: &Metagraph,
+    validators: usize,
+    nodes: &mut [Node],
+    duration: u64,
+) -> bool {
+    let started = Instant::now();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => return true,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let mut out = String::new();
+        out.push_str(&format!(
+            "\n--- devnet, {:.0} s ---\n",
+            started.elapsed().as_secs_f64()
+        ));
+        for i in 1..=validators {
+            let name = format!("validator-{i}");
+            let Ok(me) = Keypair::from_uri(&format!("//{name}")) else {
+                continue;
+            };
+            let state = dir
+                .join("db")
+                .join(&name)
+                .join("default")
+                .join(tessera_validator::STATE_FILE);
+            out.push_str(&format!(
+                "{name}\n  {:<10} {:>10} {:>10} {:>8} {:>9} {:>7}\n",
+                "miner", "claimed", "proven", "success", "latency", "weight"
+            ));
+            match tessera_validator::status::read(&state, &me.account()).await {
+                Ok(rows) => {
+                    for r in rows {
+                        let who = metagraph
+                            .neurons
+                            .iter()
+                            .find(|n| n.hotkey == r.hotkey)
+                            .map_or_else(|| r.hotkey.to_string(), |n| format!("uid {}", n.uid));
+                        out.push_str(&format!(
+                            "  {:<10} {:>9.1}M {:>9.1}M {:>7.0}% {:>7.1}ms {:>7.3}\n",
+                            who,
+                            r.claimed_bytes as f64 / 1048576.0,
+                            r.proven_bytes as f64 / 1048576.0,
+                            100.0 * r.success_rate,
+                            r.mean_latency_ms,
+                            r.weight
+                        ));
+                    }
+                }
+                Err(e) => out.push_str(&format!("  (state unreadable: {e})\n")),
+            }
+        }
+        print!("{out}");
+        let _ = std::io::stdout().flush();
+        for n in nodes.iter_mut() {
+            if let Ok(Some(status)) = n.child.try_wait() {
+                eprintln!("{} exited ({status}); stopping the network", n.name);
+                return false;
+            }
+        }
+        if duration > 0 && started.elapsed() >= Duration::from_secs(duration) {
+            return false;
+        }
+    }
+}
+
+/// SIGTERM to every node, validators first, then waits; returns whether all exited cleanly.
+fn stop(nodes: &mut [Node]) -> bool {
+    for n in nodes.iter().rev() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &n.child.id().to_string()])
+            .status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut clean = true;
+    for n in nodes.iter_mut() {
+        loop {
+            match n.child.try_wait() {
+                Ok(Some(status)) => {
+                    if !status.success() {
+                        eprintln!("{} exited with {status}", n.name);
+                        clean = false;
+                    }
+                    break;
+                }
+                _ if Instant::now() >= deadline => {
+                    eprintln!("{} did not stop in time; killing it", n.name);
+                    let _ = n.child.kill();
+                    let _ = n.child.wait();
+                    clean = false;
+                    break;
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+    clean
+}
