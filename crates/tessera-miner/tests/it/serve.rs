@@ -124,33 +124,76 @@ async fn health_reflection_and_orderly_stop() {
     assert!(miner.process.log_text().contains("miner stopped"));
 }
 
-#[tokio::test]
-async fn new_validator_gets_a_partition_without_a_restart() {
-    let miner = Miner::start(&["--steps_per_reallocate", "1"]).await;
+/// Info as `who` sees it: the number of chunks the miner keeps for it, or the refusal.
+async fn claim(miner: &Miner, who: &str) -> Result<u64, String> {
     let mut client = miner.client().await;
-    let grace = validator("Grace");
-    let dave = miner.hotkey();
-    let mut neurons = subnet();
-    neurons.push(Spec::validator("Grace", 2000.0));
+    let (req, _) = signed(
+        InfoRequest {},
+        &validator(who),
+        &miner.hotkey(),
+        methods::INFO,
+    );
+    match client.info(req).await {
+        Ok(r) => Ok(r.into_inner().partition.map_or(0, |p| p.n_chunks)),
+        Err(s) => Err(s.message().to_owned()),
+    }
+}
+
+/// Polls Info as `who` until `want` holds, within ten seconds of one-second steps.
+async fn until(miner: &Miner, who: &str, what: &str, want: impl Fn(&Result<u64, String>) -> bool) {
+    let mut last = Err(String::new());
+    for _ in 0..100 {
+        last = claim(miner, who).await;
+        if want(&last) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: last {last:?}\n{}", miner.process.log_text());
+}
+
+#[tokio::test]
+async fn reallocation_follows_the_metagraph_while_serving() {
+    let miner = Miner::start(&["--steps_per_reallocate", "1"]).await;
+    let alice_before = claim(&miner, "Alice").await.unwrap();
+    let bob_file = miner
+        .net
+        .node_dir("Dave")
+        .join(tessera_storage::partition_file_name(&account("Bob")));
+    assert!(bob_file.exists());
+
+    // A new validator joins, Bob leaves, Alice's stake drops: Grace gets a partition, Bob's
+    // space is freed, and Alice's share shrinks, all without a restart.
+    let neurons: Vec<Spec> = subnet()
+        .into_iter()
+        .filter(|s| s.name != "Bob")
+        .map(|s| {
+            if s.name == "Alice" {
+                Spec::validator("Alice", 1000.0)
+            } else {
+                s
+            }
+        })
+        .chain([Spec::validator("Grace", 2000.0)])
+        .collect();
     miner.net.write_metagraph(&neurons);
 
-    // Within a few one-second steps the gate admits Grace and her partition appears.
-    let mut last = String::new();
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let (req, _) = signed(InfoRequest {}, &grace, &dave, methods::INFO);
-        match client.info(req).await {
-            Ok(r) => match r.into_inner().partition {
-                Some(p) if p.n_chunks > 0 => return,
-                other => last = format!("{other:?}"),
-            },
-            Err(s) => last = s.to_string(),
-        }
-    }
-    panic!(
-        "no partition for Grace: {last}\n{}",
-        miner.process.log_text()
-    );
+    until(
+        &miner,
+        "Grace",
+        "a partition for Grace",
+        |r| matches!(r, Ok(n) if *n > 0),
+    )
+    .await;
+    until(
+        &miner,
+        "Alice",
+        "Alice's share to shrink",
+        |r| matches!(r, Ok(n) if *n < alice_before),
+    )
+    .await;
+    until(&miner, "Bob", "Bob refused once he left", |r| r.is_err()).await;
+    assert!(!bob_file.exists(), "Bob's partition is freed");
 }
 
 async fn reflection_services(addr: std::net::SocketAddr) -> Vec<String> {

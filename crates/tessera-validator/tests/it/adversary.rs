@@ -24,6 +24,9 @@ use crate::support::{Subnet, eventually};
 
 const CHUNK: u64 = 64 << 10;
 const CLAIM: u64 = 64;
+/// What the forger claims: 2^40 chunks of 64 KiB, 64 PiB. The validator's work per challenge
+/// must not grow with it.
+const HUGE_CLAIM: u64 = 1 << 40;
 
 #[derive(Clone, Copy)]
 enum Cheat {
@@ -66,7 +69,10 @@ impl Miner for Adversary {
         let body = InfoResponse {
             hotkey: self.keypair.account().to_string(),
             partition: Some(Partition {
-                n_chunks: CLAIM,
+                n_chunks: match self.cheat {
+                    Cheat::Regenerate => CLAIM,
+                    Cheat::Forge => HUGE_CLAIM,
+                },
                 chunk_size: CHUNK,
                 seal_profile: "production".into(),
                 seal_passes: SealProfile::Production.params().passes,
@@ -195,6 +201,9 @@ async fn regenerating_and_forging_miners_fail() {
     assert_eq!(rows["Judy"].success_rate, 0.0, "forger: {:?}", rows["Judy"]);
     assert!(log.contains("deadline missed"), "{log}");
     assert!(log.contains("does not prove into the sealed root"), "{log}");
-    // The validator trusted nothing the cheats sent: their proofs were well-formed, and signed.
-    assert!(rows["Ivan"].hotkey == account("Ivan") && rows["Judy"].claimed_bytes == CLAIM * CHUNK);
+    // A 64 PiB claim cost the validator the same few seals per round as a 4 MiB one, and proved
+    // nothing.
+    assert_eq!(rows["Judy"].claimed_bytes, HUGE_CLAIM * CHUNK);
+    assert_eq!(rows["Judy"].proven_bytes, 0);
+    assert_eq!(rows["Ivan"].hotkey, account("Ivan"));
 }
