@@ -45,6 +45,23 @@ pub struct CommonArgs {
     /// Trace logging.
     #[arg(long = "logging.trace")]
     logging_trace: bool,
+    /// Log one JSON object per line.
+    #[arg(long = "logging.json")]
+    logging_json: bool,
+}
+
+/// The flags of a long-running node beside the common ones: its metrics endpoint.
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    /// Serve Prometheus metrics at http://<addr>/metrics, such as 127.0.0.1:9101 [default: off].
+    #[arg(long = "metrics.addr")]
+    metrics_addr: Option<String>,
+}
+
+impl ServiceArgs {
+    pub fn overrides(&self, out: &mut Overrides) {
+        out.put("metrics.addr", self.metrics_addr.clone());
+    }
 }
 
 impl CommonArgs {
@@ -60,6 +77,7 @@ impl CommonArgs {
         out.path("metagraph.path", &self.metagraph_path);
         out.flag("logging.debug", self.logging_debug);
         out.flag("logging.trace", self.logging_trace);
+        out.flag("logging.json", self.logging_json);
         out.0
     }
 }
@@ -158,7 +176,7 @@ where
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    init_logging(config.logging.debug, config.logging.trace);
+    init_logging(&config.logging);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -198,21 +216,27 @@ fn fail(e: &Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Logs to stderr: `trace` or `debug` when asked, else `RUST_LOG`, else `info`.
-pub fn init_logging(debug: bool, trace: bool) {
+/// Logs to stderr: `trace` or `debug` when asked, else `RUST_LOG`, else `info`; human-readable,
+/// or one JSON object per line with `logging.json`.
+pub fn init_logging(logging: &crate::LoggingConfig) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = if trace {
+    let filter = if logging.trace {
         EnvFilter::new("trace")
-    } else if debug {
+    } else if logging.debug {
         EnvFilter::new("debug")
     } else {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
     };
-    // Colour codes only for a person at a terminal, never in journald or a log file.
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if logging.json {
+        builder.json().try_init()
+    } else {
+        // Colour codes only for a person at a terminal, never in journald or a log file.
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
 }

@@ -40,6 +40,17 @@ pub struct MetagraphConfig {
 pub struct LoggingConfig {
     pub debug: bool,
     pub trace: bool,
+    /// One JSON object per line, for journald and log shippers.
+    pub json: bool,
+}
+
+/// A node's Prometheus endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `/metrics` on; unset serves nothing. Bind it to localhost unless a
+    /// firewall guards the port.
+    pub addr: Option<String>,
 }
 
 /// Everything `allocate` needs to know. Names follow the prototype's flags.

@@ -29,7 +29,7 @@ pub struct PartitionEntry {
 }
 
 /// The node's folder: `<db_path>/<wallet.name>/<wallet.hotkey>`.
-pub(crate) fn node_dir(db_path: &Path, wallet_name: &str, hotkey: &str) -> PathBuf {
+pub fn node_dir(db_path: &Path, wallet_name: &str, hotkey: &str) -> PathBuf {
     db_path.join(wallet_name).join(hotkey)
 }
 
@@ -49,7 +49,7 @@ pub(crate) fn write_partition_json(dir: &Path, entries: &[PartitionEntry]) -> Re
     std::fs::rename(&tmp, &path).map_err(io)
 }
 
-pub(crate) fn read_partition_json(dir: &Path) -> Result<Vec<PartitionEntry>, Error> {
+pub fn read_partition_json(dir: &Path) -> Result<Vec<PartitionEntry>, Error> {
     let path = dir.join(PARTITION_JSON);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::PartitionFile {
         path: path.clone(),

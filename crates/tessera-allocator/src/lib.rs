@@ -16,9 +16,10 @@ mod verify;
 mod workers;
 
 pub use config::{
-    Config, LoggingConfig, MetagraphConfig, SubtensorConfig, WalletConfig, load_layered,
+    Config, LoggingConfig, MetagraphConfig, MetricsConfig, SubtensorConfig, WalletConfig,
+    load_layered,
 };
 pub use error::Error;
 pub use job::{Outcome, run};
-pub use layout::PartitionEntry;
+pub use layout::{PartitionEntry, node_dir, read_partition_json};
 pub use size::ByteSize;

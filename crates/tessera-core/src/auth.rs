@@ -79,6 +79,9 @@ pub enum Freshness {
     Replayed,
     /// The caller has more requests in flight within the window than the memory allows.
     TooMany { limit: usize },
+    /// The timestamp is older than the node's start after an unclean stop, when the nonces seen
+    /// before it are unknown: only fresh requests can be told apart from replays.
+    BeforeRestart { started_ms: u64 },
 }
 
 /// The nonces seen per caller within the timestamp window.
@@ -92,6 +95,7 @@ pub enum Freshness {
 pub struct ReplayGuard {
     window_ms: u64,
     per_caller: usize,
+    not_before_ms: u64,
     callers: HashMap<AccountId, Seen>,
 }
 
@@ -106,7 +110,34 @@ impl ReplayGuard {
         Self {
             window_ms,
             per_caller: per_caller.max(1),
+            not_before_ms: 0,
             callers: HashMap::new(),
+        }
+    }
+
+    /// Refuses timestamps before `ms`: after a restart that lost the nonce memory, a replay of a
+    /// request signed before the restart is then refused for its age.
+    pub fn set_not_before(&mut self, ms: u64) {
+        self.not_before_ms = ms;
+    }
+
+    /// Every nonce held, as (caller, nonce, when it arrived), to be saved across a restart.
+    pub fn export(&self) -> Vec<(AccountId, Nonce, u64)> {
+        let mut out = Vec::with_capacity(self.len());
+        for (caller, seen) in &self.callers {
+            out.extend(seen.order.iter().map(|(at, n)| (*caller, *n, *at)));
+        }
+        out
+    }
+
+    /// Takes back nonces saved by `export`, oldest first, so that a restart forgets nothing.
+    pub fn import(&mut self, mut entries: Vec<(AccountId, Nonce, u64)>) {
+        entries.sort_by_key(|(_, _, at)| *at);
+        for (caller, nonce, at) in entries {
+            let seen = self.callers.entry(caller).or_default();
+            if seen.set.insert(nonce) {
+                seen.order.push_back((at, nonce));
+            }
         }
     }
 
@@ -117,6 +148,11 @@ impl ReplayGuard {
             return Err(Freshness::OutsideWindow {
                 skew_ms: skew.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
                 window_ms: self.window_ms,
+            });
+        }
+        if timestamp_ms < self.not_before_ms {
+            return Err(Freshness::BeforeRestart {
+                started_ms: self.not_before_ms,
             });
         }
         Ok(())
@@ -200,6 +236,27 @@ mod tests {
         ));
         assert_eq!(g.admit(&a, &[5; 16], 12_500, 12_500), Ok(()));
         assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn memory_survives_export_and_import() {
+        let mut g = ReplayGuard::new(1000, 3);
+        let a = account(1);
+        g.admit(&a, &[1; 16], 10_000, 10_000).unwrap();
+        let mut restarted = ReplayGuard::new(1000, 3);
+        restarted.import(g.export());
+        assert_eq!(
+            restarted.admit(&a, &[1; 16], 10_000, 10_100),
+            Err(Freshness::Replayed)
+        );
+        // Without the saved memory, only requests newer than the restart pass.
+        let mut amnesiac = ReplayGuard::new(1000, 3);
+        amnesiac.set_not_before(10_050);
+        assert_eq!(
+            amnesiac.admit(&a, &[1; 16], 10_000, 10_100),
+            Err(Freshness::BeforeRestart { started_ms: 10_050 })
+        );
+        assert_eq!(amnesiac.admit(&a, &[2; 16], 10_060, 10_100), Ok(()));
     }
 
     #[test]

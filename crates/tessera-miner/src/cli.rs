@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tessera_allocator::cli::{CommonArgs, Overrides, init_logging};
+use tessera_allocator::cli::{CommonArgs, Overrides, ServiceArgs, init_logging};
 
 use crate::Config;
 
@@ -12,8 +12,21 @@ use crate::Config;
 #[derive(Debug, Parser)]
 #[command(name = "tessera-miner", version)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// Proof bytes served per second over all validators, such as 10MiB; 0 is unlimited [default: 0].
+    #[arg(long = "limits.bandwidth")]
+    bandwidth: Option<String>,
+    /// Requests handled at once; more wait [default: 64].
+    #[arg(long = "limits.concurrent_requests")]
+    concurrent_requests: Option<u64>,
+    /// Warn (log and metric) when free disk space falls below this, such as 1GiB [default: 1GiB].
+    #[arg(long = "disk.min_free")]
+    min_free: Option<String>,
     /// Share of the free space to allocate [default: 0.0001].
     #[arg(long)]
     threshold: Option<f64>,
@@ -58,9 +71,24 @@ pub struct Args {
     workers: Option<usize>,
 }
 
+/// What to do instead of serving.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print the partitions, free space and (if the metrics endpoint is on) counters, and exit.
+    Status,
+    /// Allocate (or resume) the partitions in the foreground with progress bars, and exit.
+    Allocate,
+    /// Re-derive every stored chunk, list the bad ones, and exit 1 if any is bad.
+    Verify,
+}
+
 impl Args {
     fn overrides(&self) -> Vec<(String, figment::value::Value)> {
         let mut out = Overrides(self.common.overrides());
+        self.service.overrides(&mut out);
+        out.put("limits.bandwidth", self.bandwidth.clone());
+        out.put("limits.concurrent_requests", self.concurrent_requests);
+        out.put("disk.min_free", self.min_free.clone());
         out.put("threshold", self.threshold);
         out.flag("restart", self.restart);
         out.put("steps_per_reallocate", self.steps_per_reallocate);
@@ -104,7 +132,7 @@ where
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    init_logging(config.logging.debug, config.logging.trace);
+    init_logging(&config.logging);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -112,8 +140,49 @@ where
             return ExitCode::FAILURE;
         }
     };
+    match args.command {
+        Some(Command::Status) => {
+            return match runtime.block_on(crate::status::report(&config)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            };
+        }
+        Some(Command::Allocate) => return provision(&runtime, config.allocator(config.restart)),
+        Some(Command::Verify) => {
+            let mut alloc = config.allocator(false);
+            alloc.verify = true;
+            return provision(&runtime, alloc);
+        }
+        None => {}
+    }
     match runtime.block_on(crate::run(config, tessera_rpc::terminated())) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Runs the allocator in the foreground with the miner's own settings: exit 1 on bad chunks or
+/// failure, 130 when interrupted.
+fn provision(runtime: &tokio::runtime::Runtime, config: tessera_allocator::Config) -> ExitCode {
+    let interrupted = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    match runtime.block_on(tessera_allocator::run(&config, &mut |_| true, interrupted)) {
+        Ok(tessera_allocator::Outcome::Verified { bad, .. }) if !bad.is_empty() => {
+            let n: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
+            eprintln!("error: {n} bad chunks");
+            ExitCode::FAILURE
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e @ tessera_allocator::Error::Interrupted { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => fail(&e),
     }
 }

@@ -9,7 +9,9 @@ use std::str::FromStr;
 use figment::value::{Dict, Map};
 use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
-use tessera_allocator::{ByteSize, LoggingConfig, MetagraphConfig, SubtensorConfig, WalletConfig};
+use tessera_allocator::{
+    ByteSize, LoggingConfig, MetagraphConfig, MetricsConfig, SubtensorConfig, WalletConfig,
+};
 use tessera_core::AccountId;
 
 use crate::Error;
@@ -41,6 +43,23 @@ pub struct BlacklistConfig {
     pub hotkeys: Vec<String>,
 }
 
+/// What an operator caps: the miner must never take the machine from under its owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Proof bytes served per second, over all validators; 0 is unlimited.
+    pub bandwidth: ByteSize,
+    /// Requests handled at once; more wait their turn.
+    pub concurrent_requests: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskConfig {
+    /// Below this much free space the miner logs a warning and sets `tessera_miner_disk_low`.
+    pub min_free: ByteSize,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -69,6 +88,9 @@ pub struct Config {
     pub steps_per_reallocate: u64,
     /// Most challenge items answered in one request.
     pub max_challenge_items: usize,
+    pub metrics: MetricsConfig,
+    pub limits: LimitsConfig,
+    pub disk: DiskConfig,
 }
 
 impl Default for Config {
@@ -101,6 +123,14 @@ impl Default for Config {
             step_secs: 12,
             steps_per_reallocate: 50,
             max_challenge_items: 256,
+            metrics: MetricsConfig::default(),
+            limits: LimitsConfig {
+                bandwidth: ByteSize(0),
+                concurrent_requests: 64,
+            },
+            disk: DiskConfig {
+                min_free: ByteSize(1 << 30),
+            },
         }
     }
 }
@@ -154,6 +184,15 @@ impl Config {
                 AccountId::from_str(h).map_err(|e| Error::Config(format!("blacklist.hotkeys: {e}")))
             })
             .collect()
+    }
+
+    /// The node's folder, `<db_path>/<wallet.name>/<wallet.hotkey>`.
+    pub fn node_dir(&self) -> PathBuf {
+        tessera_allocator::node_dir(
+            &tessera_core::expand_tilde(&self.db_path),
+            &self.wallet.name,
+            &self.wallet.hotkey,
+        )
     }
 
     /// The metagraph file: `metagraph.path`, or `<db_path>/metagraph.toml`.
@@ -216,6 +255,53 @@ mod tests {
                 text.contains("blacklist.hotkeys") && text.contains("5Nope"),
                 "{text}"
             );
+            Ok(())
+        });
+    }
+
+    /// deploy/examples/miner.toml names every setting, and its values are the defaults except
+    /// the paths and the metrics address it sets for systemd.
+    #[test]
+    fn example_config_covers_every_setting() {
+        fn keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    keys(&format!("{prefix}{k}."), v, out);
+                }
+            } else {
+                out.insert(prefix.trim_end_matches('.').to_owned());
+            }
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/examples/miner.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let (mut example, mut defaults) = Default::default();
+        keys(
+            "",
+            &toml::from_str::<toml::Value>(&text).unwrap(),
+            &mut example,
+        );
+        keys(
+            "",
+            &toml::Value::try_from(Config::default()).unwrap(),
+            &mut defaults,
+        );
+        let missing: Vec<_> = defaults.difference(&example).collect();
+        assert!(missing.is_empty(), "miner.toml lacks {missing:?}");
+        Jail::expect_with(|_| {
+            let loaded =
+                Config::load(Some(std::path::Path::new(path)), &[]).map_err(|e| e.to_string())?;
+            let mut expected = Config {
+                db_path: "/var/lib/tessera/db".into(),
+                ..Config::default()
+            };
+            expected.wallet.path = "/var/lib/tessera/wallets".into();
+            expected.metagraph.path = Some("/var/lib/tessera/metagraph.toml".into());
+            expected.metrics.addr = loaded.metrics.addr.clone();
+            assert!(expected.metrics.addr.is_some());
+            assert_eq!(loaded, expected);
             Ok(())
         });
     }

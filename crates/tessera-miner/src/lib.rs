@@ -8,9 +8,12 @@
 pub mod cli;
 mod config;
 mod error;
+mod metrics;
 mod node;
 mod service;
+mod status;
+mod throttle;
 
-pub use config::{AuthConfig, AxonConfig, BlacklistConfig, Config};
+pub use config::{AuthConfig, AxonConfig, BlacklistConfig, Config, DiskConfig, LimitsConfig};
 pub use error::Error;
 pub use node::run;

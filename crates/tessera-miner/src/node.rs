@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -15,18 +16,24 @@ use tessera_partition::SealProfile;
 use tessera_proto::miner::v1::miner_server::{MinerServer, SERVICE_NAME};
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
-use tessera_rpc::Gate;
+use tessera_rpc::{Gate, ServingStatus, notify};
 use tessera_storage::{Meta, PartitionDb};
 use tokio::sync::watch;
 
+use crate::metrics::Metrics;
 use crate::service::{MinerService, Policy, Served, Shared};
+use crate::throttle::Throttle;
 use crate::{Config, Error};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Where the replay memory waits across a clean restart, in the node's folder.
+const NONCES_FILE: &str = "nonces.json";
+
 /// Runs the miner until `shutdown` resolves. Prints `listening on <addr>` on stdout once it
-/// serves, so a supervisor or a test that bound port 0 learns the address.
+/// serves (and `metrics on <addr>` when metrics are on), so a supervisor or a test that bound
+/// port 0 learns the addresses; tells systemd READY at the same moment.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -36,10 +43,6 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        // A dropped sender means the node is going away anyway.
-        let _ = rx.wait_for(|s| *s).await;
-    };
 
     let wallet = Wallet::new(
         tessera_core::expand_tilde(&config.wallet.path),
@@ -56,50 +59,77 @@ pub async fn run(
         None => return Ok(()),
     };
     let partitions = open_partitions(&me, &entries).await?;
+    let (metrics, registry) = Metrics::new();
+    count_partitions(&metrics, &entries);
 
     let policy = Policy {
         metagraph: chain.metagraph().await?,
         min_stake: config.min_stake,
         blacklist: config.blacklisted()?,
     };
+    let observer = {
+        let metrics = metrics.clone();
+        Arc::new(move |reason: &'static str| metrics.reject(reason))
+    };
+    let gate = Gate::new(
+        me,
+        config.auth.timestamp_window * 1000,
+        config.auth.nonces_per_caller,
+    )
+    .with_observer(observer);
+    restore_nonces(&gate, &config.node_dir());
     let shared = Arc::new(Shared {
         keypair,
-        gate: Gate::new(
-            me,
-            config.auth.timestamp_window * 1000,
-            config.auth.nonces_per_caller,
-        ),
+        gate,
         policy: RwLock::new(policy),
         partitions: RwLock::new(Arc::new(partitions)),
         max_items: config.max_challenge_items,
+        metrics: metrics.clone(),
+        throttle: Throttle::new(config.limits.bandwidth.0),
     });
 
-    let addr = format!("{}:{}", config.axon.ip, config.axon.port);
-    let bind_err = |source| Error::Bind {
-        addr: addr.clone(),
-        source,
+    let metrics_task = match &config.metrics.addr {
+        Some(addr) => {
+            let (bound, task) =
+                tessera_rpc::serve_metrics(addr, registry, stopped(stop_rx.clone()))
+                    .await
+                    .map_err(|source| Error::Bind {
+                        addr: format!("metrics.addr {addr}"),
+                        source,
+                    })?;
+            println!("metrics on {bound}");
+            Some(task)
+        }
+        None => None,
     };
-    let socket: SocketAddr = addr.parse().map_err(|e: std::net::AddrParseError| {
-        bind_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    })?;
-    let listener = tokio::net::TcpListener::bind(socket)
-        .await
-        .map_err(bind_err)?;
-    let bound = listener.local_addr().map_err(bind_err)?;
 
+    let listener = bind(&config.axon.ip, config.axon.port).await?;
+    let bound = listener.local_addr().map_err(|source| Error::Bind {
+        addr: format!("{}:{}", config.axon.ip, config.axon.port),
+        source,
+    })?;
     let (health, health_service, reflection) = tessera_rpc::standard_services();
     health
-        .set_service_status(SERVICE_NAME, tessera_rpc::ServingStatus::Serving)
+        .set_service_status(SERVICE_NAME, ServingStatus::Serving)
         .await;
-    health
-        .set_service_status("", tessera_rpc::ServingStatus::Serving)
-        .await;
+    health.set_service_status("", ServingStatus::Serving).await;
     let miner = MinerServer::new(MinerService(shared.clone()))
         .max_decoding_message_size(config.auth.max_request_bytes);
+    let oversize = {
+        let metrics = metrics.clone();
+        move |mut response| {
+            if tessera_rpc::remap_oversize(&mut response) {
+                metrics.reject("too_large");
+            }
+            response
+        }
+    };
     let server = Server::builder()
-        .layer(tower::util::MapResponseLayer::new(
-            tessera_rpc::oversize_is_resource_exhausted,
+        // Past the limit requests queue rather than fail: a burst from many validators waits.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            config.limits.concurrent_requests.max(1),
         ))
+        .layer(tower::util::MapResponseLayer::new(oversize))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(miner)
@@ -111,7 +141,16 @@ pub async fn run(
         );
 
     println!("listening on {bound}");
+    notify::notify("READY=1");
     tracing::info!(hotkey = %me, %bound, partitions = entries.len(), "miner serving");
+    let watchdog = notify::watchdog_interval().map(|every| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                notify::notify("WATCHDOG=1");
+            }
+        })
+    });
 
     let steps = tokio::spawn(step_loop(
         config.clone(),
@@ -123,6 +162,7 @@ pub async fn run(
     // must not hold the node up, so in-flight work gets a bounded grace.
     let grace = async {
         stopped(stop_rx.clone()).await;
+        notify::notify("STOPPING=1");
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     let served = tokio::select! {
@@ -134,10 +174,13 @@ pub async fn run(
     };
     // In-flight requests have finished (or had their grace) once here.
     health
-        .set_service_status("", tessera_rpc::ServingStatus::NotServing)
+        .set_service_status("", ServingStatus::NotServing)
         .await;
-    steps.abort();
-    let _ = steps.await;
+    for task in [Some(steps), watchdog, metrics_task].into_iter().flatten() {
+        task.abort();
+        let _ = task.await;
+    }
+    save_nonces(&shared.gate, &config.node_dir());
     let partitions = shared
         .partitions
         .write()
@@ -150,6 +193,90 @@ pub async fn run(
     served.map_err(|e| Error::Serve(e.to_string()))?;
     tracing::info!("miner stopped");
     Ok(())
+}
+
+/// Resolves once the stop signal is set (or its sender is gone).
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn bind(ip: &str, port: u16) -> Result<tokio::net::TcpListener, Error> {
+    let addr = format!("{ip}:{port}");
+    let bind_err = |source| Error::Bind {
+        addr: addr.clone(),
+        source,
+    };
+    let socket: SocketAddr = addr.parse().map_err(|e: std::net::AddrParseError| {
+        bind_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    })?;
+    tokio::net::TcpListener::bind(socket)
+        .await
+        .map_err(bind_err)
+}
+
+fn count_partitions(metrics: &Metrics, entries: &[PartitionEntry]) {
+    metrics.partitions.set(entries.len() as i64);
+    // Kept from partition.json, never by walking the databases.
+    metrics
+        .sealed_bytes
+        .set(entries.iter().map(|e| e.size as i64).sum());
+}
+
+/// Takes back the nonces a clean stop saved; without them (first start, or after a crash) only
+/// requests signed after this start are admitted, so nothing signed before can be replayed.
+fn restore_nonces(gate: &Gate, dir: &Path) {
+    let path = dir.join(NONCES_FILE);
+    let saved: Option<Vec<(AccountId, String, u64)>> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let mut replay = gate.replay();
+    match saved {
+        Some(entries) => {
+            let entries: Vec<_> = entries
+                .into_iter()
+                .filter_map(|(caller, nonce, at)| {
+                    let mut n = [0u8; 16];
+                    hex_decode(&nonce, &mut n).then_some((caller, n, at))
+                })
+                .collect();
+            tracing::info!(nonces = entries.len(), "replay memory restored");
+            replay.import(entries);
+        }
+        None => replay.set_not_before(tessera_rpc::now_ms()),
+    }
+    // Used once: a crash after this start must not restore a memory that misses its nonces.
+    let _ = std::fs::remove_file(&path);
+}
+
+fn hex_decode(text: &str, out: &mut [u8; 16]) -> bool {
+    text.len() == 32
+        && (0..16).all(|i| {
+            u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+                .map(|b| out[i] = b)
+                .is_ok()
+        })
+}
+
+/// Saves the replay memory for the next start, beside and then over the old file.
+fn save_nonces(gate: &Gate, dir: &Path) {
+    let entries: Vec<(AccountId, String, u64)> = gate
+        .replay()
+        .export()
+        .into_iter()
+        .map(|(caller, nonce, at)| {
+            let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+            (caller, hex, at)
+        })
+        .collect();
+    let path = dir.join(NONCES_FILE);
+    let tmp: PathBuf = dir.join(format!(".{NONCES_FILE}.new"));
+    let result = serde_json::to_vec(&entries)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&tmp, bytes))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = result {
+        tracing::warn!(error = %e, path = %path.display(), "replay memory not saved");
+    }
 }
 
 /// Allocates or resumes through the allocator library; `None` when interrupted by shutdown.
@@ -196,9 +323,30 @@ async fn open_partitions(
     Ok(out)
 }
 
-/// Every step re-reads the metagraph for the gate; every `steps_per_reallocate` steps the
-/// partitions follow it. Service goes on meanwhile: the allocator writes through its own
-/// connections, and the served set is swapped only once the new one is complete.
+/// Updates the free-space gauge and warns once each time free space falls under the minimum.
+fn check_disk(config: &Config, metrics: &Metrics, was_low: &mut bool) {
+    let dir = config.node_dir();
+    let Ok(free) = fs4::available_space(&dir) else {
+        return;
+    };
+    metrics.disk_free.set(free.min(i64::MAX as u64) as i64);
+    let low = free < config.disk.min_free.0;
+    metrics.disk_low.set(i64::from(low));
+    if low && !*was_low {
+        tracing::warn!(
+            free,
+            min_free = config.disk.min_free.0,
+            dir = %dir.display(),
+            "disk space low"
+        );
+    }
+    *was_low = low;
+}
+
+/// Every step re-reads the metagraph for the gate and checks free space; every
+/// `steps_per_reallocate` steps the partitions follow the metagraph. Service goes on meanwhile:
+/// the allocator writes through its own connections, and the served set is swapped only once the
+/// new one is complete.
 async fn step_loop(
     config: Config,
     chain: LocalChain,
@@ -207,11 +355,14 @@ async fn step_loop(
 ) {
     let me = shared.keypair.account();
     let mut tick = tokio::time::interval(Duration::from_secs(config.step_secs.max(1)));
-    tick.tick().await;
     let mut step = 0u64;
+    let mut disk_low = false;
+    check_disk(&config, &shared.metrics, &mut disk_low);
+    tick.tick().await;
     loop {
         tick.tick().await;
         step += 1;
+        check_disk(&config, &shared.metrics, &mut disk_low);
         match chain.metagraph().await {
             Ok(m) => {
                 if let Ok(mut p) = shared.policy.write() {
@@ -223,18 +374,16 @@ async fn step_loop(
         if config.steps_per_reallocate == 0 || !step.is_multiple_of(config.steps_per_reallocate) {
             continue;
         }
-        let mut stop = stop.clone();
-        let stopping = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        let result = match allocate(&config, false, stopping).await {
-            Ok(Some(entries)) => open_partitions(&me, &entries).await,
+        let result = match allocate(&config, false, stopped(stop.clone())).await {
+            Ok(Some(entries)) => open_partitions(&me, &entries).await.map(|p| (p, entries)),
             Ok(None) => return,
             Err(e) => Err(e),
         };
         match result {
-            Ok(partitions) => {
+            Ok((partitions, entries)) => {
                 tracing::info!(partitions = partitions.len(), step, "reallocated");
+                count_partitions(&shared.metrics, &entries);
+                shared.metrics.reallocations.inc();
                 if let Ok(mut p) = shared.partitions.write() {
                     *p = Arc::new(partitions);
                 }

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use tessera_chain::Metagraph;
 use tessera_core::constants::SEGMENT_SIZE;
@@ -17,6 +18,8 @@ use tessera_rpc::{Caller, Gate, Refusal};
 use tessera_storage::PartitionDb;
 
 use crate::Error;
+use crate::metrics::{Method, Metrics, Outcome};
+use crate::throttle::Throttle;
 
 /// One partition the miner serves to one validator.
 #[derive(Debug, Clone)]
@@ -66,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) policy: RwLock<Policy>,
     pub(crate) partitions: RwLock<Arc<HashMap<AccountId, Served>>>,
     pub(crate) max_items: usize,
+    pub(crate) metrics: Metrics,
+    pub(crate) throttle: Throttle,
 }
 
 impl Shared {
@@ -85,9 +90,24 @@ impl Shared {
             .and_then(|p| p.get(validator).cloned())
     }
 
-    fn signed<T: Message>(&self, body: T, caller: &Caller, method: &str) -> Response<T> {
+    /// Signs the answer and counts the request with the time since `started`.
+    fn signed<T: Message>(
+        &self,
+        body: T,
+        caller: &Caller,
+        method: &str,
+        started: Instant,
+    ) -> Response<T> {
         let mut response = Response::new(body);
         tessera_rpc::sign_response(&mut response, &self.keypair, caller, method);
+        let label = Method {
+            method: method.rsplit('/').next().unwrap_or(method).to_owned(),
+        };
+        self.metrics.requests.get_or_create(&label).inc();
+        self.metrics
+            .latency
+            .get_or_create(&label)
+            .observe(started.elapsed().as_secs_f64());
         response
     }
 }
@@ -98,14 +118,16 @@ pub(crate) struct MinerService(pub(crate) Arc<Shared>);
 #[tonic::async_trait]
 impl Miner for MinerService {
     async fn ping(&self, request: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+        let started = Instant::now();
         let caller = self.0.admit(&request, methods::PING)?;
         let body = PingResponse {
             hotkey: self.0.keypair.account().to_ss58(),
         };
-        Ok(self.0.signed(body, &caller, methods::PING))
+        Ok(self.0.signed(body, &caller, methods::PING, started))
     }
 
     async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let started = Instant::now();
         let caller = self.0.admit(&request, methods::INFO)?;
         let partition = self.0.partition(&caller.hotkey).map(|s| Partition {
             n_chunks: s.n_chunks,
@@ -118,16 +140,18 @@ impl Miner for MinerService {
             partition,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        Ok(self.0.signed(body, &caller, methods::INFO))
+        Ok(self.0.signed(body, &caller, methods::INFO, started))
     }
 
     async fn challenge(
         &self,
         request: Request<ChallengeRequest>,
     ) -> Result<Response<ChallengeResponse>, Status> {
+        let started = Instant::now();
         let caller = self.0.admit(&request, methods::CHALLENGE)?;
         let items = &request.get_ref().items;
         if items.len() > self.0.max_items {
+            self.0.metrics.reject("too_many_items");
             return Err(Error::TooManyItems {
                 items: items.len(),
                 max: self.0.max_items,
@@ -142,8 +166,27 @@ impl Miner for MinerService {
         for item in items {
             proofs.push(prove(&served, item.chunk_id, item.segment).await?);
         }
+        let proved = proofs.iter().filter(|p| !p.data.is_empty()).count() as u64;
+        let m = &self.0.metrics;
+        for (outcome, n) in [
+            ("proved", proved),
+            ("missing", proofs.len() as u64 - proved),
+        ] {
+            if n > 0 {
+                m.items
+                    .get_or_create(&Outcome {
+                        outcome: outcome.into(),
+                    })
+                    .inc_by(n);
+            }
+        }
         let body = ChallengeResponse { proofs };
-        Ok(self.0.signed(body, &caller, methods::CHALLENGE))
+        let bytes = body.encoded_len() as u64;
+        // The bandwidth cap delays the answer rather than refusing it: a validator sees a slow
+        // miner, which the operator chose, not a broken one.
+        self.0.throttle.take(bytes).await;
+        m.served_bytes.inc_by(bytes);
+        Ok(self.0.signed(body, &caller, methods::CHALLENGE, started))
     }
 }
 

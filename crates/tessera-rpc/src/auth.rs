@@ -2,7 +2,7 @@
 //! every method.
 
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tessera_core::auth::{self, Freshness, Nonce, ReplayGuard};
 use tessera_core::{AccountId, Keypair, Signature};
@@ -42,11 +42,23 @@ pub enum Refusal {
     Blacklisted(String),
 }
 
+/// Told the reason of every refusal, as a short label (`unsigned`, `bad_signature`, ...): the
+/// node counts them in its metrics.
+pub type RefusalObserver = Arc<dyn Fn(&'static str) + Send + Sync>;
+
 /// Checks every incoming request: signed, fresh, not replayed, by a caller the node serves.
-#[derive(Debug)]
 pub struct Gate {
     me: AccountId,
     replay: Mutex<ReplayGuard>,
+    observer: Option<RefusalObserver>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Gate {
@@ -56,7 +68,21 @@ impl Gate {
         Self {
             me,
             replay: Mutex::new(ReplayGuard::new(window_ms, nonces_per_caller)),
+            observer: None,
         }
+    }
+
+    /// Reports every refusal's reason to `observer`.
+    pub fn with_observer(mut self, observer: RefusalObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The replay memory, to save at shutdown or restore at start (`ReplayGuard::export`,
+    /// `import`, `set_not_before`).
+    pub fn replay(&self) -> std::sync::MutexGuard<'_, ReplayGuard> {
+        // A poisoned lock only means a panic elsewhere; the memory itself is still whole.
+        self.replay.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Lets `request` through to `method` or says why not, logging every refusal. The order is
@@ -69,13 +95,16 @@ impl Gate {
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
     ) -> Result<Caller, Status> {
         let result = self.check_inner(request, method, policy);
-        if let Err(status) = &result {
+        result.map_err(|(label, status)| {
             let peer = request
                 .remote_addr()
                 .map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
             tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), "request refused");
-        }
-        result
+            if let Some(observe) = &self.observer {
+                observe(label);
+            }
+            status
+        })
     }
 
     fn check_inner<T: Message>(
@@ -83,62 +112,81 @@ impl Gate {
         request: &Request<T>,
         method: &str,
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
-    ) -> Result<Caller, Status> {
+    ) -> Result<Caller, (&'static str, Status)> {
         let md = request.metadata();
-        let unauth = |m: String| Status::new(Code::Unauthenticated, m);
-        let hotkey =
-            text(md, keys::HOTKEY).ok_or_else(|| unauth("request is not signed".into()))?;
-        let hotkey =
-            AccountId::from_str(hotkey).map_err(|e| unauth(format!("{}: {e}", keys::HOTKEY)))?;
-        let nonce: Nonce = hex_field(md, keys::NONCE)?;
+        let unauth =
+            |label: &'static str, m: String| (label, Status::new(Code::Unauthenticated, m));
+        let hotkey = text(md, keys::HOTKEY)
+            .ok_or_else(|| unauth("unsigned", "request is not signed".into()))?;
+        let hotkey = AccountId::from_str(hotkey)
+            .map_err(|e| unauth("malformed", format!("{}: {e}", keys::HOTKEY)))?;
+        let nonce: Nonce = hex_field(md, keys::NONCE).map_err(|s| ("malformed", s))?;
         let timestamp: u64 = text(md, keys::TIMESTAMP)
-            .ok_or_else(|| unauth(format!("missing {}", keys::TIMESTAMP)))?
+            .ok_or_else(|| unauth("malformed", format!("missing {}", keys::TIMESTAMP)))?
             .parse()
             .map_err(|_| {
-                unauth(format!(
-                    "{} is not a number of milliseconds",
-                    keys::TIMESTAMP
-                ))
+                unauth(
+                    "malformed",
+                    format!("{} is not a number of milliseconds", keys::TIMESTAMP),
+                )
             })?;
-        let signature: [u8; 64] = hex_field(md, keys::SIGNATURE)?;
+        let signature: [u8; 64] = hex_field(md, keys::SIGNATURE).map_err(|s| ("malformed", s))?;
 
         policy(&hotkey).map_err(|r| match r {
-            Refusal::Unknown(why) => {
-                Status::permission_denied(format!("hotkey {hotkey} is not served: {why}"))
-            }
-            Refusal::Blacklisted(why) => {
-                Status::permission_denied(format!("hotkey {hotkey} is blacklisted: {why}"))
-            }
+            Refusal::Unknown(why) => (
+                "unknown",
+                Status::permission_denied(format!("hotkey {hotkey} is not served: {why}")),
+            ),
+            Refusal::Blacklisted(why) => (
+                "blacklisted",
+                Status::permission_denied(format!("hotkey {hotkey} is blacklisted: {why}")),
+            ),
         })?;
         let now = now_ms();
-        self.replay
-            .lock()
-            .map_err(|_| Status::internal("replay memory poisoned"))?
+        self.replay()
             .check_time(timestamp, now)
             .map_err(freshness_status)?;
         let digest = auth::body_digest(&request.get_ref().encode_to_vec());
         let message = auth::request_message(method, &self.me, &nonce, timestamp, &digest);
         hotkey
             .verify(&message, &Signature(signature))
-            .map_err(|_| unauth(format!("bad signature from {hotkey} for {method}")))?;
-        self.replay
-            .lock()
-            .map_err(|_| Status::internal("replay memory poisoned"))?
+            .map_err(|_| {
+                unauth(
+                    "bad_signature",
+                    format!("bad signature from {hotkey} for {method}"),
+                )
+            })?;
+        self.replay()
             .admit(&hotkey, &nonce, timestamp, now)
             .map_err(freshness_status)?;
         Ok(Caller { hotkey, nonce })
     }
 }
 
-fn freshness_status(f: Freshness) -> Status {
+fn freshness_status(f: Freshness) -> (&'static str, Status) {
     match f {
-        Freshness::OutsideWindow { skew_ms, window_ms } => Status::unauthenticated(format!(
-            "timestamp is {skew_ms} ms from the server's clock, outside the ±{window_ms} ms window"
-        )),
-        Freshness::Replayed => Status::already_exists("nonce already used: replayed request"),
-        Freshness::TooMany { limit } => Status::resource_exhausted(format!(
-            "more than {limit} requests within the timestamp window"
-        )),
+        Freshness::OutsideWindow { skew_ms, window_ms } => (
+            "stale",
+            Status::unauthenticated(format!(
+                "timestamp is {skew_ms} ms from the server's clock, outside the ±{window_ms} ms window"
+            )),
+        ),
+        Freshness::BeforeRestart { started_ms } => (
+            "stale",
+            Status::unauthenticated(format!(
+                "timestamp precedes the node's restart at {started_ms} ms; sign a new request"
+            )),
+        ),
+        Freshness::Replayed => (
+            "replayed",
+            Status::already_exists("nonce already used: replayed request"),
+        ),
+        Freshness::TooMany { limit } => (
+            "too_many",
+            Status::resource_exhausted(format!(
+                "more than {limit} requests within the timestamp window"
+            )),
+        ),
     }
 }
 

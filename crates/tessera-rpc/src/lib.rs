@@ -6,12 +6,15 @@
 //! protocol's domain types never see tonic.
 
 mod auth;
+mod metrics;
+pub mod notify;
 mod serve;
 
 pub use auth::{
     Caller, Error, Gate, Refusal, sign_request, sign_response, signed, verify_response,
 };
-pub use serve::{Standard, oversize_is_resource_exhausted, standard_services};
+pub use metrics::{sample, scrape, serve_metrics, total};
+pub use serve::{Standard, remap_oversize, standard_services};
 pub use tonic_health::ServingStatus;
 
 /// Metadata keys of the signed-request scheme (docs/protocol.md).

@@ -25,8 +25,9 @@ pub fn standard_services() -> Standard<impl Health, impl ServerReflection> {
 
 /// Tonic refuses a request body over the size limit with `OUT_OF_RANGE`; the gRPC status-code
 /// table says an incoming message larger than the configured maximum is `RESOURCE_EXHAUSTED`,
-/// which is what clients in other languages expect. Used as a response-mapping layer.
-pub fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+/// which is what clients in other languages expect. Used in a response-mapping layer.
+/// Returns whether it changed the response, so the caller can count refusals.
+pub fn remap_oversize<B>(response: &mut http::Response<B>) -> bool {
     let headers = response.headers_mut();
     let out_of_range = headers.get("grpc-status").is_some_and(|v| v == "11");
     let too_large = headers
@@ -36,5 +37,5 @@ pub fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> htt
     if out_of_range && too_large {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
     }
-    response
+    out_of_range && too_large
 }

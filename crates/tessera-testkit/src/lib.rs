@@ -168,6 +168,8 @@ pub struct Process {
     child: Child,
     pub addr: SocketAddr,
     pub log: PathBuf,
+    /// What the node printed before its address, such as `metrics on <addr>`.
+    pub early: Vec<String>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -196,12 +198,14 @@ impl Process {
             }
         });
         let deadline = Instant::now() + timeout;
+        let mut early = Vec::new();
         let addr = loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("listening on ") {
                         break a.trim().parse().expect("bound address");
                     }
+                    early.push(line);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
@@ -229,8 +233,16 @@ impl Process {
             child,
             addr,
             log: log.to_owned(),
+            early,
             lines: rx,
         }
+    }
+
+    /// The metrics endpoint the node reported (`metrics on <addr>`), if it serves one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.early
+            .iter()
+            .find_map(|l| l.strip_prefix("metrics on ")?.trim().parse().ok())
     }
 
     /// Lines the node printed on stdout since the last call.

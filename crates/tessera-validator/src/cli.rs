@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tessera_allocator::cli::{CommonArgs, Overrides, init_logging};
+use tessera_allocator::cli::{CommonArgs, Overrides, ServiceArgs, init_logging};
 
 use crate::Config;
 
@@ -12,8 +12,12 @@ use crate::Config;
 #[derive(Debug, Parser)]
 #[command(name = "tessera-validator", version)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// Address of the validator's own endpoint (health, reflection) [default: 0.0.0.0].
     #[arg(long = "axon.ip")]
     axon_ip: Option<String>,
@@ -46,9 +50,17 @@ pub struct Args {
     pool: Option<u32>,
 }
 
+/// What to do instead of validating.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print what this validator has recorded of each miner, and exit.
+    Status,
+}
+
 impl Args {
     fn overrides(&self) -> Vec<(String, figment::value::Value)> {
         let mut out = Overrides(self.common.overrides());
+        self.service.overrides(&mut out);
         out.put("axon.ip", self.axon_ip.clone());
         out.put("axon.port", self.axon_port);
         out.put("chunk_size", self.chunk_size.clone());
@@ -81,7 +93,7 @@ where
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    init_logging(config.logging.debug, config.logging.trace);
+    init_logging(&config.logging);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -89,6 +101,15 @@ where
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Status) = args.command {
+        return match runtime.block_on(crate::status::report(&config)) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
     match runtime.block_on(crate::run(config, tessera_rpc::terminated())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

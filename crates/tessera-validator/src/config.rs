@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use figment::value::{Dict, Map};
 use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
-use tessera_allocator::{ByteSize, LoggingConfig, MetagraphConfig, SubtensorConfig, WalletConfig};
+use tessera_allocator::{
+    ByteSize, LoggingConfig, MetagraphConfig, MetricsConfig, SubtensorConfig, WalletConfig,
+};
 
 use crate::Error;
 
@@ -51,6 +53,7 @@ pub struct Config {
     /// Seconds between weight settings.
     pub epoch_secs: u64,
     pub challenge: ChallengeConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
                 seal_budget: 2,
                 pool: 64,
             },
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -153,6 +157,53 @@ mod tests {
             jail.set_env("TESSERA_SEAL", "fast");
             let err = Config::load(None, &[]).unwrap_err().to_string();
             assert!(err.contains("seal") && err.contains("fast"), "{err}");
+            Ok(())
+        });
+    }
+
+    /// deploy/examples/validator.toml names every setting, and its values are the defaults except
+    /// the paths and the metrics address it sets for systemd.
+    #[test]
+    fn example_config_covers_every_setting() {
+        fn keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    keys(&format!("{prefix}{k}."), v, out);
+                }
+            } else {
+                out.insert(prefix.trim_end_matches('.').to_owned());
+            }
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/examples/validator.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let (mut example, mut defaults) = Default::default();
+        keys(
+            "",
+            &toml::from_str::<toml::Value>(&text).unwrap(),
+            &mut example,
+        );
+        keys(
+            "",
+            &toml::Value::try_from(Config::default()).unwrap(),
+            &mut defaults,
+        );
+        let missing: Vec<_> = defaults.difference(&example).collect();
+        assert!(missing.is_empty(), "validator.toml lacks {missing:?}");
+        Jail::expect_with(|_| {
+            let loaded =
+                Config::load(Some(std::path::Path::new(path)), &[]).map_err(|e| e.to_string())?;
+            let mut expected = Config {
+                db_path: "/var/lib/tessera/db".into(),
+                ..Config::default()
+            };
+            expected.wallet.path = "/var/lib/tessera/wallets".into();
+            expected.metagraph.path = Some("/var/lib/tessera/metagraph.toml".into());
+            expected.metrics.addr = loaded.metrics.addr.clone();
+            assert!(expected.metrics.addr.is_some());
+            assert_eq!(loaded, expected);
             Ok(())
         });
     }

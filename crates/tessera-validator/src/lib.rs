@@ -8,6 +8,7 @@
 pub mod cli;
 mod config;
 mod error;
+mod metrics;
 mod node;
 mod round;
 pub mod score;

@@ -13,10 +13,11 @@ use tessera_core::{AccountId, Wallet};
 use tessera_partition::SealProfile;
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
-use tessera_rpc::{ServingStatus, now_ms};
+use tessera_rpc::{ServingStatus, notify, now_ms};
 use tessera_storage::{HashDb, MinerStats, StateDb};
 use tokio::sync::watch;
 
+use crate::metrics::Metrics;
 use crate::round::{self, Rules, Target};
 use crate::score::{self, Reputation};
 use crate::{Config, Error};
@@ -73,6 +74,24 @@ pub async fn run(
         pool: config.challenge.pool,
     });
 
+    let (metrics, registry) = Metrics::new();
+    let metrics_task = match &config.metrics.addr {
+        Some(addr) => {
+            let mut stop = stop_rx.clone();
+            let (bound, task) = tessera_rpc::serve_metrics(addr, registry, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+            .map_err(|source| Error::Bind {
+                addr: format!("metrics.addr {addr}"),
+                source,
+            })?;
+            println!("metrics on {bound}");
+            Some(task)
+        }
+        None => None,
+    };
+
     let addr = format!("{}:{}", config.axon.ip, config.axon.port);
     let bind_err = |source| Error::Bind {
         addr: addr.clone(),
@@ -100,6 +119,15 @@ pub async fn run(
             ),
     );
     println!("listening on {bound}");
+    notify::notify("READY=1");
+    let watchdog = notify::watchdog_interval().map(|every| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                notify::notify("WATCHDOG=1");
+            }
+        })
+    });
 
     let mut round = state.last_round().await? + 1;
     let mut epoch = state.last_weights().await?.map_or(0, |(e, _, _)| e) + 1;
@@ -122,14 +150,16 @@ pub async fn run(
                     &metagraph,
                     round,
                     config.challenge.slack_ms,
+                    &metrics,
                 )
                 .await
                 {
                     tracing::error!(error = %e, round, "round failed");
                 }
+                metrics.rounds.inc();
                 round += 1;
                 if last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1)) {
-                    match set_weights(&chain, &state, &metagraph, &me, epoch).await {
+                    match set_weights(&chain, &state, &metagraph, &me, epoch, &metrics).await {
                         Ok(()) => epoch += 1,
                         Err(e) => tracing::error!(error = %e, epoch, "setting weights failed"),
                     }
@@ -140,9 +170,14 @@ pub async fn run(
         }
     }
 
+    notify::notify("STOPPING=1");
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
+    for task in [watchdog, metrics_task].into_iter().flatten() {
+        task.abort();
+        let _ = task.await;
+    }
     for (_, pool) in pools.drain() {
         pool.close().await;
     }
@@ -182,6 +217,7 @@ async fn run_round(
     metagraph: &Metagraph,
     round: u64,
     slack_ms: u64,
+    metrics: &Metrics,
 ) -> Result<(), Error> {
     let now = now_ms();
     let mut tasks = tokio::task::JoinSet::new();
@@ -219,10 +255,21 @@ async fn run_round(
         if outcome.items.is_empty() {
             continue;
         }
+        let miner = target.hotkey.to_string();
+        let passed = outcome.items.iter().filter(|i| i.success).count() as u64;
+        metrics.item(&miner, true, passed);
+        metrics.item(&miner, false, outcome.items.len() as u64 - passed);
+        if let Some(secs) = outcome.verify_secs {
+            metrics.verify.observe(secs);
+        }
         let stats = next_stats(state, &target.hotkey, &outcome, slack_ms).await?;
         state
             .record_round(&target.hotkey, round, &outcome.items, &stats)
             .await?;
+        metrics
+            .score
+            .get_or_create(&metrics.miner(&miner))
+            .set(stats.score);
         tracing::debug!(miner = %target.hotkey, round, score = stats.score, "recorded");
     }
     Ok(())
@@ -281,6 +328,7 @@ async fn set_weights(
     metagraph: &Metagraph,
     me: &AccountId,
     epoch: u64,
+    metrics: &Metrics,
 ) -> Result<(), Error> {
     let stats: HashMap<AccountId, MinerStats> = state.all_stats().await?.into_iter().collect();
     let scores: Vec<(u16, f64)> = targets(metagraph, me)
@@ -298,7 +346,17 @@ async fn set_weights(
         .iter()
         .filter_map(|(uid, w)| by_uid.get(uid).map(|h| (*uid, *h, *w)))
         .collect();
-    state.record_weights(epoch, now_ms(), &rows).await?;
+    let set_ms = now_ms();
+    state.record_weights(epoch, set_ms, &rows).await?;
+    metrics.weight.clear();
+    for (_, hotkey, w) in &rows {
+        metrics
+            .weight
+            .get_or_create(&metrics.miner(&hotkey.to_string()))
+            .set(*w);
+    }
+    metrics.weights_set.inc();
+    metrics.last_weights.set(set_ms as f64 / 1000.0);
     tracing::info!(epoch, miners = rows.len(), "weights set");
     Ok(())
 }

@@ -47,6 +47,8 @@ pub(crate) struct Outcome {
     /// The bytes the miner claims for this validator (0 when it claims nothing usable).
     pub(crate) claimed_bytes: u64,
     pub(crate) items: Vec<ChallengeRecord>,
+    /// Time spent checking the answer, when there was one to check.
+    pub(crate) verify_secs: Option<f64>,
 }
 
 /// How long connecting and the unhurried calls (`Info`, `Ping`) may take.
@@ -76,6 +78,7 @@ pub(crate) async fn challenge(
                     reason: Some(reason.clone()),
                 })
                 .collect(),
+            verify_secs: None,
         }
     };
     let me = rules.keypair.account();
@@ -140,6 +143,7 @@ pub(crate) async fn challenge(
         return Ok(Outcome {
             claimed_bytes,
             items: Vec::new(),
+            verify_secs: None,
         });
     }
 
@@ -218,6 +222,7 @@ pub(crate) async fn challenge(
     }
     let proofs = response.into_inner().proofs;
     let at_ms = now_ms();
+    let checking = Instant::now();
     let records = targets
         .iter()
         .enumerate()
@@ -236,6 +241,7 @@ pub(crate) async fn challenge(
             }
         })
         .collect::<Vec<_>>();
+    let verify_secs = Some(checking.elapsed().as_secs_f64());
     let failed = records.iter().filter(|r| !r.success).count();
     if failed > 0 {
         tracing::info!(%peer, failed, of = records.len(), first = ?records.iter().find_map(|r| r.reason.clone()), "items failed");
@@ -245,6 +251,7 @@ pub(crate) async fn challenge(
     Ok(Outcome {
         claimed_bytes,
         items: records,
+        verify_secs,
     })
 }
 

@@ -76,3 +76,39 @@ async fn rows(state: &StateDb) -> Result<Vec<MinerRow>, Error> {
     out.sort_by_key(|r| r.uid);
     Ok(out)
 }
+
+/// The `status` subcommand's text: one line per miner, as the devnet scoreboard shows it.
+pub async fn report(config: &crate::Config) -> Result<String, Error> {
+    use std::fmt::Write;
+    let keypair = tessera_core::Wallet::new(
+        tessera_core::expand_tilde(&config.wallet.path),
+        &config.wallet.name,
+        &config.wallet.hotkey,
+    )?
+    .load_hotkey()?;
+    let path = crate::node_dir(config).join(crate::STATE_FILE);
+    let rows = read(&path, &keypair.account()).await?;
+    let mut out = String::new();
+    let _ = writeln!(out, "validator {} ({})", keypair.account(), path.display());
+    let _ = writeln!(
+        out,
+        "  {:>4} {:<50} {:>10} {:>10} {:>8} {:>9} {:>6} {:>7} {:>10}",
+        "uid", "miner", "claimed", "proven", "success", "latency", "rep", "weight", "challenges"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "  {:>4} {:<50} {:>10} {:>10} {:>7.0}% {:>7.1}ms {:>6.3} {:>7.3} {:>10}",
+            r.uid,
+            r.hotkey.to_string(),
+            tessera_allocator::ByteSize(r.claimed_bytes).to_string(),
+            tessera_allocator::ByteSize(r.proven_bytes).to_string(),
+            100.0 * r.success_rate,
+            r.mean_latency_ms,
+            r.reputation,
+            r.weight,
+            r.challenges
+        );
+    }
+    Ok(out)
+}

@@ -1,5 +1,6 @@
 //! Integration tests of `tessera-miner`: the real binary on `127.0.0.1:0`, spoken to over gRPC.
 
 mod auth;
+mod ops;
 mod serve;
 mod support;

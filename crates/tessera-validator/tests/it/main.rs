@@ -3,5 +3,6 @@
 
 mod adversary;
 mod network;
+mod ops;
 mod restart;
 mod support;

@@ -1,0 +1,99 @@
+//! Operations: the systemd units verify, and a restart keeps the replay memory, so a request
+//! answered before a restart cannot be replayed after it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use tessera_proto::miner::v1::{PingRequest, methods};
+use tessera_proto::tonic::Code;
+use tessera_rpc::signed;
+use tessera_testkit::{bin, keypair};
+
+use crate::support::{Miner, connect, spawn};
+
+/// `systemd-analyze verify` on each unit in deploy/systemd, with `ExecStart` pointed at the
+/// binary just built (verify insists the executable exists).
+#[test]
+fn systemd_units_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    for node in ["tessera-miner", "tessera-validator"] {
+        let unit = format!(
+            "{}/../../deploy/systemd/{node}.service",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&unit).unwrap();
+        let installed = format!("/usr/local/bin/{node}");
+        assert!(text.contains(&installed), "{unit} runs {installed}");
+        let copy = dir.path().join(format!("{node}.service"));
+        let built = bin(node);
+        std::fs::write(
+            &copy,
+            text.replace(&installed, &built.display().to_string()),
+        )
+        .unwrap();
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&copy)
+            .output()
+            .expect("systemd-analyze is installed (.ci/run installs it)");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        // Only lines about our unit count: a container's own units may be noisy.
+        let ours: Vec<&str> = said.lines().filter(|l| l.contains(node)).collect();
+        assert!(out.status.success() && ours.is_empty(), "{unit}:\n{said}");
+    }
+}
+
+#[tokio::test]
+async fn replay_memory_survives_a_restart() {
+    let mut miner = Miner::start(&[]).await;
+    let alice = keypair("Alice");
+    let (request, _) = signed(PingRequest {}, &alice, &miner.hotkey(), methods::PING);
+    let copy = clone(&request);
+    let mut client = miner.client().await;
+    client.ping(request).await.expect("first use");
+    drop(client);
+    let status = miner
+        .process
+        .terminate(Duration::from_secs(10))
+        .await
+        .expect("stops");
+    assert!(status.success());
+
+    miner.process = spawn(&miner.net, &[]);
+    tessera_testkit::wait_healthy(miner.process.addr, Duration::from_secs(20)).await;
+    let mut client = connect(miner.process.addr).await;
+    let replay = client.ping(copy).await.unwrap_err();
+    assert_eq!(replay.code(), Code::AlreadyExists, "{}", replay.message());
+    // And a fresh request goes through.
+    let (fresh, _) = signed(PingRequest {}, &alice, &miner.hotkey(), methods::PING);
+    client.ping(fresh).await.expect("fresh request");
+
+    // After a crash the memory is gone, and requests signed before the start are refused for
+    // their age instead.
+    let (old, _) = signed(PingRequest {}, &alice, &miner.hotkey(), methods::PING);
+    miner.process.kill();
+    miner.process = spawn(&miner.net, &[]);
+    tessera_testkit::wait_healthy(miner.process.addr, Duration::from_secs(20)).await;
+    let mut client = connect(miner.process.addr).await;
+    let refused = client.ping(old).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::Unauthenticated,
+        "{}",
+        refused.message()
+    );
+    assert!(
+        refused.message().contains("restart"),
+        "{}",
+        refused.message()
+    );
+}
+
+fn clone(
+    r: &tessera_proto::tonic::Request<PingRequest>,
+) -> tessera_proto::tonic::Request<PingRequest> {
+    let mut c = tessera_proto::tonic::Request::new(*r.get_ref());
+    *c.metadata_mut() = r.metadata().clone();
+    c
+}

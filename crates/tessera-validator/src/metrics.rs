@@ -1,0 +1,102 @@
+//! The validator's Prometheus metrics: challenge items sent, passed and failed per miner,
+//! verification latency, scores, weights, and when weights were last set.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ItemLabels {
+    pub(crate) miner: String,
+    pub(crate) outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct MinerLabel {
+    pub(crate) miner: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn verify_histogram() -> Histogram {
+    // 10 µs to about 0.3 s: a batch of Merkle checks, or a few seals for fresh roots.
+    Histogram::new(exponential_buckets(0.00001, 2.0, 16))
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Metrics {
+    pub(crate) items: Family<ItemLabels, Counter>,
+    pub(crate) rounds: Counter,
+    pub(crate) verify: Histogram,
+    pub(crate) score: Family<MinerLabel, FloatGauge>,
+    pub(crate) weight: Family<MinerLabel, FloatGauge>,
+    pub(crate) weights_set: Counter,
+    pub(crate) last_weights: FloatGauge,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> (Self, Arc<Registry>) {
+        let m = Metrics {
+            items: Family::default(),
+            rounds: Counter::default(),
+            verify: verify_histogram(),
+            score: Family::default(),
+            weight: Family::default(),
+            weights_set: Counter::default(),
+            last_weights: FloatGauge::default(),
+        };
+        let mut r = Registry::with_prefix("tessera_validator");
+        r.register(
+            "challenge_items",
+            "Challenge items sent, by miner and outcome (passed or failed)",
+            m.items.clone(),
+        );
+        r.register("rounds", "Challenge rounds completed", m.rounds.clone());
+        r.register(
+            "verify_duration_seconds",
+            "Time to verify one miner's answer against the validator's own roots",
+            m.verify.clone(),
+        );
+        r.register("miner_score", "Each miner's current score", m.score.clone());
+        r.register(
+            "miner_weight",
+            "Each miner's last weight set",
+            m.weight.clone(),
+        );
+        r.register(
+            "weights_set",
+            "Weight settings on the chain",
+            m.weights_set.clone(),
+        );
+        r.register(
+            "last_weights_set_timestamp_seconds",
+            "Unix time of the last weight setting",
+            m.last_weights.clone(),
+        );
+        (m, Arc::new(r))
+    }
+
+    pub(crate) fn item(&self, miner: &str, passed: bool, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.items
+            .get_or_create(&ItemLabels {
+                miner: miner.to_owned(),
+                outcome: if passed { "passed" } else { "failed" }.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    pub(crate) fn miner(&self, miner: &str) -> MinerLabel {
+        MinerLabel {
+            miner: miner.to_owned(),
+        }
+    }
+}
