@@ -97,3 +97,35 @@ fn clone(
     *c.metadata_mut() = r.metadata().clone();
     c
 }
+
+/// Low disk raises the metric and logs once; logs can be JSON lines for journald and shippers.
+#[tokio::test]
+async fn low_disk_is_a_metric_and_a_log_line() {
+    let miner = Miner::start(&[
+        "--disk.min_free",
+        "1000000TiB",
+        "--metrics.addr",
+        "127.0.0.1:0",
+        "--logging.json",
+    ])
+    .await;
+    let addr = miner.process.metrics_addr().expect("metrics address");
+    let text = tessera_rpc::scrape(addr).await.unwrap();
+    assert_eq!(
+        tessera_rpc::sample(&text, "tessera_miner_disk_low", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    let log = miner.process.log_text();
+    let low: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("disk space low"))
+        .collect();
+    assert_eq!(low.len(), 1, "{log}");
+    for line in log.lines() {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not a JSON line: {line}"
+        );
+    }
+}
