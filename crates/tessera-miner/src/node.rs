@@ -41,6 +41,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
+        notify::notify("STOPPING=1");
         let _ = stop_tx.send(true);
     });
 
@@ -144,10 +145,18 @@ pub async fn run(
     notify::notify("READY=1");
     tracing::info!(hotkey = %me, %bound, partitions = entries.len(), "miner serving");
     let watchdog = notify::watchdog_interval().map(|every| {
+        let shared = shared.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                notify::notify("WATCHDOG=1");
+                // Healthy: the runtime schedules this task and the served partitions are
+                // readable. A wedged runtime or a poisoned partition set stops the pings, and
+                // systemd restarts the miner.
+                if shared.partitions.read().is_ok() && shared.policy.read().is_ok() {
+                    notify::notify("WATCHDOG=1");
+                } else {
+                    tracing::error!("unhealthy: not pinging the watchdog");
+                }
             }
         })
     });
@@ -162,7 +171,6 @@ pub async fn run(
     // must not hold the node up, so in-flight work gets a bounded grace.
     let grace = async {
         stopped(stop_rx.clone()).await;
-        notify::notify("STOPPING=1");
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     let served = tokio::select! {

@@ -177,9 +177,21 @@ impl Process {
     /// Starts `bin` with `args`, stderr to `log`, and waits (up to `timeout`) for the
     /// `listening on <addr>` line; stdout keeps being drained so the node never blocks on it.
     pub fn spawn(bin: &Path, args: &[String], log: &Path, timeout: Duration) -> Process {
+        Self::spawn_env(bin, args, &[], log, timeout)
+    }
+
+    /// As `spawn`, with extra environment variables (`NOTIFY_SOCKET`, say).
+    pub fn spawn_env(
+        bin: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        log: &Path,
+        timeout: Duration,
+    ) -> Process {
         let err = std::fs::File::create(log).expect("log file");
         let mut child = Command::new(bin)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

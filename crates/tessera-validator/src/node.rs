@@ -41,6 +41,7 @@ pub async fn run(
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
+        notify::notify("STOPPING=1");
         let _ = stop_tx.send(true);
     });
 
@@ -170,7 +171,6 @@ pub async fn run(
         }
     }
 
-    notify::notify("STOPPING=1");
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;

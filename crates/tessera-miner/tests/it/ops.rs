@@ -129,3 +129,42 @@ async fn low_disk_is_a_metric_and_a_log_line() {
         );
     }
 }
+
+/// The `Type=notify` protocol without systemd: a datagram socket stands in for it and hears
+/// READY once the miner serves, watchdog pings while it is healthy, and STOPPING at SIGTERM.
+#[tokio::test]
+async fn tells_systemd_ready_watchdog_and_stopping() {
+    let net = tessera_testkit::Net::new();
+    net.write_metagraph(&crate::support::subnet());
+    let socket_path = net.root.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let env = [
+        ("NOTIFY_SOCKET", socket_path.display().to_string()),
+        // A 200 ms watchdog: pings every 100 ms.
+        ("WATCHDOG_USEC", "200000".to_owned()),
+    ];
+    let mut process = crate::support::spawn_env(&net, &[], &env);
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 256];
+    while heard.iter().filter(|m| *m == "WATCHDOG=1").count() < 2 {
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(heard[0], "READY=1", "{heard:?}");
+    let status = process
+        .terminate(Duration::from_secs(10))
+        .await
+        .expect("stops");
+    assert!(status.success());
+    let mut rest = Vec::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        rest.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        if rest.last().is_some_and(|m| m == "STOPPING=1") {
+            break;
+        }
+    }
+    assert!(rest.iter().any(|m| m == "STOPPING=1"), "{rest:?}");
+}

@@ -50,6 +50,10 @@ impl Miner {
 }
 
 pub fn spawn(net: &Net, extra: &[&str]) -> Process {
+    spawn_env(net, extra, &[])
+}
+
+pub fn spawn_env(net: &Net, extra: &[&str], env: &[(&str, String)]) -> Process {
     let mut args = net.node_args("Dave");
     let blacklist = account("Mallory").to_string();
     for a in [
@@ -73,9 +77,10 @@ pub fn spawn(net: &Net, extra: &[&str]) -> Process {
         args.push(a.into());
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    Process::spawn(
+    Process::spawn_env(
         &bin("tessera-miner"),
         &args,
+        env,
         &net.root.join("miner.log"),
         Duration::from_secs(30),
     )
