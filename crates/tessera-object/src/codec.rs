@@ -1,0 +1,259 @@
+//! Segments and pieces. A segment's plaintext is framed (length, bytes, zero padding) to exactly
+//! `k × piece_size − 16` bytes and sealed with ChaCha20-Poly1305 under the object's key; the
+//! ciphertext is cut into `k` original shards and `n − k` recovery shards are computed. Every
+//! piece is one chunk slot in a miner's partition.
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// The Poly1305 tag that authenticates each encrypted segment.
+pub const TAG_BYTES: usize = 16;
+
+/// The length prefix of a segment's plaintext frame.
+const LEN_BYTES: usize = 4;
+
+/// Domain separators: a change of format is a change of these strings.
+const AAD_DOMAIN: &[u8] = b"tessera/object/v1";
+const PIECE_DOMAIN: &[u8] = b"tessera/piece/v1";
+
+/// A random object id, chosen by the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub [u8; 16]);
+
+impl ObjectId {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+}
+
+/// The object's own 256-bit key. Never leaves the client (or the gateway, for plain HTTP).
+#[derive(Clone)]
+pub struct ObjectKey(pub [u8; 32]);
+
+impl ObjectKey {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl std::fmt::Debug for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObjectKey(<secret>)")
+    }
+}
+
+/// Erasure parameters and piece size: any `k` of `n` pieces of `piece_size` bytes rebuild a
+/// segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    pub k: u16,
+    pub n: u16,
+    pub piece_size: u64,
+}
+
+impl Params {
+    pub fn new(k: u16, n: u16, piece_size: u64) -> Result<Self, Error> {
+        if k == 0 || k >= n {
+            return Err(Error::Params { k, n });
+        }
+        if piece_size < 1024 || !piece_size.is_multiple_of(2) {
+            return Err(Error::PieceSize(piece_size));
+        }
+        if !reed_solomon_simd::ReedSolomonEncoder::supports(usize::from(k), usize::from(n - k)) {
+            return Err(Error::Params { k, n });
+        }
+        Ok(Self { k, n, piece_size })
+    }
+
+    /// Plaintext bytes one segment carries.
+    pub fn segment_capacity(&self) -> usize {
+        usize::from(self.k) * self.piece_size as usize - TAG_BYTES - LEN_BYTES
+    }
+}
+
+/// Segments of an object of `len` bytes; an empty object still has one (empty) segment, so that
+/// it exists and can be fetched.
+pub fn segment_count(params: &Params, len: u64) -> u64 {
+    len.div_ceil(params.segment_capacity() as u64).max(1)
+}
+
+/// The id of piece `piece` of segment `segment`: what placement measures distance from. A miner
+/// learns it at most, and cannot tell from it which object, or which segment, a piece belongs to.
+pub fn piece_id(object: &ObjectId, segment: u64, piece: u16) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(PIECE_DOMAIN);
+    h.update(object.0);
+    h.update(segment.to_le_bytes());
+    h.update(piece.to_le_bytes());
+    h.finalize().into()
+}
+
+/// Encodes and decodes the segments of one object.
+pub struct Codec {
+    params: Params,
+    object: ObjectId,
+    cipher: ChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("params", &self.params)
+            .field("object", &self.object)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Codec {
+    pub fn new(params: Params, object: ObjectId, key: &ObjectKey) -> Self {
+        Self {
+            params,
+            object,
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key.0)),
+        }
+    }
+
+    /// Binds a segment's ciphertext to its object, its position and whether it is the last, so
+    /// that segments cannot be swapped, reordered or an object truncated unseen.
+    fn aad(&self, index: u64, last: bool) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(AAD_DOMAIN.len() + 25);
+        aad.extend_from_slice(AAD_DOMAIN);
+        aad.extend_from_slice(&self.object.0);
+        aad.extend_from_slice(&index.to_le_bytes());
+        aad.push(u8::from(last));
+        aad
+    }
+
+    /// One key per object and one nonce per segment index: a (key, nonce) pair is never reused.
+    fn nonce(index: u64) -> Nonce {
+        let mut n = [0u8; 12];
+        n[..8].copy_from_slice(&index.to_le_bytes());
+        *Nonce::from_slice(&n)
+    }
+
+    /// The `n` pieces of segment `index` holding `plaintext`; `last` marks the object's final
+    /// segment.
+    pub fn encode(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        let capacity = self.params.segment_capacity();
+        if plaintext.len() > capacity {
+            return Err(Error::SegmentTooLarge {
+                index,
+                len: plaintext.len(),
+                capacity,
+            });
+        }
+        let piece = self.params.piece_size as usize;
+        let k = usize::from(self.params.k);
+        let mut frame = vec![0u8; k * piece];
+        frame[..LEN_BYTES].copy_from_slice(&(plaintext.len() as u32).to_le_bytes());
+        frame[LEN_BYTES..LEN_BYTES + plaintext.len()].copy_from_slice(plaintext);
+        let body = k * piece - TAG_BYTES;
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(
+                &Self::nonce(index),
+                &self.aad(index, last),
+                &mut frame[..body],
+            )
+            .map_err(|_| Error::Decrypt { index })?;
+        frame[body..].copy_from_slice(&tag);
+        let originals: Vec<&[u8]> = frame.chunks_exact(piece).collect();
+        let recovery = reed_solomon_simd::encode(k, usize::from(self.params.n) - k, &originals)
+            .map_err(|e| Error::Erasure {
+                index,
+                reason: e.to_string(),
+            })?;
+        let mut pieces: Vec<Vec<u8>> = originals.into_iter().map(<[u8]>::to_vec).collect();
+        pieces.extend(recovery);
+        Ok(pieces)
+    }
+
+    /// The plaintext of segment `index` from any `k` of its pieces, given as (piece index,
+    /// bytes). Pieces should be checked against their recorded roots first; a bad one that slips
+    /// through makes decryption fail rather than return wrong bytes.
+    pub fn decode(
+        &self,
+        index: u64,
+        last: bool,
+        pieces: &[(usize, &[u8])],
+    ) -> Result<Vec<u8>, Error> {
+        let k = usize::from(self.params.k);
+        let n = self.params.n;
+        let size = self.params.piece_size;
+        let mut originals: Vec<Option<&[u8]>> = vec![None; k];
+        let mut recovery: Vec<(usize, &[u8])> = Vec::new();
+        for &(i, bytes) in pieces {
+            if i >= usize::from(n) {
+                return Err(Error::PieceIndex { index, piece: i, n });
+            }
+            if bytes.len() as u64 != size {
+                return Err(Error::PieceLength {
+                    index,
+                    piece: i,
+                    len: bytes.len(),
+                    size,
+                });
+            }
+            if i < k {
+                originals[i] = Some(bytes);
+            } else if !recovery.iter().any(|(j, _)| *j == i - k) {
+                recovery.push((i - k, bytes));
+            }
+        }
+        let have = originals.iter().flatten().count() + recovery.len();
+        if have < k {
+            return Err(Error::NotEnoughPieces {
+                index,
+                have,
+                need: k,
+            });
+        }
+        let missing = originals.iter().any(Option::is_none);
+        let restored = if missing {
+            let given = originals
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| o.map(|b| (i, b)));
+            reed_solomon_simd::decode(k, usize::from(n) - k, given, recovery.iter().copied())
+                .map_err(|e| Error::Erasure {
+                    index,
+                    reason: e.to_string(),
+                })?
+        } else {
+            Default::default()
+        };
+        let piece = size as usize;
+        let mut frame = Vec::with_capacity(k * piece);
+        for (i, o) in originals.iter().enumerate() {
+            match o.or_else(|| restored.get(&i).map(Vec::as_slice)) {
+                Some(bytes) => frame.extend_from_slice(bytes),
+                None => {
+                    return Err(Error::Erasure {
+                        index,
+                        reason: format!("original shard {i} not restored"),
+                    });
+                }
+            }
+        }
+        let body = k * piece - TAG_BYTES;
+        let tag = *Tag::from_slice(&frame[body..]);
+        self.cipher
+            .decrypt_in_place_detached(
+                &Self::nonce(index),
+                &self.aad(index, last),
+                &mut frame[..body],
+                &tag,
+            )
+            .map_err(|_| Error::Decrypt { index })?;
+        let len = u32::from_le_bytes(frame[..LEN_BYTES].try_into().expect("4 bytes")) as usize;
+        if len > self.params.segment_capacity() {
+            return Err(Error::Decrypt { index });
+        }
+        frame.truncate(LEN_BYTES + len);
+        frame.drain(..LEN_BYTES);
+        Ok(frame)
+    }
+}

@@ -1,0 +1,14 @@
+//! Client objects as miners hold them: each segment of an object is encrypted with the object's
+//! own key, then Reed-Solomon coded into `n` pieces of one chunk each, any `k` of which give the
+//! segment back; pieces are placed on the miners nearest by XOR distance.
+//!
+//! Pure computation, like `tessera-partition`: no I/O, no networking, no SQL. The validator's
+//! gateway and the client CLI (issue 5) build on it; neither miners nor validators ever see a key.
+
+mod codec;
+mod error;
+mod placement;
+
+pub use codec::{Codec, ObjectId, ObjectKey, Params, TAG_BYTES, piece_id, segment_count};
+pub use error::Error;
+pub use placement::{Candidate, place, xor_distance};

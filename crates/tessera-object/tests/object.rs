@@ -1,0 +1,169 @@
+//! Segments round-trip through any k of n pieces; a wrong key, object, position or a corrupted
+//! piece is an error, never wrong bytes; placement keeps pieces apart and near.
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+use tessera_core::AccountId;
+use tessera_object::{
+    Candidate, Codec, Error, ObjectId, ObjectKey, Params, piece_id, place, segment_count,
+    xor_distance,
+};
+
+const PIECE: u64 = 1024;
+
+fn params() -> Params {
+    Params::new(4, 8, PIECE).unwrap()
+}
+
+fn codec(key: &ObjectKey) -> Codec {
+    Codec::new(params(), ObjectId([7; 16]), key)
+}
+
+/// Encodes `data` as one segment and decodes it from the pieces `use_pieces`.
+fn check(data: &[u8], use_pieces: &[usize]) {
+    let key = ObjectKey([1; 32]);
+    let pieces = codec(&key).encode(3, true, data).unwrap();
+    assert_eq!(pieces.len(), 8);
+    assert!(pieces.iter().all(|p| p.len() as u64 == PIECE));
+    let chosen: Vec<(usize, &[u8])> = use_pieces.iter().map(|&i| (i, &pieces[i][..])).collect();
+    assert_eq!(codec(&key).decode(3, true, &chosen).unwrap(), data);
+}
+
+#[test]
+fn boundary_sizes_round_trip() {
+    let cap = params().segment_capacity();
+    for len in [0, 1, cap - 1, cap] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        check(&data, &[0, 1, 2, 3]);
+        check(&data, &[4, 5, 6, 7]);
+        check(&data, &[7, 0, 5, 2]);
+    }
+    let err = codec(&ObjectKey([1; 32]))
+        .encode(0, true, &vec![0; cap + 1])
+        .unwrap_err();
+    assert!(matches!(err, Error::SegmentTooLarge { .. }));
+    assert_eq!(segment_count(&params(), 0), 1);
+    assert_eq!(segment_count(&params(), cap as u64), 1);
+    assert_eq!(segment_count(&params(), cap as u64 + 1), 2);
+}
+
+proptest! {
+    #[test]
+    fn any_k_pieces_rebuild_the_segment(
+        data in proptest::collection::vec(any::<u8>(), 0..4000),
+        order in Just((0..8usize).collect::<Vec<_>>()).prop_shuffle(),
+    ) {
+        check(&data, &order[..4]);
+    }
+}
+
+#[test]
+fn misuse_and_damage_are_errors() {
+    let key = ObjectKey([1; 32]);
+    let pieces = codec(&key).encode(3, false, b"hello").unwrap();
+    let some: Vec<(usize, &[u8])> = [1, 3, 5, 6].iter().map(|&i| (i, &pieces[i][..])).collect();
+    let decrypt = |r: Result<Vec<u8>, Error>| matches!(r, Err(Error::Decrypt { .. }));
+    assert!(
+        decrypt(codec(&ObjectKey([2; 32])).decode(3, false, &some)),
+        "wrong key"
+    );
+    assert!(
+        decrypt(Codec::new(params(), ObjectId([8; 16]), &key).decode(3, false, &some)),
+        "wrong object"
+    );
+    assert!(
+        decrypt(codec(&key).decode(4, false, &some)),
+        "moved segment"
+    );
+    assert!(
+        decrypt(codec(&key).decode(3, true, &some)),
+        "truncated object"
+    );
+    let mut bad = pieces[1].clone();
+    bad[100] ^= 1;
+    let damaged: Vec<(usize, &[u8])> =
+        vec![(1, &bad), (3, &pieces[3]), (5, &pieces[5]), (6, &pieces[6])];
+    assert!(
+        decrypt(codec(&key).decode(3, false, &damaged)),
+        "corrupted piece"
+    );
+    assert!(matches!(
+        codec(&key).decode(3, false, &some[..3]),
+        Err(Error::NotEnoughPieces {
+            have: 3,
+            need: 4,
+            ..
+        })
+    ));
+    assert!(matches!(
+        codec(&key).decode(3, false, &[(9, &pieces[0][..])]),
+        Err(Error::PieceIndex { .. })
+    ));
+    assert!(matches!(
+        codec(&key).decode(3, false, &[(0, &pieces[0][..10])]),
+        Err(Error::PieceLength { .. })
+    ));
+    assert!(matches!(
+        Params::new(4, 4, PIECE),
+        Err(Error::Params { .. })
+    ));
+    assert!(matches!(
+        Params::new(2, 4, 1001),
+        Err(Error::PieceSize(1001))
+    ));
+    // Ciphertext, not plaintext, is what miners hold.
+    let secret = b"a secret worth keeping from every miner";
+    let pieces = codec(&key).encode(0, true, secret).unwrap();
+    assert!(
+        pieces
+            .iter()
+            .all(|p| !p.windows(secret.len()).any(|w| w == secret))
+    );
+}
+
+fn candidate(b: u8, ip: &str, reputation: f64) -> Candidate {
+    Candidate {
+        hotkey: AccountId([b; 32]),
+        ip: ip.parse::<IpAddr>().unwrap(),
+        reputation,
+    }
+}
+
+#[test]
+fn placement_is_near_distinct_and_spread() {
+    let ids: Vec<[u8; 32]> = (0..4).map(|p| piece_id(&ObjectId([1; 16]), 0, p)).collect();
+    let miners = vec![
+        candidate(0x10, "10.0.0.1", 1.0),
+        candidate(0x20, "10.0.0.2", 1.0), // same /24 as the first
+        candidate(0x30, "10.0.1.1", 1.0),
+        candidate(0x40, "10.0.2.1", 1.0),
+        candidate(0x50, "10.0.3.1", 1.0),
+        candidate(0x60, "10.0.4.1", 0.2), // low reputation: never chosen
+    ];
+    let placed = place(&ids, &miners, 0.5).unwrap();
+    let distinct: std::collections::HashSet<_> = placed.iter().collect();
+    assert_eq!(distinct.len(), 4, "no miner holds two pieces of a segment");
+    assert!(!placed.contains(&AccountId([0x60; 32])));
+    // With five subnets for four pieces, no two pieces share one.
+    let both = placed.contains(&AccountId([0x10; 32])) && placed.contains(&AccountId([0x20; 32]));
+    assert!(!both, "{placed:?}");
+    // The first piece goes to its nearest miner.
+    let nearest = miners[..5]
+        .iter()
+        .min_by_key(|c| xor_distance(&ids[0], &c.hotkey))
+        .unwrap();
+    assert_eq!(placed[0], nearest.hotkey);
+    // Subnets are shared only when there is no other way.
+    let crowded = vec![
+        candidate(1, "10.0.0.1", 1.0),
+        candidate(2, "10.0.0.2", 1.0),
+        candidate(3, "10.0.0.3", 1.0),
+        candidate(4, "10.0.0.4", 1.0),
+    ];
+    assert_eq!(place(&ids, &crowded, 0.5).unwrap().len(), 4);
+    assert_eq!(
+        place(&ids, &crowded[..3], 0.5),
+        Err(Error::TooFewMiners { need: 4, have: 3 })
+    );
+}
