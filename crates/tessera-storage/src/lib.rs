@@ -20,7 +20,10 @@ pub use error::Error;
 pub use hashes::HashDb;
 pub use partition::{Chunk, PartitionDb};
 pub use sqlite::Meta;
-pub use state::{ChallengeRecord, MinerRecord, MinerStats, StateDb, WeightRows, Window};
+pub use state::{
+    ChallengeRecord, Holders, MinerRecord, MinerStats, NewObject, ObjectRecord, PlacementRecord,
+    SegmentRecord, StateDb, WeightRows, Window,
+};
 
 use tessera_core::AccountId;
 

@@ -12,7 +12,11 @@ use sqlx::sqlite::SqliteRow;
 use tessera_core::AccountId;
 
 use crate::Error;
+
+mod objects;
+
 use crate::sqlite::{Db, Identity, Kind, MetaRows};
+pub use objects::{Holders, NewObject, ObjectRecord, PlacementRecord, SegmentRecord};
 
 /// One challenge of a round and its outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]

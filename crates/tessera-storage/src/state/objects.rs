@@ -1,0 +1,319 @@
+//! The validator's index of client data in its state database: owners, objects, segments, pieces
+//! (with the root each piece must prove into) and placements (which miner's slot holds which
+//! piece). A put is recorded segment by segment and becomes visible only when committed, so an
+//! interrupted put is never a half object.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use tessera_core::AccountId;
+use tessera_core::merkle::Hash;
+
+use super::StateDb;
+use crate::Error;
+
+/// An object as a put announces it, before any piece is placed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewObject {
+    pub id: [u8; 16],
+    pub owner: AccountId,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// SHA-256 of the plaintext, checked after decryption on every get.
+    pub digest: [u8; 32],
+    pub k: u16,
+    pub n: u16,
+    pub piece_size: u64,
+    pub segments: u64,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+}
+
+/// An indexed object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRecord {
+    pub object: NewObject,
+    pub complete: bool,
+}
+
+/// The miners' slots that hold one piece: (miner, slot).
+pub type Holders = Vec<(AccountId, u64)>;
+
+/// One segment's pieces as placed: (piece index, root, holders).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentRecord {
+    pub index: u64,
+    /// Plaintext bytes in this segment.
+    pub size: u64,
+    pub pieces: Vec<(u16, Hash, Holders)>,
+}
+
+/// Where one piece lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacementRecord {
+    pub segment: u64,
+    pub piece: u16,
+    pub root: Hash,
+    pub miner: AccountId,
+    pub slot: u64,
+}
+
+const TABLE: &str = "objects";
+
+impl StateDb {
+    /// Records a new, pending object (and its owner on first sight). An id already indexed is
+    /// refused by the primary key.
+    pub async fn begin_object(&self, o: &NewObject) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        sqlx::query("INSERT OR IGNORE INTO owners (hotkey, first_put_ms) VALUES (?, ?)")
+            .bind(o.owner.to_ss58())
+            .bind(self.int("created_ms", o.created_ms)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db.sql())?;
+        sqlx::query(
+            "INSERT INTO objects (id, owner, size, digest, k, n, piece_size, segments, state,
+                                  created_ms, expires_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(&o.id[..])
+        .bind(o.owner.to_ss58())
+        .bind(self.int("size", o.size)?)
+        .bind(&o.digest[..])
+        .bind(i64::from(o.k))
+        .bind(i64::from(o.n))
+        .bind(self.int("piece_size", o.piece_size)?)
+        .bind(self.int("segments", o.segments)?)
+        .bind(self.int("created_ms", o.created_ms)?)
+        .bind(self.int("expires_ms", o.expires_ms)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db.sql())?;
+        tx.commit().await.map_err(self.db.sql())
+    }
+
+    /// Records one segment of a pending object with its pieces' roots and placements, in one
+    /// transaction: a crash keeps the whole segment or none of it.
+    pub async fn record_segment(
+        &self,
+        object: &[u8; 16],
+        segment: &SegmentRecord,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let idx = self.int("segment", segment.index)?;
+        sqlx::query("INSERT INTO segments (object, idx, size) VALUES (?, ?, ?)")
+            .bind(&object[..])
+            .bind(idx)
+            .bind(self.int("segment size", segment.size)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db.sql())?;
+        for (piece, root, holders) in &segment.pieces {
+            sqlx::query("INSERT INTO pieces (object, segment, piece, root) VALUES (?, ?, ?, ?)")
+                .bind(&object[..])
+                .bind(idx)
+                .bind(i64::from(*piece))
+                .bind(&root[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?;
+            for (miner, slot) in holders {
+                sqlx::query(
+                    "INSERT INTO placements (object, segment, piece, miner, slot, stored_ms)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&object[..])
+                .bind(idx)
+                .bind(i64::from(*piece))
+                .bind(miner.to_ss58())
+                .bind(self.int("slot", *slot)?)
+                .bind(self.int("stored_ms", now_ms)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?;
+            }
+        }
+        tx.commit().await.map_err(self.db.sql())
+    }
+
+    /// Makes a pending object visible once every segment is recorded; returns whether it did.
+    pub async fn commit_object(&self, object: &[u8; 16]) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE objects SET state = 'complete'
+             WHERE id = ? AND state = 'pending'
+               AND segments = (SELECT COUNT(*) FROM segments WHERE object = objects.id)",
+        )
+        .bind(&object[..])
+        .execute(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The object `id`, pending or complete.
+    pub async fn object(&self, id: &[u8; 16]) -> Result<Option<ObjectRecord>, Error> {
+        let row = sqlx::query(
+            "SELECT id, owner, size, digest, k, n, piece_size, segments, state, created_ms,
+                    expires_ms FROM objects WHERE id = ?",
+        )
+        .bind(&id[..])
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        row.map(|r| self.object_row(&r)).transpose()
+    }
+
+    /// The complete objects of `owner`, oldest first.
+    pub async fn objects_of(&self, owner: &AccountId) -> Result<Vec<ObjectRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, owner, size, digest, k, n, piece_size, segments, state, created_ms,
+                    expires_ms FROM objects WHERE owner = ? AND state = 'complete'
+             ORDER BY created_ms, id",
+        )
+        .bind(owner.to_ss58())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        rows.iter().map(|r| self.object_row(r)).collect()
+    }
+
+    /// Every placement of object `id`, by segment and piece.
+    pub async fn placements(&self, id: &[u8; 16]) -> Result<Vec<PlacementRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT p.segment, p.piece, p.root, l.miner, l.slot
+             FROM pieces p JOIN placements l
+               ON l.object = p.object AND l.segment = p.segment AND l.piece = p.piece
+             WHERE p.object = ? ORDER BY p.segment, p.piece, l.miner",
+        )
+        .bind(&id[..])
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| {
+                Ok(PlacementRecord {
+                    segment: self.u64(r, 0, "pieces", "segment")?,
+                    piece: self.small(r, 1, "pieces", "piece")?,
+                    root: self.hash(r, 2, "pieces")?,
+                    miner: self.account(r, 3, "placements")?,
+                    slot: self.u64(r, 4, "placements", "slot")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The data slots `miner` holds for this validator with the roots they must prove into:
+    /// what the validator challenges beside the sealed filler.
+    pub async fn data_slots(&self, miner: &AccountId) -> Result<Vec<(u64, Hash)>, Error> {
+        let rows = sqlx::query(
+            "SELECT l.slot, p.root FROM placements l JOIN pieces p
+               ON l.object = p.object AND l.segment = p.segment AND l.piece = p.piece
+             WHERE l.miner = ? ORDER BY l.slot",
+        )
+        .bind(miner.to_ss58())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    self.u64(r, 0, "placements", "slot")?,
+                    self.hash(r, 1, "pieces")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Deletes object `id` if `owner` owns it, returning the (miner, slot) pairs to release;
+    /// `None` when there is no such object of this owner, so that others learn nothing.
+    pub async fn delete_object(
+        &self,
+        id: &[u8; 16],
+        owner: &AccountId,
+    ) -> Result<Option<Vec<(AccountId, u64)>>, Error> {
+        match self.object(id).await? {
+            Some(o) if o.object.owner == *owner => {}
+            _ => return Ok(None),
+        }
+        let released: Vec<(AccountId, u64)> = self
+            .placements(id)
+            .await?
+            .into_iter()
+            .map(|p| (p.miner, p.slot))
+            .collect();
+        sqlx::query("DELETE FROM objects WHERE id = ? AND owner = ?")
+            .bind(&id[..])
+            .bind(owner.to_ss58())
+            .execute(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(Some(released))
+    }
+
+    /// Objects whose TTL ran out by `now_ms`, and pending objects begun before `stale_before_ms`
+    /// (puts that died midway): both are to be deleted and their slots released.
+    pub async fn to_reclaim(
+        &self,
+        now_ms: u64,
+        stale_before_ms: u64,
+    ) -> Result<Vec<([u8; 16], AccountId)>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, owner FROM objects
+             WHERE expires_ms <= ? OR (state = 'pending' AND created_ms < ?) ORDER BY id",
+        )
+        .bind(self.int("now_ms", now_ms)?)
+        .bind(self.int("stale_before_ms", stale_before_ms)?)
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| Ok((self.object_id(r, 0)?, self.account(r, 1, TABLE)?)))
+            .collect()
+    }
+
+    fn object_row(&self, r: &SqliteRow) -> Result<ObjectRecord, Error> {
+        let state: String = r.try_get(8).map_err(self.db.sql())?;
+        let digest: Vec<u8> = r.try_get(3).map_err(self.db.sql())?;
+        Ok(ObjectRecord {
+            object: NewObject {
+                id: self.object_id(r, 0)?,
+                owner: self.account(r, 1, TABLE)?,
+                size: self.u64(r, 2, TABLE, "size")?,
+                digest: digest
+                    .try_into()
+                    .map_err(|_| self.bad_row(TABLE, "digest is not 32 bytes".into()))?,
+                k: self.small(r, 4, TABLE, "k")?,
+                n: self.small(r, 5, TABLE, "n")?,
+                piece_size: self.u64(r, 6, TABLE, "piece_size")?,
+                segments: self.u64(r, 7, TABLE, "segments")?,
+                created_ms: self.u64(r, 9, TABLE, "created_ms")?,
+                expires_ms: self.u64(r, 10, TABLE, "expires_ms")?,
+            },
+            complete: state == "complete",
+        })
+    }
+
+    fn object_id(&self, r: &SqliteRow, at: usize) -> Result<[u8; 16], Error> {
+        let id: Vec<u8> = r.try_get(at).map_err(self.db.sql())?;
+        id.try_into()
+            .map_err(|_| self.bad_row(TABLE, "object id is not 16 bytes".into()))
+    }
+
+    fn hash(&self, r: &SqliteRow, at: usize, table: &'static str) -> Result<Hash, Error> {
+        let root: Vec<u8> = r.try_get(at).map_err(self.db.sql())?;
+        root.try_into()
+            .map_err(|_| self.bad_row(table, "root is not 32 bytes".into()))
+    }
+
+    fn small(
+        &self,
+        r: &SqliteRow,
+        at: usize,
+        table: &'static str,
+        what: &str,
+    ) -> Result<u16, Error> {
+        let value: i64 = r.try_get(at).map_err(self.db.sql())?;
+        u16::try_from(value)
+            .map_err(|_| self.bad_row(table, format!("{what} {value} is not between 0 and 65535")))
+    }
+}
