@@ -33,6 +33,18 @@ pub enum Error {
 
     #[error("no partition for validator {0}: the miner keeps none for it")]
     NoPartition(String),
+
+    #[error("slot {slot} is beyond the partition's {n_chunks} chunks")]
+    SlotOutOfRange { slot: u64, n_chunks: u64 },
+
+    #[error("a piece must be exactly one chunk ({chunk_size} bytes), not {len}")]
+    PieceLength { len: usize, chunk_size: u64 },
+
+    #[error("slot {0} holds no client data")]
+    NotData(u64),
+
+    #[error("request of {len} bytes is over the {limit}-byte limit")]
+    TooLarge { len: usize, limit: usize },
 }
 
 impl From<Error> for Status {
@@ -41,6 +53,10 @@ impl From<Error> for Status {
         match e {
             Error::TooManyItems { .. } => Status::invalid_argument(e.to_string()),
             Error::NoPartition(_) => Status::failed_precondition(e.to_string()),
+            Error::SlotOutOfRange { .. } => Status::out_of_range(e.to_string()),
+            Error::PieceLength { .. } => Status::invalid_argument(e.to_string()),
+            Error::NotData(_) => Status::not_found(e.to_string()),
+            Error::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
             Error::Storage(_) | Error::Core(_) => {
                 tracing::error!(error = %e, "request failed");
                 Status::internal("the miner could not read its storage")

@@ -85,6 +85,7 @@ pub async fn run(
         policy: RwLock::new(policy),
         partitions: RwLock::new(Arc::new(partitions)),
         max_items: config.max_challenge_items,
+        max_request_bytes: config.auth.max_request_bytes,
         metrics: metrics.clone(),
         throttle: Throttle::new(config.limits.bandwidth.0),
     });
@@ -114,8 +115,14 @@ pub async fn run(
         .set_service_status(SERVICE_NAME, ServingStatus::Serving)
         .await;
     health.set_service_status("", ServingStatus::Serving).await;
-    let miner = MinerServer::new(MinerService(shared.clone()))
-        .max_decoding_message_size(config.auth.max_request_bytes);
+    // `Store` carries a whole chunk; the service holds every other method to the configured
+    // limit itself.
+    let decode_limit = config
+        .auth
+        .max_request_bytes
+        .max(config.chunk_size.0 as usize + 4096);
+    let miner =
+        MinerServer::new(MinerService(shared.clone())).max_decoding_message_size(decode_limit);
     let oversize = {
         let metrics = metrics.clone();
         move |mut response| {

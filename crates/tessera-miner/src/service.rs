@@ -7,15 +7,17 @@ use std::time::Instant;
 use tessera_chain::Metagraph;
 use tessera_core::constants::SEGMENT_SIZE;
 use tessera_core::{AccountId, Keypair, merkle};
+use tessera_partition::{SealKey, SealParams};
 use tessera_proto::miner::v1::miner_server::Miner;
 use tessera_proto::miner::v1::{
     ChallengeRequest, ChallengeResponse, InfoRequest, InfoResponse, Partition, PingRequest,
-    PingResponse, SegmentProof, methods,
+    PingResponse, ReleaseRequest, ReleaseResponse, RetrieveRequest, RetrieveResponse, SegmentProof,
+    StoreRequest, StoreResponse, methods,
 };
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::{self, Request, Response, Status};
 use tessera_rpc::{Caller, Gate, Refusal};
-use tessera_storage::PartitionDb;
+use tessera_storage::{Chunk, PartitionDb};
 
 use crate::Error;
 use crate::metrics::{Method, Metrics, Outcome};
@@ -69,12 +71,25 @@ pub(crate) struct Shared {
     pub(crate) policy: RwLock<Policy>,
     pub(crate) partitions: RwLock<Arc<HashMap<AccountId, Served>>>,
     pub(crate) max_items: usize,
+    /// Every request but `Store` (which carries a chunk) must fit in this many bytes.
+    pub(crate) max_request_bytes: usize,
     pub(crate) metrics: Metrics,
     pub(crate) throttle: Throttle,
 }
 
 impl Shared {
     fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<Caller, Status> {
+        // The transport admits a chunk-sized body for `Store`; everything else keeps the
+        // operator's limit.
+        let len = request.get_ref().encoded_len();
+        if method != methods::STORE && len > self.max_request_bytes {
+            self.metrics.reject("too_large");
+            return Err(Error::TooLarge {
+                len,
+                limit: self.max_request_bytes,
+            }
+            .into());
+        }
         self.gate.check(request, method, |hotkey| {
             self.policy
                 .read()
@@ -188,6 +203,106 @@ impl Miner for MinerService {
         m.served_bytes.inc_by(bytes);
         Ok(self.0.signed(body, &caller, methods::CHALLENGE, started))
     }
+
+    async fn store(
+        &self,
+        request: Request<StoreRequest>,
+    ) -> Result<Response<StoreResponse>, Status> {
+        let started = Instant::now();
+        let caller = self.0.admit(&request, methods::STORE)?;
+        let served = self
+            .0
+            .partition(&caller.hotkey)
+            .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+        let StoreRequest { slot, data } = request.into_inner();
+        if slot >= served.n_chunks {
+            return Err(Error::SlotOutOfRange {
+                slot,
+                n_chunks: served.n_chunks,
+            }
+            .into());
+        }
+        if data.len() as u64 != served.chunk_size {
+            return Err(Error::PieceLength {
+                len: data.len(),
+                chunk_size: served.chunk_size,
+            }
+            .into());
+        }
+        // The miner computes the root itself; the validator checks it against its own.
+        let (data, root) = tokio::task::spawn_blocking(move || {
+            let root = merkle::root(&data);
+            (data, root)
+        })
+        .await
+        .map_err(|e| Error::Serve(format!("hashing task failed: {e}")))?;
+        let root = root.map_err(Error::from)?;
+        served
+            .db
+            .store_data(slot, &data, &root)
+            .await
+            .map_err(Error::from)?;
+        let body = StoreResponse {
+            root: root.to_vec(),
+        };
+        Ok(self.0.signed(body, &caller, methods::STORE, started))
+    }
+
+    async fn retrieve(
+        &self,
+        request: Request<RetrieveRequest>,
+    ) -> Result<Response<RetrieveResponse>, Status> {
+        let started = Instant::now();
+        let caller = self.0.admit(&request, methods::RETRIEVE)?;
+        let served = self
+            .0
+            .partition(&caller.hotkey)
+            .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+        let slot = request.get_ref().slot;
+        if !served.db.is_data(slot).await.map_err(Error::from)? {
+            return Err(Error::NotData(slot).into());
+        }
+        let chunk = served
+            .db
+            .get(slot)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotData(slot))?;
+        self.0.throttle.take(chunk.data.len() as u64).await;
+        self.0.metrics.served_bytes.inc_by(chunk.data.len() as u64);
+        let body = RetrieveResponse { data: chunk.data };
+        Ok(self.0.signed(body, &caller, methods::RETRIEVE, started))
+    }
+
+    async fn release(
+        &self,
+        request: Request<ReleaseRequest>,
+    ) -> Result<Response<ReleaseResponse>, Status> {
+        let started = Instant::now();
+        let caller = self.0.admit(&request, methods::RELEASE)?;
+        let served = self
+            .0
+            .partition(&caller.hotkey)
+            .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+        let released = served
+            .db
+            .release_data(&request.get_ref().slots)
+            .await
+            .map_err(Error::from)?;
+        // Filler goes back at once, so the freed slots pass challenges again as soon as sealed.
+        let key = SealKey::new(
+            self.0.keypair.account(),
+            caller.hotkey,
+            served.chunk_size,
+            SealParams {
+                passes: served.passes,
+            },
+        )
+        .map_err(|e| Error::Serve(e.to_string()))?;
+        tokio::spawn(reseal(key, served.db.clone(), released.clone()));
+        let body = ReleaseResponse { released };
+        Ok(self.0.signed(body, &caller, methods::RELEASE, started))
+    }
 }
 
 /// The segment and its path, or an empty proof when the chunk is not held (or the index is out
@@ -220,4 +335,25 @@ async fn prove(served: &Served, chunk_id: u64, segment: u32) -> Result<SegmentPr
         data,
         path: proof.path.iter().map(|h| h.to_vec()).collect(),
     })
+}
+
+/// Seals `ids` again as filler and writes them back; a slot stored to again meanwhile keeps the
+/// new data (the insert then fails and is logged).
+async fn reseal(key: SealKey, db: PartitionDb, ids: Vec<u64>) {
+    for id in ids {
+        let sealed = tokio::task::spawn_blocking(move || {
+            let data = key.seal(id);
+            merkle::root(&data).map(|root| Chunk { id, data, root })
+        })
+        .await;
+        match sealed {
+            Ok(Ok(chunk)) => {
+                if let Err(e) = db.insert(&[chunk]).await {
+                    tracing::warn!(id, error = %e, "released slot not resealed");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(id, error = %e, "released slot not resealed"),
+            Err(e) => tracing::warn!(id, error = %e, "resealing task failed"),
+        }
+    }
 }

@@ -14,6 +14,9 @@ pub mod miner {
             pub const PING: &str = "/tessera.miner.v1.Miner/Ping";
             pub const INFO: &str = "/tessera.miner.v1.Miner/Info";
             pub const CHALLENGE: &str = "/tessera.miner.v1.Miner/Challenge";
+            pub const STORE: &str = "/tessera.miner.v1.Miner/Store";
+            pub const RETRIEVE: &str = "/tessera.miner.v1.Miner/Retrieve";
+            pub const RELEASE: &str = "/tessera.miner.v1.Miner/Release";
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A miner's partition database for one validator: table `chunks` (`id`, `data`, `root`).
+//! A miner's partition database for one validator: table `chunks` (`id`, `data`, `root`, `kind`),
+//! where a slot holds sealed filler or, once the validator stores one there, a piece of client data.
 
 use std::path::Path;
 
@@ -87,18 +88,81 @@ impl PartitionDb {
         tx.commit().await.map_err(self.db.sql())
     }
 
-    /// Deletes every chunk with an id at or above `n_chunks`; returns how many went.
+    /// Deletes every sealed chunk with an id at or above `n_chunks`; returns how many went.
+    /// Client data is never dropped by a shrink: it stays until its validator releases it.
     pub async fn truncate(&self, n_chunks: u64) -> Result<u64, Error> {
         // Past i64::MAX the bound would wrap negative and delete everything.
         let Ok(n_chunks) = i64::try_from(n_chunks) else {
             return Ok(0);
         };
-        let done = sqlx::query("DELETE FROM chunks WHERE id >= ?")
+        let done = sqlx::query("DELETE FROM chunks WHERE id >= ? AND kind = 0")
             .bind(n_chunks)
             .execute(&self.db.pool)
             .await
             .map_err(self.db.sql())?;
         Ok(done.rows_affected())
+    }
+
+    /// Puts a piece of client data in slot `id`, replacing the filler there, with its root.
+    pub async fn store_data(&self, id: u64, data: &[u8], root: &Hash) -> Result<(), Error> {
+        self.check_len(id, data.len())?;
+        let slot = i64::try_from(id).map_err(|_| Error::TooLarge {
+            path: self.db.path.clone(),
+            what: "slot",
+            value: id,
+        })?;
+        sqlx::query("INSERT OR REPLACE INTO chunks (id, data, root, kind) VALUES (?, ?, ?, 1)")
+            .bind(slot)
+            .bind(data)
+            .bind(&root[..])
+            .execute(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(())
+    }
+
+    /// Drops the client data in `ids` (filler in them is left alone); returns the ids that held
+    /// data, which the caller reseals.
+    pub async fn release_data(&self, ids: &[u64]) -> Result<Vec<u64>, Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let mut gone = Vec::new();
+        for &id in ids {
+            let Ok(slot) = i64::try_from(id) else {
+                continue;
+            };
+            let done = sqlx::query("DELETE FROM chunks WHERE id = ? AND kind = 1")
+                .bind(slot)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?;
+            if done.rows_affected() > 0 {
+                gone.push(id);
+            }
+        }
+        tx.commit().await.map_err(self.db.sql())?;
+        Ok(gone)
+    }
+
+    /// The slots holding client data, in order.
+    pub async fn data_ids(&self) -> Result<Vec<u64>, Error> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM chunks WHERE kind = 1 ORDER BY id")
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(ids.into_iter().map(|i| i as u64).collect())
+    }
+
+    /// Whether slot `id` holds client data.
+    pub async fn is_data(&self, id: u64) -> Result<bool, Error> {
+        let Ok(slot) = i64::try_from(id) else {
+            return Ok(false);
+        };
+        let kind: Option<i64> = sqlx::query_scalar("SELECT kind FROM chunks WHERE id = ?")
+            .bind(slot)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(kind == Some(1))
     }
 
     pub async fn get(&self, id: u64) -> Result<Option<Chunk>, Error> {

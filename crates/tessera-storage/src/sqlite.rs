@@ -41,6 +41,9 @@ impl Kind {
             Kind::Partition => &[
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                  CREATE TABLE chunks (id INTEGER PRIMARY KEY, data BLOB NOT NULL, root BLOB NOT NULL);",
+                // A slot holds sealed filler (0) or a piece of client data (1), which no seal
+                // reproduces: verification and shrinking must leave those alone.
+                "ALTER TABLE chunks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
             ],
             Kind::Hashes => &[
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

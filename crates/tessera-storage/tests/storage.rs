@@ -243,7 +243,9 @@ async fn file_is_wal_with_large_pages() {
             assert_eq!(pragma::<i64>(&path, "page_size").await, 65536);
             db.close().await;
         }
-        assert_eq!(pragma::<i64>(&path, "user_version").await, 1);
+        // Partitions are at migration 2 (data slots), hash databases at 1.
+        let version = if is_partition { 2 } else { 1 };
+        assert_eq!(pragma::<i64>(&path, "user_version").await, version);
         // The header on disk says the same (see sqlite.org/fileformat.html): page size 1 means
         // 65536, read/write versions 2 mean WAL, and the application id spells "TESS".
         let bytes = std::fs::read(&path).unwrap();
@@ -625,7 +627,7 @@ async fn wrong_files_are_refused_and_left_alone() {
                     e,
                     Error::SchemaTooNew {
                         found: 99,
-                        supported: 1,
+                        supported: 2,
                         ..
                     }
                 )
@@ -634,9 +636,9 @@ async fn wrong_files_are_refused_and_left_alone() {
         },
         Case {
             name: "schema newer than this build, inspected",
-            make: Make::Future(2),
+            make: Make::Future(3),
             open: Open::Existing,
-            is: |e| matches!(e, Error::SchemaTooNew { found: 2, .. }),
+            is: |e| matches!(e, Error::SchemaTooNew { found: 3, .. }),
             says: "upgrade tessera",
         },
     ];
@@ -657,5 +659,36 @@ async fn a_refused_file_can_still_be_opened_by_its_owner() {
     assert!(HashDb::open(&path, &meta(1024)).await.is_err());
     let db = PartitionDb::open(&path, &meta(1024)).await.unwrap();
     assert_eq!(db.chunk_ids().await.unwrap(), vec![0, 1, 2]);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn data_slots_survive_shrinking_and_release_only_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PartitionDb::open(&partition_path(dir.path()), &meta(1024))
+        .await
+        .unwrap();
+    db.insert(&[
+        chunk(0, 1024),
+        chunk(1, 1024),
+        chunk(2, 1024),
+        chunk(3, 1024),
+    ])
+    .await
+    .unwrap();
+    db.store_data(3, &[9; 1024], &root(9)).await.unwrap();
+    assert!(
+        db.store_data(2, &[9; 10], &root(9)).await.is_err(),
+        "one chunk exactly"
+    );
+    assert_eq!(db.data_ids().await.unwrap(), vec![3]);
+    assert!(db.is_data(3).await.unwrap() && !db.is_data(2).await.unwrap());
+    // A shrink to two chunks drops filler 2 but keeps the piece in slot 3.
+    assert_eq!(db.truncate(2).await.unwrap(), 1);
+    assert_eq!(db.chunk_ids().await.unwrap(), vec![0, 1, 3]);
+    assert_eq!(db.get(3).await.unwrap().unwrap().data, vec![9; 1024]);
+    // Release touches data slots only.
+    assert_eq!(db.release_data(&[0, 3, 7]).await.unwrap(), vec![3]);
+    assert_eq!(db.chunk_ids().await.unwrap(), vec![0, 1]);
     db.close().await;
 }

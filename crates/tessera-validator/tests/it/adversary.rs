@@ -11,7 +11,8 @@ use tessera_partition::{SealKey, SealProfile};
 use tessera_proto::miner::v1::miner_server::{Miner, MinerServer};
 use tessera_proto::miner::v1::{
     ChallengeRequest, ChallengeResponse, InfoRequest, InfoResponse, Partition, PingRequest,
-    PingResponse, SegmentProof, methods,
+    PingResponse, ReleaseRequest, ReleaseResponse, RetrieveRequest, RetrieveResponse, SegmentProof,
+    StoreRequest, StoreResponse, methods,
 };
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::transport::Server;
@@ -118,6 +119,24 @@ impl Miner for Adversary {
         .await
         .unwrap();
         Ok(self.answer(ChallengeResponse { proofs }, &caller, methods::CHALLENGE))
+    }
+
+    async fn store(&self, _: Request<StoreRequest>) -> Result<Response<StoreResponse>, Status> {
+        Err(Status::unimplemented("cheats keep nothing"))
+    }
+
+    async fn retrieve(
+        &self,
+        _: Request<RetrieveRequest>,
+    ) -> Result<Response<RetrieveResponse>, Status> {
+        Err(Status::unimplemented("cheats keep nothing"))
+    }
+
+    async fn release(
+        &self,
+        _: Request<ReleaseRequest>,
+    ) -> Result<Response<ReleaseResponse>, Status> {
+        Err(Status::unimplemented("cheats keep nothing"))
     }
 }
 
