@@ -240,9 +240,16 @@ async fn run_round(
                 p
             }
         };
+        // Slots holding client data are checked against the roots recorded when they were
+        // stored, never against a seal.
+        let data: HashMap<u64, tessera_core::merkle::Hash> = state
+            .data_slots(&target.hotkey)
+            .await?
+            .into_iter()
+            .collect();
         let rules = rules.clone();
         tasks.spawn(async move {
-            let outcome = round::challenge(&rules, &target, &pool).await;
+            let outcome = round::challenge(&rules, &target, &pool, &data).await;
             (target, outcome)
         });
     }

@@ -1,7 +1,7 @@
 //! One challenge of one miner: ask what it claims, pick secret targets, time a signed batch
 //! against RTT + slack, and check every segment against a root the validator derived itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,7 @@ pub(crate) async fn challenge(
     rules: &Rules,
     target: &Target,
     pool: &HashDb,
+    data: &HashMap<u64, Hash>,
 ) -> Result<Outcome, Error> {
     let peer = format!("miner {} at {}", target.hotkey, target.axon);
     let fail_all = |reason: String, claimed_bytes: u64, latency_ms: u64| {
@@ -137,7 +138,7 @@ pub(crate) async fn challenge(
 
     // Targets and their roots, all from the validator's side.
     let key = SealKey::new(target.hotkey, me, rules.chunk_size, rules.profile.params())?;
-    let targets = pick_targets(rules, &key, pool, n_chunks).await?;
+    let targets = pick_targets(rules, &key, pool, data, n_chunks).await?;
     if targets.is_empty() {
         tracing::warn!(%peer, "no roots ready and no seal budget: skipping this round");
         return Ok(Outcome {
@@ -273,17 +274,34 @@ pub(crate) struct ChallengeTarget {
     pub(crate) pooled: bool,
 }
 
-/// Up to `items` targets: pooled roots first (sealed earlier for secret random ids below the
-/// claim), then fresh uniform ids sealed now within the budget. Ids and segments come from the
+/// Up to `items` targets: one slot of client data when the miner holds any (its root is the one
+/// recorded at store time), pooled roots (sealed earlier for secret random ids below the claim),
+/// then fresh uniform ids sealed now within the budget. A slot that holds client data is always
+/// checked against the recorded root, never a sealed one. Ids and segments come from the
 /// operating system's randomness, so a miner cannot predict them.
 async fn pick_targets(
     rules: &Rules,
     key: &SealKey,
     pool: &HashDb,
+    data: &HashMap<u64, Hash>,
     n_chunks: u64,
 ) -> Result<Vec<ChallengeTarget>, Error> {
     let mut rng = rand::rngs::OsRng.unwrap_err();
     let segments = (rules.chunk_size / SEGMENT_SIZE as u64) as u32;
+    let mut data_slots: Vec<(u64, Hash)> = data
+        .iter()
+        .filter(|(id, _)| **id < n_chunks)
+        .map(|(id, root)| (*id, *root))
+        .collect();
+    data_slots.sort_unstable();
+    let data_pick = (!data_slots.is_empty())
+        .then(|| data_slots[rng.random_range(0..data_slots.len())])
+        .map(|(id, root)| ChallengeTarget {
+            id,
+            segment: rng.random_range(0..segments),
+            root,
+            pooled: false,
+        });
     let mut ready: Vec<(u64, Hash)> = pool
         .roots()
         .await?
@@ -292,16 +310,19 @@ async fn pick_targets(
         .collect();
     ready.shuffle(&mut rng);
     let want = rules.items as usize;
-    let mut out: Vec<ChallengeTarget> = ready
-        .into_iter()
-        .take(want)
-        .map(|(id, root)| ChallengeTarget {
-            id,
-            segment: rng.random_range(0..segments),
-            root,
-            pooled: true,
-        })
-        .collect();
+    let mut out: Vec<ChallengeTarget> = data_pick.into_iter().collect();
+    out.extend(
+        ready
+            .into_iter()
+            .take(want.saturating_sub(out.len()))
+            .map(|(id, root)| ChallengeTarget {
+                id,
+                segment: rng.random_range(0..segments),
+                // A pooled id that now holds client data proves into the data's root.
+                root: data.get(&id).copied().unwrap_or(root),
+                pooled: true,
+            }),
+    );
     let taken: BTreeSet<u64> = out.iter().map(|t| t.id).collect();
     let fresh_count = (want - out.len()).min(rules.seal_budget as usize);
     let mut fresh = BTreeSet::new();
@@ -315,7 +336,15 @@ async fn pick_targets(
             fresh.insert(id);
         }
     }
-    let roots = seal_roots(*key, fresh.into_iter().collect()).await?;
+    // Fresh ids that hold client data need no sealing: their root is on record.
+    let (known, to_seal): (Vec<u64>, Vec<u64>) =
+        fresh.into_iter().partition(|id| data.contains_key(id));
+    let mut roots = seal_roots(*key, to_seal).await?;
+    roots.extend(
+        known
+            .into_iter()
+            .filter_map(|id| data.get(&id).map(|r| (id, *r))),
+    );
     out.extend(roots.into_iter().map(|(id, root)| ChallengeTarget {
         id,
         segment: rng.random_range(0..segments),
@@ -389,7 +418,7 @@ pub(crate) fn check_proof(
         Ok(())
     } else {
         Err(format!(
-            "chunk {} segment {} does not prove into the sealed root",
+            "chunk {} segment {} does not prove into the validator's own root",
             target.id, target.segment
         ))
     }
