@@ -165,24 +165,18 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match parse(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(code) => return code,
     };
     let config = match Config::load(args.common.config.as_deref(), &args.overrides()) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
     init_logging(&config.logging);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut confirm = |question: &str| {
         print!("{question}");
@@ -211,7 +205,29 @@ where
     }
 }
 
-fn fail(e: &Error) -> ExitCode {
+/// Parses a binary's flags; on `--help` or `--version` prints and exits 0, on a usage error
+/// prints clap's message and exits 2.
+pub fn parse<A: Parser, I, T>(args: I) -> Result<A, ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    A::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+    })
+}
+
+/// The async runtime every binary runs on, or the one-line error and exit 1.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Reports `e` as the one `error:` line and exits 1.
+pub fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::FAILURE
 }

@@ -21,6 +21,18 @@ pub struct WalletConfig {
     pub path: PathBuf,
 }
 
+impl WalletConfig {
+    /// Loads the hotkey this wallet names, `~` expanded.
+    pub fn keypair(&self) -> Result<tessera_core::Keypair, tessera_core::Error> {
+        tessera_core::Wallet::new(
+            tessera_core::expand_tilde(&self.path),
+            &self.name,
+            &self.hotkey,
+        )?
+        .load_hotkey()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubtensorConfig {

@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tessera_chain::{Chain, LocalChain, Metagraph};
 use tessera_core::AccountId;
 use tessera_core::merkle;
-use tessera_core::wallet::{Wallet, expand_tilde};
+use tessera_core::wallet::expand_tilde;
 use tessera_partition::{PartitionPlan, SealKey, SealProfile};
 use tessera_storage::{Chunk, HashDb, Meta, PartitionDb};
 
@@ -83,12 +83,7 @@ async fn setup(config: &Config) -> Result<Setup, Error> {
         path: db_path.clone(),
         source,
     })?;
-    let wallet = Wallet::new(
-        expand_tilde(&config.wallet.path),
-        &config.wallet.name,
-        &config.wallet.hotkey,
-    )?;
-    let me = wallet.load_hotkey()?.account();
+    let me = config.wallet.keypair()?.account();
     let metagraph_path = config
         .metagraph
         .path

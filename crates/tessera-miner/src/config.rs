@@ -263,32 +263,11 @@ mod tests {
     /// the paths and the metrics address it sets for systemd.
     #[test]
     fn example_config_covers_every_setting() {
-        fn keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
-            if let toml::Value::Table(t) = v {
-                for (k, v) in t {
-                    keys(&format!("{prefix}{k}."), v, out);
-                }
-            } else {
-                out.insert(prefix.trim_end_matches('.').to_owned());
-            }
-        }
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../deploy/examples/miner.toml"
         );
-        let text = std::fs::read_to_string(path).unwrap();
-        let (mut example, mut defaults) = Default::default();
-        keys(
-            "",
-            &toml::from_str::<toml::Value>(&text).unwrap(),
-            &mut example,
-        );
-        keys(
-            "",
-            &toml::Value::try_from(Config::default()).unwrap(),
-            &mut defaults,
-        );
-        let missing: Vec<_> = defaults.difference(&example).collect();
+        let missing = tessera_testkit::missing_settings(&Config::default(), path.as_ref());
         assert!(missing.is_empty(), "miner.toml lacks {missing:?}");
         Jail::expect_with(|_| {
             let loaded =

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use tessera_allocator::{Outcome, PartitionEntry};
 use tessera_chain::{Chain, LocalChain};
-use tessera_core::{AccountId, Wallet};
+use tessera_core::AccountId;
 use tessera_partition::SealProfile;
 use tessera_proto::miner::v1::miner_server::{MinerServer, SERVICE_NAME};
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
-use tessera_rpc::{Gate, ServingStatus, notify};
+use tessera_rpc::{Gate, ServingStatus, notify, stopped};
 use tessera_storage::{Meta, PartitionDb};
 use tokio::sync::watch;
 
@@ -38,19 +38,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        notify::notify("STOPPING=1");
-        let _ = stop_tx.send(true);
-    });
-
-    let wallet = Wallet::new(
-        tessera_core::expand_tilde(&config.wallet.path),
-        &config.wallet.name,
-        &config.wallet.hotkey,
-    )?;
-    let keypair = wallet.load_hotkey()?;
+    let stop_rx = tessera_rpc::stop_signal(shutdown);
+    let keypair = config.wallet.keypair()?;
     let me = keypair.account();
     let chain = LocalChain::new(config.metagraph_path(), config.netuid);
 
@@ -208,11 +197,6 @@ pub async fn run(
     served.map_err(|e| Error::Serve(e.to_string()))?;
     tracing::info!("miner stopped");
     Ok(())
-}
-
-/// Resolves once the stop signal is set (or its sender is gone).
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }
 
 async fn bind(ip: &str, port: u16) -> Result<tokio::net::TcpListener, Error> {

@@ -54,3 +54,22 @@ pub async fn terminated() {
         std::future::pending::<()>().await;
     }
 }
+
+/// A node's stop flag: set once `shutdown` resolves, after telling systemd STOPPING. Every part
+/// of the node waits on a clone of the receiver (see `stopped`).
+pub fn stop_signal(
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        notify::notify("STOPPING=1");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+pub async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}

@@ -339,3 +339,30 @@ pub async fn channel(addr: SocketAddr) -> tessera_proto::tonic::transport::Chann
         .await
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
 }
+
+/// The dotted keys of every setting `defaults` serializes that the TOML file at `path` does not
+/// name: an example config must show them all.
+pub fn missing_settings<T: serde::Serialize>(defaults: &T, path: &Path) -> Vec<String> {
+    fn keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+        if let toml::Value::Table(t) = v {
+            for (k, v) in t {
+                keys(&format!("{prefix}{k}."), v, out);
+            }
+        } else {
+            out.insert(prefix.trim_end_matches('.').to_owned());
+        }
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (mut example, mut wanted) = Default::default();
+    keys(
+        "",
+        &toml::from_str::<toml::Value>(&text).expect("example parses"),
+        &mut example,
+    );
+    keys(
+        "",
+        &toml::Value::try_from(defaults).expect("defaults serialize"),
+        &mut wanted,
+    );
+    wanted.difference(&example).cloned().collect()
+}

@@ -4,7 +4,9 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tessera_allocator::cli::{CommonArgs, Overrides, ServiceArgs, init_logging};
+use tessera_allocator::cli::{
+    CommonArgs, Overrides, ServiceArgs, fail, init_logging, parse, runtime,
+};
 
 use crate::Config;
 
@@ -82,24 +84,18 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match parse(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(code) => return code,
     };
     let config = match Config::load(args.common.config.as_deref(), &args.overrides()) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
     init_logging(&config.logging);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if let Some(Command::Status) = args.command {
         return match runtime.block_on(crate::status::report(&config)) {
@@ -114,9 +110,4 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
-}
-
-fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::FAILURE
 }

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_chain::{Chain, LocalChain, Metagraph};
-use tessera_core::{AccountId, Wallet};
+use tessera_core::AccountId;
 use tessera_partition::SealProfile;
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
-use tessera_rpc::{ServingStatus, notify, now_ms};
+use tessera_rpc::{ServingStatus, notify, now_ms, stopped};
 use tessera_storage::{HashDb, MinerStats, StateDb};
-use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::round::{self, Rules, Target};
@@ -38,19 +37,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        notify::notify("STOPPING=1");
-        let _ = stop_tx.send(true);
-    });
-
-    let wallet = Wallet::new(
-        tessera_core::expand_tilde(&config.wallet.path),
-        &config.wallet.name,
-        &config.wallet.hotkey,
-    )?;
-    let keypair = wallet.load_hotkey()?;
+    let mut stop_rx = tessera_rpc::stop_signal(shutdown);
+    let keypair = config.wallet.keypair()?;
     let me = keypair.account();
     let chain = LocalChain::new(config.metagraph_path(), config.netuid);
     // Fail early on a bad metagraph rather than at the first round.
@@ -78,15 +66,13 @@ pub async fn run(
     let (metrics, registry) = Metrics::new();
     let metrics_task = match &config.metrics.addr {
         Some(addr) => {
-            let mut stop = stop_rx.clone();
-            let (bound, task) = tessera_rpc::serve_metrics(addr, registry, async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-            .map_err(|source| Error::Bind {
-                addr: format!("metrics.addr {addr}"),
-                source,
-            })?;
+            let (bound, task) =
+                tessera_rpc::serve_metrics(addr, registry, stopped(stop_rx.clone()))
+                    .await
+                    .map_err(|source| Error::Bind {
+                        addr: format!("metrics.addr {addr}"),
+                        source,
+                    })?;
             println!("metrics on {bound}");
             Some(task)
         }
@@ -107,16 +93,13 @@ pub async fn run(
     let bound = listener.local_addr().map_err(bind_err)?;
     let (health, health_service, reflection) = tessera_rpc::standard_services();
     health.set_service_status("", ServingStatus::Serving).await;
-    let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(
         Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
-                async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                },
+                stopped(stop_rx.clone()),
             ),
     );
     println!("listening on {bound}");

@@ -80,12 +80,7 @@ async fn rows(state: &StateDb) -> Result<Vec<MinerRow>, Error> {
 /// The `status` subcommand's text: one line per miner, as the devnet scoreboard shows it.
 pub async fn report(config: &crate::Config) -> Result<String, Error> {
     use std::fmt::Write;
-    let keypair = tessera_core::Wallet::new(
-        tessera_core::expand_tilde(&config.wallet.path),
-        &config.wallet.name,
-        &config.wallet.hotkey,
-    )?
-    .load_hotkey()?;
+    let keypair = config.wallet.keypair()?;
     let path = crate::node_dir(config).join(crate::STATE_FILE);
     let rows = read(&path, &keypair.account()).await?;
     let mut out = String::new();
