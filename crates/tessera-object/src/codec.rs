@@ -135,8 +135,27 @@ impl Codec {
     }
 
     /// The `n` pieces of segment `index` holding `plaintext`; `last` marks the object's final
-    /// segment.
+    /// segment. The same as `spread(seal(..))`.
     pub fn encode(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        spread(&self.params, index, &self.seal(index, last, plaintext)?)
+    }
+
+    /// The plaintext of segment `index` from any `k` of its pieces, given as (piece index,
+    /// bytes). The same as `open(gather(..))`. Pieces should be checked against their recorded
+    /// roots first; a bad one that slips through makes decryption fail rather than return wrong
+    /// bytes.
+    pub fn decode(
+        &self,
+        index: u64,
+        last: bool,
+        pieces: &[(usize, &[u8])],
+    ) -> Result<Vec<u8>, Error> {
+        self.open(index, last, gather(&self.params, index, pieces)?)
+    }
+
+    /// Encrypts segment `index`: exactly `k × piece_size` bytes of ciphertext, what a client
+    /// sends so that the gateway never sees plaintext.
+    pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         let capacity = self.params.segment_capacity();
         if plaintext.len() > capacity {
             return Err(Error::SegmentTooLarge {
@@ -145,12 +164,11 @@ impl Codec {
                 capacity,
             });
         }
-        let piece = self.params.piece_size as usize;
-        let k = usize::from(self.params.k);
-        let mut frame = vec![0u8; k * piece];
+        let total = usize::from(self.params.k) * self.params.piece_size as usize;
+        let mut frame = vec![0u8; total];
         frame[..LEN_BYTES].copy_from_slice(&(plaintext.len() as u32).to_le_bytes());
         frame[LEN_BYTES..LEN_BYTES + plaintext.len()].copy_from_slice(plaintext);
-        let body = k * piece - TAG_BYTES;
+        let body = total - TAG_BYTES;
         let tag = self
             .cipher
             .encrypt_in_place_detached(
@@ -160,85 +178,16 @@ impl Codec {
             )
             .map_err(|_| Error::Decrypt { index })?;
         frame[body..].copy_from_slice(&tag);
-        let originals: Vec<&[u8]> = frame.chunks_exact(piece).collect();
-        let recovery = reed_solomon_simd::encode(k, usize::from(self.params.n) - k, &originals)
-            .map_err(|e| Error::Erasure {
-                index,
-                reason: e.to_string(),
-            })?;
-        let mut pieces: Vec<Vec<u8>> = originals.into_iter().map(<[u8]>::to_vec).collect();
-        pieces.extend(recovery);
-        Ok(pieces)
+        Ok(frame)
     }
 
-    /// The plaintext of segment `index` from any `k` of its pieces, given as (piece index,
-    /// bytes). Pieces should be checked against their recorded roots first; a bad one that slips
-    /// through makes decryption fail rather than return wrong bytes.
-    pub fn decode(
-        &self,
-        index: u64,
-        last: bool,
-        pieces: &[(usize, &[u8])],
-    ) -> Result<Vec<u8>, Error> {
-        let k = usize::from(self.params.k);
-        let n = self.params.n;
-        let size = self.params.piece_size;
-        let mut originals: Vec<Option<&[u8]>> = vec![None; k];
-        let mut recovery: Vec<(usize, &[u8])> = Vec::new();
-        for &(i, bytes) in pieces {
-            if i >= usize::from(n) {
-                return Err(Error::PieceIndex { index, piece: i, n });
-            }
-            if bytes.len() as u64 != size {
-                return Err(Error::PieceLength {
-                    index,
-                    piece: i,
-                    len: bytes.len(),
-                    size,
-                });
-            }
-            if i < k {
-                originals[i] = Some(bytes);
-            } else if !recovery.iter().any(|(j, _)| *j == i - k) {
-                recovery.push((i - k, bytes));
-            }
+    /// Decrypts segment `index` from its ciphertext.
+    pub fn open(&self, index: u64, last: bool, mut frame: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let total = usize::from(self.params.k) * self.params.piece_size as usize;
+        if frame.len() != total {
+            return Err(Error::Decrypt { index });
         }
-        let have = originals.iter().flatten().count() + recovery.len();
-        if have < k {
-            return Err(Error::NotEnoughPieces {
-                index,
-                have,
-                need: k,
-            });
-        }
-        let missing = originals.iter().any(Option::is_none);
-        let restored = if missing {
-            let given = originals
-                .iter()
-                .enumerate()
-                .filter_map(|(i, o)| o.map(|b| (i, b)));
-            reed_solomon_simd::decode(k, usize::from(n) - k, given, recovery.iter().copied())
-                .map_err(|e| Error::Erasure {
-                    index,
-                    reason: e.to_string(),
-                })?
-        } else {
-            Default::default()
-        };
-        let piece = size as usize;
-        let mut frame = Vec::with_capacity(k * piece);
-        for (i, o) in originals.iter().enumerate() {
-            match o.or_else(|| restored.get(&i).map(Vec::as_slice)) {
-                Some(bytes) => frame.extend_from_slice(bytes),
-                None => {
-                    return Err(Error::Erasure {
-                        index,
-                        reason: format!("original shard {i} not restored"),
-                    });
-                }
-            }
-        }
-        let body = k * piece - TAG_BYTES;
+        let body = total - TAG_BYTES;
         let tag = *Tag::from_slice(&frame[body..]);
         self.cipher
             .decrypt_in_place_detached(
@@ -256,4 +205,92 @@ impl Codec {
         frame.drain(..LEN_BYTES);
         Ok(frame)
     }
+}
+
+/// Cuts a segment's ciphertext into `k` original pieces and computes `n − k` recovery pieces.
+/// Needs no key: the gateway spreads what clients sealed.
+pub fn spread(params: &Params, index: u64, ciphertext: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    let piece = params.piece_size as usize;
+    let k = usize::from(params.k);
+    if ciphertext.len() != k * piece {
+        return Err(Error::PieceLength {
+            index,
+            piece: 0,
+            len: ciphertext.len(),
+            size: (k * piece) as u64,
+        });
+    }
+    let originals: Vec<&[u8]> = ciphertext.chunks_exact(piece).collect();
+    let recovery =
+        reed_solomon_simd::encode(k, usize::from(params.n) - k, &originals).map_err(|e| {
+            Error::Erasure {
+                index,
+                reason: e.to_string(),
+            }
+        })?;
+    let mut pieces: Vec<Vec<u8>> = originals.into_iter().map(<[u8]>::to_vec).collect();
+    pieces.extend(recovery);
+    Ok(pieces)
+}
+
+/// The ciphertext of segment `index` from any `k` of its pieces. Needs no key.
+pub fn gather(params: &Params, index: u64, pieces: &[(usize, &[u8])]) -> Result<Vec<u8>, Error> {
+    let k = usize::from(params.k);
+    let n = params.n;
+    let size = params.piece_size;
+    let mut originals: Vec<Option<&[u8]>> = vec![None; k];
+    let mut recovery: Vec<(usize, &[u8])> = Vec::new();
+    for &(i, bytes) in pieces {
+        if i >= usize::from(n) {
+            return Err(Error::PieceIndex { index, piece: i, n });
+        }
+        if bytes.len() as u64 != size {
+            return Err(Error::PieceLength {
+                index,
+                piece: i,
+                len: bytes.len(),
+                size,
+            });
+        }
+        if i < k {
+            originals[i] = Some(bytes);
+        } else if !recovery.iter().any(|(j, _)| *j == i - k) {
+            recovery.push((i - k, bytes));
+        }
+    }
+    let have = originals.iter().flatten().count() + recovery.len();
+    if have < k {
+        return Err(Error::NotEnoughPieces {
+            index,
+            have,
+            need: k,
+        });
+    }
+    let restored = if originals.iter().any(Option::is_none) {
+        let given = originals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.map(|b| (i, b)));
+        reed_solomon_simd::decode(k, usize::from(n) - k, given, recovery.iter().copied()).map_err(
+            |e| Error::Erasure {
+                index,
+                reason: e.to_string(),
+            },
+        )?
+    } else {
+        Default::default()
+    };
+    let mut frame = Vec::with_capacity(k * size as usize);
+    for (i, o) in originals.iter().enumerate() {
+        match o.or_else(|| restored.get(&i).map(Vec::as_slice)) {
+            Some(bytes) => frame.extend_from_slice(bytes),
+            None => {
+                return Err(Error::Erasure {
+                    index,
+                    reason: format!("original shard {i} not restored"),
+                });
+            }
+        }
+    }
+    Ok(frame)
 }

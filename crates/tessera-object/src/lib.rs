@@ -1,6 +1,7 @@
 //! Client objects as miners hold them: each segment of an object is encrypted with the object's
-//! own key, then Reed-Solomon coded into `n` pieces of one chunk each, any `k` of which give the
-//! segment back; pieces are placed on the miners nearest by XOR distance.
+//! own key (`Codec::seal`, on the client), then Reed-Solomon coded into `n` pieces of one chunk
+//! each (`spread`, on the gateway, which needs no key), any `k` of which give the segment back
+//! (`gather`, then `Codec::open`); pieces are placed on the miners nearest by XOR distance.
 //!
 //! Pure computation, like `tessera-partition`: no I/O, no networking, no SQL. The validator's
 //! gateway and the client CLI (issue 5) build on it; neither miners nor validators ever see a key.
@@ -9,6 +10,8 @@ mod codec;
 mod error;
 mod placement;
 
-pub use codec::{Codec, ObjectId, ObjectKey, Params, TAG_BYTES, piece_id, segment_count};
+pub use codec::{
+    Codec, ObjectId, ObjectKey, Params, TAG_BYTES, gather, piece_id, segment_count, spread,
+};
 pub use error::Error;
 pub use placement::{Candidate, place, xor_distance};

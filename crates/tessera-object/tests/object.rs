@@ -167,3 +167,34 @@ fn placement_is_near_distinct_and_spread() {
         Err(Error::TooFewMiners { need: 4, have: 3 })
     );
 }
+
+/// The split the data path uses: the client seals, the gateway spreads and gathers without the
+/// key, and only the client opens.
+#[test]
+fn client_seals_gateway_spreads_without_the_key() {
+    let key = ObjectKey([1; 32]);
+    let client = codec(&key);
+    let ciphertext = client
+        .seal(2, true, b"held by nobody but its owner")
+        .unwrap();
+    assert_eq!(ciphertext.len(), 4 * PIECE as usize);
+    let pieces = tessera_object::spread(&params(), 2, &ciphertext).unwrap();
+    assert_eq!(
+        pieces,
+        client
+            .encode(2, true, b"held by nobody but its owner")
+            .unwrap()
+    );
+    let some: Vec<(usize, &[u8])> = [6, 1, 7, 4].iter().map(|&i| (i, &pieces[i][..])).collect();
+    let gathered = tessera_object::gather(&params(), 2, &some).unwrap();
+    assert_eq!(gathered, ciphertext);
+    assert_eq!(
+        client.open(2, true, gathered).unwrap(),
+        b"held by nobody but its owner"
+    );
+    assert!(tessera_object::spread(&params(), 2, &ciphertext[1..]).is_err());
+    assert!(matches!(
+        client.open(2, true, vec![0; 10]),
+        Err(Error::Decrypt { index: 2 })
+    ));
+}
