@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod metrics;
 mod node;
+mod reclaim;
 mod round;
 pub mod score;
 pub mod status;

@@ -141,6 +141,9 @@ pub async fn run(
                     tracing::error!(error = %e, round, "round failed");
                 }
                 metrics.rounds.inc();
+                if let Err(e) = crate::reclaim::reclaim(&rules.keypair, &state, &metagraph).await {
+                    tracing::error!(error = %e, "reclaiming expired objects failed");
+                }
                 round += 1;
                 if last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1)) {
                     match set_weights(&chain, &state, &metagraph, &me, epoch, &metrics).await {

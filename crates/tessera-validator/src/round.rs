@@ -256,7 +256,7 @@ pub(crate) async fn challenge(
     })
 }
 
-async fn connect(addr: SocketAddr) -> Result<MinerClient<Channel>, String> {
+pub(crate) async fn connect(addr: SocketAddr) -> Result<MinerClient<Channel>, String> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(CALL_TIMEOUT);

@@ -26,33 +26,24 @@ async fn store(subnet: &Subnet, slot: u64, data: Vec<u8>) {
     MinerClient::new(channel).store(req).await.expect("store");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_slots_prove_into_recorded_roots() {
-    let mut subnet = Subnet::new(vec![Spec::validator("Alice", 100.0), Spec::miner("Dave")]);
-    // Two chunks only: every challenge item lands on a slot that holds client data.
-    subnet.start_miner("Dave", "128KiB", &[]).await;
-    subnet.publish_axons();
-    let pieces: Vec<Vec<u8>> = (0..2u8).map(|p| vec![p + 1; CHUNK as usize]).collect();
-    for (slot, piece) in pieces.iter().enumerate() {
-        store(&subnet, slot as u64, piece.clone()).await;
-    }
-    // The validator's index says where they are and what they prove into.
+/// Records in Alice's state an object `id` whose pieces sit in Dave's slots 0, 1, ...
+async fn index(subnet: &Subnet, id: [u8; 16], pieces: &[Vec<u8>], expires_ms: u64) {
     let dir = subnet.net.node_dir("Alice");
     std::fs::create_dir_all(&dir).unwrap();
     let state = StateDb::open(&dir.join(tessera_validator::STATE_FILE), &account("Alice"))
         .await
         .unwrap();
     let object = NewObject {
-        id: [1; 16],
+        id,
         owner: account("Eve"),
         size: 10,
         digest: [0; 32],
         k: 1,
-        n: 2,
+        n: pieces.len() as u16,
         piece_size: CHUNK,
         segments: 1,
         created_ms: 1,
-        expires_ms: u64::MAX >> 1,
+        expires_ms,
     };
     state.begin_object(&object).await.unwrap();
     let segment = SegmentRecord {
@@ -67,9 +58,23 @@ async fn data_slots_prove_into_recorded_roots() {
             })
             .collect(),
     };
-    state.record_segment(&[1; 16], &segment, 1).await.unwrap();
-    assert!(state.commit_object(&[1; 16]).await.unwrap());
+    state.record_segment(&id, &segment, 1).await.unwrap();
+    assert!(state.commit_object(&id).await.unwrap());
     state.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_slots_prove_into_recorded_roots() {
+    let mut subnet = Subnet::new(vec![Spec::validator("Alice", 100.0), Spec::miner("Dave")]);
+    // Two chunks only: every challenge item lands on a slot that holds client data.
+    subnet.start_miner("Dave", "128KiB", &[]).await;
+    subnet.publish_axons();
+    let pieces: Vec<Vec<u8>> = (0..2u8).map(|p| vec![p + 1; CHUNK as usize]).collect();
+    for (slot, piece) in pieces.iter().enumerate() {
+        store(&subnet, slot as u64, piece.clone()).await;
+    }
+    // The validator's index says where they are and what they prove into.
+    index(&subnet, [1; 16], &pieces, u64::MAX >> 1).await;
 
     subnet.start_validator("Alice", &[]).await;
     let rows = eventually(Duration::from_secs(60), "two rounds", || async {
@@ -91,4 +96,48 @@ async fn data_slots_prove_into_recorded_roots() {
         },
     )
     .await;
+}
+
+/// An object whose TTL ran out has its slots released on the miner, which reseals them, and
+/// leaves the index; the miner keeps passing throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_objects_give_their_slots_back() {
+    let mut subnet = Subnet::new(vec![Spec::validator("Alice", 100.0), Spec::miner("Dave")]);
+    subnet.start_miner("Dave", "128KiB", &[]).await;
+    subnet.publish_axons();
+    let pieces: Vec<Vec<u8>> = (0..2u8).map(|p| vec![p + 1; CHUNK as usize]).collect();
+    for (slot, piece) in pieces.iter().enumerate() {
+        store(&subnet, slot as u64, piece.clone()).await;
+    }
+    index(&subnet, [2; 16], &pieces, 2).await;
+    subnet.start_validator("Alice", &[]).await;
+
+    eventually(Duration::from_secs(60), "the object reclaimed", || async {
+        subnet.validators["Alice"]
+            .log_text()
+            .contains("object reclaimed")
+            .then_some(())
+    })
+    .await;
+    // The miner no longer holds the pieces: slot 0 is filler again.
+    let channel = tessera_testkit::channel(subnet.miners["Dave"].addr).await;
+    let (req, _) = signed(
+        tessera_proto::miner::v1::RetrieveRequest { slot: 0 },
+        &keypair("Alice"),
+        &account("Dave"),
+        methods::RETRIEVE,
+    );
+    let gone = MinerClient::new(channel).retrieve(req).await.unwrap_err();
+    assert_eq!(gone.code(), tessera_proto::tonic::Code::NotFound);
+    // And the resealed slots pass against sealed roots from then on.
+    let rows = eventually(
+        Duration::from_secs(60),
+        "rounds after the release",
+        || async {
+            let rows = subnet.rows("Alice").await;
+            rows.get("Dave").filter(|r| r.challenges >= 24).cloned()
+        },
+    )
+    .await;
+    assert_eq!(rows.success_rate, 1.0, "{rows:?}\n{}", subnet.logs());
 }

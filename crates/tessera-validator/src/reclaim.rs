@@ -1,0 +1,83 @@
+//! Giving space back: objects whose TTL ran out, and puts that died midway (pending longer than
+//! `PENDING_GRACE`), have their slots released on the miners, which reseal them as filler, and
+//! only then leave the index, so no slot is ever challenged against the wrong root.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tessera_chain::Metagraph;
+use tessera_core::{AccountId, Keypair};
+use tessera_proto::miner::v1::{ReleaseRequest, methods};
+use tessera_rpc::{now_ms, signed, verify_response};
+use tessera_storage::StateDb;
+
+use crate::Error;
+use crate::round::connect;
+
+/// How long a put may stay pending before it counts as dead: far longer than any put takes.
+pub(crate) const PENDING_GRACE: Duration = Duration::from_secs(600);
+
+/// Releases and forgets every object due; returns how many went. An object whose release failed
+/// on some miner stays indexed and is tried again next round.
+pub(crate) async fn reclaim(
+    keypair: &Keypair,
+    state: &StateDb,
+    metagraph: &Metagraph,
+) -> Result<usize, Error> {
+    let now = now_ms();
+    let due = state
+        .to_reclaim(now, now.saturating_sub(PENDING_GRACE.as_millis() as u64))
+        .await?;
+    let mut gone = 0;
+    for (id, owner) in due {
+        let mut by_miner: BTreeMap<AccountId, Vec<u64>> = BTreeMap::new();
+        for p in state.placements(&id).await? {
+            by_miner.entry(p.miner).or_default().push(p.slot);
+        }
+        let mut released_all = true;
+        for (miner, slots) in by_miner {
+            // A miner gone from the metagraph has nothing left to release.
+            let Some(axon) = metagraph.neuron(&miner).and_then(|n| n.axon) else {
+                continue;
+            };
+            if let Err(e) = release(keypair, miner, axon, slots).await {
+                tracing::warn!(%miner, error = %e, "release failed; retrying next round");
+                released_all = false;
+            }
+        }
+        if released_all {
+            state.delete_object(&id, &owner).await?;
+            tracing::info!(object = %hex(&id), "object reclaimed");
+            gone += 1;
+        }
+    }
+    Ok(gone)
+}
+
+async fn release(
+    keypair: &Keypair,
+    miner: AccountId,
+    axon: std::net::SocketAddr,
+    slots: Vec<u64>,
+) -> Result<(), String> {
+    let mut client = connect(axon).await?;
+    let (req, nonce) = signed(ReleaseRequest { slots }, keypair, &miner, methods::RELEASE);
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.release(req))
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|s| s.to_string())?;
+    verify_response(
+        &resp,
+        methods::RELEASE,
+        &miner,
+        &keypair.account(),
+        &nonce,
+        &axon.to_string(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
