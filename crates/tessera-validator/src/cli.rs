@@ -44,6 +44,9 @@ pub struct Args {
     /// Milliseconds allowed past the round-trip time [default: 250].
     #[arg(long = "challenge.slack_ms")]
     slack_ms: Option<u64>,
+    /// A round-trip time above this many milliseconds fails the round [default: 500].
+    #[arg(long = "challenge.max_rtt_ms")]
+    max_rtt_ms: Option<u64>,
     /// Chunks sealed per miner per round for fresh roots [default: 2].
     #[arg(long = "challenge.seal_budget")]
     seal_budget: Option<u32>,
@@ -71,6 +74,7 @@ impl Args {
         out.put("epoch_secs", self.epoch_secs);
         out.put("challenge.items", self.items);
         out.put("challenge.slack_ms", self.slack_ms);
+        out.put("challenge.max_rtt_ms", self.max_rtt_ms);
         out.put("challenge.seal_budget", self.seal_budget);
         out.put("challenge.pool", self.pool);
         out.0

@@ -28,6 +28,9 @@ pub struct ChallengeConfig {
     pub items: u32,
     /// Milliseconds allowed past the measured round-trip time.
     pub slack_ms: u64,
+    /// A round-trip time above this fails the round: the miner answers `Ping`, so without a cap
+    /// it could stall its pings to stretch its deadline long enough to regenerate chunks.
+    pub max_rtt_ms: u64,
     /// Chunks the validator may seal per miner per round for fresh roots, beyond its pool.
     pub seal_budget: u32,
     /// Roots kept ready per miner; sealed in the background between rounds.
@@ -77,6 +80,7 @@ impl Default for Config {
             challenge: ChallengeConfig {
                 items: 8,
                 slack_ms: 250,
+                max_rtt_ms: 500,
                 seal_budget: 2,
                 pool: 64,
             },

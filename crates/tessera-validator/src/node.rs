@@ -59,6 +59,7 @@ pub async fn run(
         profile,
         items: config.challenge.items,
         slack: Duration::from_millis(config.challenge.slack_ms),
+        max_rtt: Duration::from_millis(config.challenge.max_rtt_ms),
         seal_budget: config.challenge.seal_budget,
         pool: config.challenge.pool,
     });

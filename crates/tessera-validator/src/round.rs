@@ -37,6 +37,7 @@ pub(crate) struct Rules {
     pub(crate) profile: SealProfile,
     pub(crate) items: u32,
     pub(crate) slack: Duration,
+    pub(crate) max_rtt: Duration,
     pub(crate) seal_budget: u32,
     pub(crate) pool: u32,
 }
@@ -168,6 +169,18 @@ pub(crate) async fn challenge(
         Err(_) => return Ok(fail_all("ping timed out".into(), claimed_bytes, 0)),
     }
     let rtt = started.elapsed();
+    // The miner controls how fast it answers the ping: a stalled ping must not buy it time.
+    if rtt > rules.max_rtt {
+        return Ok(fail_all(
+            format!(
+                "round-trip time {} ms is over the {} ms limit",
+                rtt.as_millis(),
+                rules.max_rtt.as_millis()
+            ),
+            claimed_bytes,
+            rtt.as_millis() as u64,
+        ));
+    }
     let deadline = rtt + rules.slack;
     let items: Vec<ChallengeItem> = targets
         .iter()

@@ -35,6 +35,8 @@ enum Cheat {
     Regenerate,
     /// Stores nothing; answers with random bytes and a path to their own root.
     Forge,
+    /// Regenerates like `Regenerate`, but stalls its pings to stretch the deadline.
+    Stall,
 }
 
 struct Adversary {
@@ -59,6 +61,9 @@ impl Adversary {
 impl Miner for Adversary {
     async fn ping(&self, r: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
         let caller = self.admit(&r, methods::PING)?;
+        if let Cheat::Stall = self.cheat {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
         let body = PingResponse {
             hotkey: self.keypair.account().to_string(),
         };
@@ -71,7 +76,7 @@ impl Miner for Adversary {
             hotkey: self.keypair.account().to_string(),
             partition: Some(Partition {
                 n_chunks: match self.cheat {
-                    Cheat::Regenerate => CLAIM,
+                    Cheat::Regenerate | Cheat::Stall => CLAIM,
                     Cheat::Forge => HUGE_CLAIM,
                 },
                 chunk_size: CHUNK,
@@ -102,7 +107,7 @@ impl Miner for Adversary {
                 .iter()
                 .map(|item| {
                     let chunk = match cheat {
-                        Cheat::Regenerate => key.seal(item.chunk_id),
+                        Cheat::Regenerate | Cheat::Stall => key.seal(item.chunk_id),
                         Cheat::Forge => (0..CHUNK).map(|_| rand::random::<u8>()).collect(),
                     };
                     let proof = merkle::prove(&chunk, u64::from(item.segment)).unwrap();
@@ -165,6 +170,7 @@ async fn regenerating_and_forging_miners_fail() {
         Spec::miner("Dave"),
         Spec::miner("Ivan"),
         Spec::miner("Judy"),
+        Spec::miner("Kim"),
     ]);
     subnet.seal = "production";
     // Eight production chunks of 64 KiB: about a second of sealing.
@@ -175,6 +181,9 @@ async fn regenerating_and_forging_miners_fail() {
     subnet
         .extra_axons
         .insert("Judy".into(), serve("Judy", Cheat::Forge).await);
+    subnet
+        .extra_axons
+        .insert("Kim".into(), serve("Kim", Cheat::Stall).await);
     subnet.publish_axons();
     subnet
         .start_validator(
@@ -219,6 +228,10 @@ async fn regenerating_and_forging_miners_fail() {
     );
     assert_eq!(rows["Judy"].success_rate, 0.0, "forger: {:?}", rows["Judy"]);
     assert!(log.contains("deadline missed"), "{log}");
+    // Stalling the ping to stretch the deadline (1.5 s would cover regenerating 4 chunks) is
+    // refused by the round-trip cap.
+    assert_eq!(rows["Kim"].success_rate, 0.0, "staller: {:?}", rows["Kim"]);
+    assert!(log.contains("round-trip time"), "{log}");
     assert!(
         log.contains("does not prove into the validator's own root"),
         "{log}"
