@@ -47,6 +47,16 @@ pub struct MetagraphConfig {
     pub path: Option<PathBuf>,
 }
 
+impl MetagraphConfig {
+    /// The metagraph file: `path`, or `<db_path>/metagraph.toml`, `~` expanded either way.
+    pub fn resolve(&self, db_path: &std::path::Path) -> PathBuf {
+        self.path.as_deref().map_or_else(
+            || tessera_core::expand_tilde(db_path).join("metagraph.toml"),
+            tessera_core::expand_tilde,
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {

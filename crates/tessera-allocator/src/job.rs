@@ -84,12 +84,7 @@ async fn setup(config: &Config) -> Result<Setup, Error> {
         source,
     })?;
     let me = config.wallet.keypair()?.account();
-    let metagraph_path = config
-        .metagraph
-        .path
-        .as_deref()
-        .map(expand_tilde)
-        .unwrap_or_else(|| db_path.join("metagraph.toml"));
+    let metagraph_path = config.metagraph.resolve(&db_path);
     let metagraph = LocalChain::new(metagraph_path, config.netuid)
         .metagraph()
         .await?;

@@ -197,11 +197,7 @@ impl Config {
 
     /// The metagraph file: `metagraph.path`, or `<db_path>/metagraph.toml`.
     pub fn metagraph_path(&self) -> PathBuf {
-        let db = tessera_core::expand_tilde(&self.db_path);
-        self.metagraph.path.as_ref().map_or_else(
-            || db.join("metagraph.toml"),
-            |p| tessera_core::expand_tilde(p),
-        )
+        self.metagraph.resolve(&self.db_path)
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -79,26 +78,17 @@ pub async fn run(
         throttle: Throttle::new(config.limits.bandwidth.0),
     });
 
-    let metrics_task = match &config.metrics.addr {
-        Some(addr) => {
-            let (bound, task) =
-                tessera_rpc::serve_metrics(addr, registry, stopped(stop_rx.clone()))
-                    .await
-                    .map_err(|source| Error::Bind {
-                        addr: format!("metrics.addr {addr}"),
-                        source,
-                    })?;
-            println!("metrics on {bound}");
-            Some(task)
-        }
-        None => None,
-    };
+    let metrics_task = tessera_rpc::start_metrics(
+        config.metrics.addr.as_deref(),
+        registry,
+        stopped(stop_rx.clone()),
+    )
+    .await
+    .map_err(|(addr, source)| Error::Bind { addr, source })?;
 
-    let listener = bind(&config.axon.ip, config.axon.port).await?;
-    let bound = listener.local_addr().map_err(|source| Error::Bind {
-        addr: format!("{}:{}", config.axon.ip, config.axon.port),
-        source,
-    })?;
+    let (listener, bound) = tessera_rpc::bind(&config.axon.ip, config.axon.port)
+        .await
+        .map_err(|(addr, source)| Error::Bind { addr, source })?;
     let (health, health_service, reflection) = tessera_rpc::standard_services();
     health
         .set_service_status(SERVICE_NAME, ServingStatus::Serving)
@@ -197,20 +187,6 @@ pub async fn run(
     served.map_err(|e| Error::Serve(e.to_string()))?;
     tracing::info!("miner stopped");
     Ok(())
-}
-
-async fn bind(ip: &str, port: u16) -> Result<tokio::net::TcpListener, Error> {
-    let addr = format!("{ip}:{port}");
-    let bind_err = |source| Error::Bind {
-        addr: addr.clone(),
-        source,
-    };
-    let socket: SocketAddr = addr.parse().map_err(|e: std::net::AddrParseError| {
-        bind_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    })?;
-    tokio::net::TcpListener::bind(socket)
-        .await
-        .map_err(bind_err)
 }
 
 fn count_partitions(metrics: &Metrics, entries: &[PartitionEntry]) {

@@ -73,3 +73,40 @@ pub fn stop_signal(
 pub async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
+
+/// Binds a node's gRPC listener on `ip:port` (port 0 picks one) and returns it with the address
+/// it got; an error names the address it could not take.
+pub async fn bind(
+    ip: &str,
+    port: u16,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), (String, std::io::Error)> {
+    let addr = format!("{ip}:{port}");
+    let socket: std::net::SocketAddr = addr.parse().map_err(|e: std::net::AddrParseError| {
+        (
+            addr.clone(),
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(socket)
+        .await
+        .map_err(|e| (addr.clone(), e))?;
+    let bound = listener.local_addr().map_err(|e| (addr, e))?;
+    Ok((listener, bound))
+}
+
+/// Serves `registry` at `addr` when metrics are on, printing `metrics on <addr>` for whoever
+/// started the node; `None` when `addr` is unset. An error names the setting.
+pub async fn start_metrics(
+    addr: Option<&str>,
+    registry: std::sync::Arc<prometheus_client::registry::Registry>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Option<tokio::task::JoinHandle<()>>, (String, std::io::Error)> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let (bound, task) = serve_metrics(addr, registry, shutdown)
+        .await
+        .map_err(|e| (format!("metrics.addr {addr}"), e))?;
+    println!("metrics on {bound}");
+    Ok(Some(task))
+}

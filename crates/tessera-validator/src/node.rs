@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,9 +25,11 @@ pub const STATE_FILE: &str = "validator.sqlite";
 
 /// The node folder, `<db_path>/<wallet.name>/<wallet.hotkey>`, as the allocator lays it out.
 pub fn node_dir(config: &Config) -> PathBuf {
-    tessera_core::expand_tilde(&config.db_path)
-        .join(&config.wallet.name)
-        .join(&config.wallet.hotkey)
+    tessera_allocator::node_dir(
+        &tessera_core::expand_tilde(&config.db_path),
+        &config.wallet.name,
+        &config.wallet.hotkey,
+    )
 }
 
 /// Runs the validator until `shutdown` resolves. Prints `listening on <addr>` on stdout once its
@@ -65,33 +66,17 @@ pub async fn run(
     });
 
     let (metrics, registry) = Metrics::new();
-    let metrics_task = match &config.metrics.addr {
-        Some(addr) => {
-            let (bound, task) =
-                tessera_rpc::serve_metrics(addr, registry, stopped(stop_rx.clone()))
-                    .await
-                    .map_err(|source| Error::Bind {
-                        addr: format!("metrics.addr {addr}"),
-                        source,
-                    })?;
-            println!("metrics on {bound}");
-            Some(task)
-        }
-        None => None,
-    };
+    let metrics_task = tessera_rpc::start_metrics(
+        config.metrics.addr.as_deref(),
+        registry,
+        stopped(stop_rx.clone()),
+    )
+    .await
+    .map_err(|(addr, source)| Error::Bind { addr, source })?;
 
-    let addr = format!("{}:{}", config.axon.ip, config.axon.port);
-    let bind_err = |source| Error::Bind {
-        addr: addr.clone(),
-        source,
-    };
-    let socket: SocketAddr = addr.parse().map_err(|e: std::net::AddrParseError| {
-        bind_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    })?;
-    let listener = tokio::net::TcpListener::bind(socket)
+    let (listener, bound) = tessera_rpc::bind(&config.axon.ip, config.axon.port)
         .await
-        .map_err(bind_err)?;
-    let bound = listener.local_addr().map_err(bind_err)?;
+        .map_err(|(addr, source)| Error::Bind { addr, source })?;
     let (health, health_service, reflection) = tessera_rpc::standard_services();
     health.set_service_status("", ServingStatus::Serving).await;
     let server = tokio::spawn(
