@@ -21,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    // A folder's mtime changes when a file is added to it, so a new .proto is compiled too.
+    println!("cargo:rerun-if-changed={}", dir.display());
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {

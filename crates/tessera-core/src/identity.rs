@@ -299,6 +299,21 @@ impl Keypair {
         AccountId(self.inner.public.to_bytes())
     }
 
+    /// A 32-byte secret derived from this hotkey's secret key for one purpose (`domain`) and one
+    /// thing (`context`): the same inputs give the same bytes on every machine, and nobody
+    /// without the secret key can compute them. Clients derive their object keys this way, so a
+    /// wallet is all they need to keep.
+    pub fn derive_secret(&self, domain: &[u8], context: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        let secret = zeroize::Zeroizing::new(self.inner.secret.to_bytes());
+        let mut h = sha2::Sha256::new();
+        h.update((domain.len() as u32).to_le_bytes());
+        h.update(domain);
+        h.update(&secret[..]);
+        h.update(context);
+        h.finalize().into()
+    }
+
     /// Signs `message` in the `substrate` context, as Bittensor's `Keypair.sign` does.
     pub fn sign(&self, message: &[u8]) -> Signature {
         let context = schnorrkel::signing_context(SIGNING_CONTEXT);

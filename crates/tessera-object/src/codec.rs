@@ -18,6 +18,7 @@ const LEN_BYTES: usize = 4;
 /// Domain separators: a change of format is a change of these strings.
 const AAD_DOMAIN: &[u8] = b"tessera/object/v1";
 const PIECE_DOMAIN: &[u8] = b"tessera/piece/v1";
+const DIGEST_DOMAIN: &[u8] = b"tessera/digest/v1";
 
 /// A random object id, chosen by the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,6 +27,68 @@ pub struct ObjectId(pub [u8; 16]);
 impl ObjectId {
     pub fn random() -> Self {
         Self(rand::random())
+    }
+
+    /// From the bytes of a wire field, which must be exactly 16.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for ObjectId {
+    type Err = Error;
+
+    /// 32 hex digits, as `Display` writes them.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::BadId(s.to_owned());
+        if s.len() != 32 {
+            return Err(bad());
+        }
+        let mut id = [0u8; 16];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+                .map_err(|_| bad())?;
+        }
+        Ok(Self(id))
+    }
+}
+
+/// A keyed digest of an object's plaintext: SHA-256 over a domain tag, the object's key, its id
+/// and the bytes. The client checks it after decryption; the gateway stores it but, without the
+/// key, cannot use it to recognise a known file.
+#[derive(Clone)]
+pub struct PlainDigest(Sha256);
+
+impl std::fmt::Debug for PlainDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlainDigest")
+    }
+}
+
+impl PlainDigest {
+    pub fn new(key: &ObjectKey, object: &ObjectId) -> Self {
+        let mut h = Sha256::new();
+        h.update(DIGEST_DOMAIN);
+        h.update(key.0);
+        h.update(object.0);
+        Self(h)
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
     }
 }
 

@@ -39,6 +39,9 @@ pub enum Error {
     #[error("segment {index} does not decrypt: wrong key, wrong object, or a corrupted piece")]
     Decrypt { index: u64 },
 
+    #[error("invalid object id {0:?}: expected 32 hex digits")]
+    BadId(String),
+
     #[error("cannot place {need} pieces: only {have} eligible miners")]
     TooFewMiners { need: usize, have: usize },
 }

@@ -21,6 +21,23 @@ pub mod miner {
     }
 }
 
+/// `tessera.gateway.v1`: the service a validator offers to clients.
+pub mod gateway {
+    pub mod v1 {
+        tonic::include_proto!("tessera.gateway.v1");
+
+        /// Full method paths, as signed by clients.
+        pub mod methods {
+            pub const PARAMS: &str = "/tessera.gateway.v1.Gateway/Params";
+            pub const PUT: &str = "/tessera.gateway.v1.Gateway/Put";
+            pub const GET: &str = "/tessera.gateway.v1.Gateway/Get";
+            pub const STAT: &str = "/tessera.gateway.v1.Gateway/Stat";
+            pub const LIST: &str = "/tessera.gateway.v1.Gateway/List";
+            pub const DELETE: &str = "/tessera.gateway.v1.Gateway/Delete";
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every file in `proto/`, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/tessera_descriptor.bin"));

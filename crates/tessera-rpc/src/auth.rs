@@ -94,11 +94,28 @@ impl Gate {
         method: &str,
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
     ) -> Result<Caller, Status> {
-        let result = self.check_inner(request, method, policy);
+        self.check_body(
+            request.metadata(),
+            request.remote_addr(),
+            &request.get_ref().encode_to_vec(),
+            method,
+            policy,
+        )
+    }
+
+    /// `check` for a request whose signed body is not the request message itself: a streaming
+    /// call signs its first message, which the server reads before calling this.
+    pub fn check_body(
+        &self,
+        md: &MetadataMap,
+        remote: Option<std::net::SocketAddr>,
+        body: &[u8],
+        method: &str,
+        policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
+    ) -> Result<Caller, Status> {
+        let result = self.check_inner(md, body, method, policy);
         result.map_err(|(label, status)| {
-            let peer = request
-                .remote_addr()
-                .map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
+            let peer = remote.map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
             tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), "request refused");
             if let Some(observe) = &self.observer {
                 observe(label);
@@ -107,13 +124,13 @@ impl Gate {
         })
     }
 
-    fn check_inner<T: Message>(
+    fn check_inner(
         &self,
-        request: &Request<T>,
+        md: &MetadataMap,
+        body: &[u8],
         method: &str,
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
     ) -> Result<Caller, (&'static str, Status)> {
-        let md = request.metadata();
         let unauth =
             |label: &'static str, m: String| (label, Status::new(Code::Unauthenticated, m));
         let hotkey = text(md, keys::HOTKEY)
@@ -146,7 +163,7 @@ impl Gate {
         self.replay()
             .check_time(timestamp, now)
             .map_err(freshness_status)?;
-        let digest = auth::body_digest(&request.get_ref().encode_to_vec());
+        let digest = auth::body_digest(body);
         let message = auth::request_message(method, &self.me, &nonce, timestamp, &digest);
         hotkey
             .verify(&message, &Signature(signature))
@@ -217,12 +234,29 @@ pub fn sign_request<T: Message>(
     receiver: &AccountId,
     method: &str,
 ) -> Nonce {
+    let body = request.get_ref().encode_to_vec();
+    sign_metadata(request.metadata_mut(), &body, keypair, receiver, method)
+}
+
+/// Signs a request whose signed body is `body` rather than the request message: the first
+/// message of a client stream. Returns the nonce.
+pub fn sign_metadata(
+    md: &mut MetadataMap,
+    body: &[u8],
+    keypair: &Keypair,
+    receiver: &AccountId,
+    method: &str,
+) -> Nonce {
     let nonce: Nonce = rand::random();
     let timestamp = now_ms();
-    let digest = auth::body_digest(&request.get_ref().encode_to_vec());
-    let message = auth::request_message(method, receiver, &nonce, timestamp, &digest);
+    let message = auth::request_message(
+        method,
+        receiver,
+        &nonce,
+        timestamp,
+        &auth::body_digest(body),
+    );
     let signature = keypair.sign(&message);
-    let md = request.metadata_mut();
     put(md, keys::HOTKEY, keypair.account().to_ss58());
     put(md, keys::NONCE, hex::encode(nonce));
     put(md, keys::TIMESTAMP, timestamp.to_string());

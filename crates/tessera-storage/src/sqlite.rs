@@ -144,6 +144,9 @@ impl Kind {
                      FOREIGN KEY (object, segment, piece)
                          REFERENCES pieces(object, segment, piece) ON DELETE CASCADE
                  );",
+                // Piece health: a placement whose slot failed a challenge or returned wrong bytes
+                // is marked, and repair replaces it.
+                "ALTER TABLE placements ADD COLUMN failed_ms INTEGER;",
             ],
         }
     }

@@ -58,10 +58,15 @@ async fn a_put_is_visible_only_once_committed() {
         .await
         .unwrap();
     assert!(
-        !db.commit_object(&[5; 16]).await.unwrap(),
+        !db.commit_object(&[5; 16], &[0; 32]).await.unwrap(),
         "a segment is missing"
     );
     assert!(db.objects_of(&account(2)).await.unwrap().is_empty());
+    // A piece still being put proves into nothing yet.
+    assert_eq!(
+        db.data_slots(&account(12)).await.unwrap(),
+        vec![(502, None)]
+    );
     // A segment recorded twice is refused whole: its pieces are not doubled.
     assert!(
         db.record_segment(&[5; 16], &segment(5, 0), 2_000)
@@ -71,7 +76,7 @@ async fn a_put_is_visible_only_once_committed() {
     db.record_segment(&[5; 16], &segment(5, 1), 2_000)
         .await
         .unwrap();
-    assert!(db.commit_object(&[5; 16]).await.unwrap());
+    assert!(db.commit_object(&[5; 16], &[5; 32]).await.unwrap());
     let listed = db.objects_of(&account(2)).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].complete);
@@ -84,8 +89,9 @@ async fn a_put_is_visible_only_once_committed() {
     assert_eq!(placed[4].slot, 511);
     assert_eq!(
         db.data_slots(&account(12)).await.unwrap(),
-        vec![(502, [2; 32]), (512, [2; 32])]
+        vec![(502, Some([2; 32])), (512, Some([2; 32]))]
     );
+    assert_eq!(db.used_slots(&account(12)).await.unwrap(), vec![502, 512]);
     db.close().await;
 
     // Reopened, everything is still there.
@@ -102,7 +108,7 @@ async fn slots_hold_one_piece_and_only_owners_delete() {
     db.record_segment(&[5; 16], &segment(5, 0), 2_000)
         .await
         .unwrap();
-    db.commit_object(&[5; 16]).await.unwrap();
+    db.commit_object(&[5; 16], &[0; 32]).await.unwrap();
     // Another object claiming a slot already taken on the same miner is refused.
     db.begin_object(&object(6, 2, 1)).await.unwrap();
     let mut clash = segment(6, 0);
@@ -146,13 +152,13 @@ async fn expired_and_abandoned_objects_are_reclaimable() {
     db.record_segment(&[1; 16], &segment(1, 0), 2_000)
         .await
         .unwrap();
-    db.commit_object(&[1; 16]).await.unwrap();
+    db.commit_object(&[1; 16], &[0; 32]).await.unwrap();
     db.begin_object(&object(2, 2, 3)).await.unwrap(); // a put that died midway
     db.begin_object(&object(3, 2, 1)).await.unwrap();
     db.record_segment(&[3; 16], &segment(3, 0), 2_000)
         .await
         .unwrap();
-    db.commit_object(&[3; 16]).await.unwrap();
+    db.commit_object(&[3; 16], &[0; 32]).await.unwrap();
 
     let due = db.to_reclaim(6_000, 1_500).await.unwrap();
     assert_eq!(due, vec![([1; 16], account(2)), ([2; 16], account(2))]);
@@ -189,5 +195,72 @@ async fn version_one_state_files_migrate() {
     let db = StateDb::open(&path, &account(1)).await.unwrap();
     assert!(db.is_blacklisted(&account(9)).await.unwrap());
     db.begin_object(&object(5, 2, 1)).await.unwrap();
+    db.close().await;
+}
+
+/// Repair's moves: a failed placement is marked once, and a piece moves to a new slot in one
+/// step, freeing the old one.
+#[tokio::test]
+async fn failed_pieces_are_marked_and_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    db.begin_object(&object(5, 2, 1)).await.unwrap();
+    db.record_segment(&[5; 16], &segment(5, 0), 2_000)
+        .await
+        .unwrap();
+    db.commit_object(&[5; 16], &[7; 32]).await.unwrap();
+    assert_eq!(
+        db.object(&[5; 16]).await.unwrap().unwrap().object.digest,
+        [7; 32]
+    );
+    assert!(db.mark_failed(&account(11), 501, 3_000).await.unwrap());
+    assert!(
+        !db.mark_failed(&account(11), 501, 3_001).await.unwrap(),
+        "already marked"
+    );
+    assert!(
+        !db.mark_failed(&account(11), 999, 3_001).await.unwrap(),
+        "no such slot"
+    );
+    let failed: Vec<bool> = db
+        .placements(&[5; 16])
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.failed)
+        .collect();
+    assert_eq!(failed, vec![false, true, false]);
+
+    db.move_piece(&[5; 16], 0, 1, &[account(11)], (&account(13), 77), 4_000)
+        .await
+        .unwrap();
+    assert!(db.used_slots(&account(11)).await.unwrap().is_empty());
+    assert_eq!(db.used_slots(&account(13)).await.unwrap(), vec![77]);
+    let moved = &db.placements(&[5; 16]).await.unwrap()[1];
+    assert_eq!(
+        (moved.miner, moved.slot, moved.failed),
+        (account(13), 77, false)
+    );
+    // Moving onto a slot already holding a piece is refused and changes nothing.
+    assert!(
+        db.move_piece(&[5; 16], 0, 1, &[account(13)], (&account(10), 500), 4_000)
+            .await
+            .is_err()
+    );
+    assert_eq!(db.used_slots(&account(13)).await.unwrap(), vec![77]);
+
+    // Expiring is the owner's alone, and makes the object due for reclaiming.
+    assert!(
+        !db.expire_object(&[5; 16], &account(3), 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.expire_object(&[5; 16], &account(2), 5_000)
+            .await
+            .unwrap()
+    );
+    let due = db.to_reclaim(5_000, 0).await.unwrap();
+    assert_eq!(due, vec![([5; 16], account(2))]);
     db.close().await;
 }

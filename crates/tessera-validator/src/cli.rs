@@ -53,6 +53,27 @@ pub struct Args {
     /// Roots kept ready per miner [default: 64].
     #[arg(long = "challenge.pool")]
     pool: Option<u32>,
+    /// Pieces needed to rebuild a segment [default: 4].
+    #[arg(long = "data.k")]
+    data_k: Option<u16>,
+    /// Pieces stored per segment, on distinct miners [default: 8].
+    #[arg(long = "data.n")]
+    data_n: Option<u16>,
+    /// Repair a segment once its healthy pieces fall to this many [default: k + (n - k) / 2].
+    #[arg(long = "data.repair_threshold")]
+    repair_threshold: Option<u16>,
+    /// TTL of an object whose put names none, in seconds [default: 2592000, 30 days].
+    #[arg(long = "data.default_ttl_secs")]
+    default_ttl_secs: Option<u64>,
+    /// The longest TTL a put may ask for, in seconds [default: 31536000, 365 days].
+    #[arg(long = "data.max_ttl_secs")]
+    max_ttl_secs: Option<u64>,
+    /// Hedge a piece fetch slower than this many milliseconds [default: 500].
+    #[arg(long = "data.hedge_ms")]
+    hedge_ms: Option<u64>,
+    /// Serve the HTTP gateway and web page on this address, such as 127.0.0.1:8093.
+    #[arg(long = "data.http")]
+    http: Option<String>,
 }
 
 /// What to do instead of validating.
@@ -77,6 +98,13 @@ impl Args {
         out.put("challenge.max_rtt_ms", self.max_rtt_ms);
         out.put("challenge.seal_budget", self.seal_budget);
         out.put("challenge.pool", self.pool);
+        out.put("data.k", self.data_k);
+        out.put("data.n", self.data_n);
+        out.put("data.repair_threshold", self.repair_threshold);
+        out.put("data.default_ttl_secs", self.default_ttl_secs);
+        out.put("data.max_ttl_secs", self.max_ttl_secs);
+        out.put("data.hedge_ms", self.hedge_ms);
+        out.put("data.http", self.http.clone());
         out.0
     }
 }

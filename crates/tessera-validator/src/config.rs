@@ -37,6 +37,37 @@ pub struct ChallengeConfig {
     pub pool: u32,
 }
 
+/// How the gateway stores clients' objects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Pieces needed to rebuild a segment.
+    pub k: u16,
+    /// Pieces stored per segment, each on a different miner.
+    pub n: u16,
+    /// A segment is repaired once its healthy pieces fall to this many; 0 means k + (n − k) / 2.
+    pub repair_threshold: u16,
+    /// TTL of an object whose put names none.
+    pub default_ttl_secs: u64,
+    /// The longest TTL a put may ask for.
+    pub max_ttl_secs: u64,
+    /// A piece fetch slower than this is hedged with a request for a spare piece.
+    pub hedge_ms: u64,
+    /// Address of the HTTP gateway and web page; unset (the default) serves none.
+    pub http: Option<String>,
+}
+
+impl DataConfig {
+    /// The healthy-piece count at or below which a segment is repaired.
+    pub fn repair_at(&self) -> u16 {
+        if self.repair_threshold == 0 {
+            self.k + (self.n - self.k) / 2
+        } else {
+            self.repair_threshold
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -56,6 +87,7 @@ pub struct Config {
     /// Seconds between weight settings.
     pub epoch_secs: u64,
     pub challenge: ChallengeConfig,
+    pub data: DataConfig,
     pub metrics: MetricsConfig,
 }
 
@@ -84,6 +116,15 @@ impl Default for Config {
                 seal_budget: 2,
                 pool: 64,
             },
+            data: DataConfig {
+                k: 4,
+                n: 8,
+                repair_threshold: 0,
+                default_ttl_secs: 30 * 24 * 3600,
+                max_ttl_secs: 365 * 24 * 3600,
+                hedge_ms: 500,
+                http: None,
+            },
             metrics: MetricsConfig::default(),
         }
     }
@@ -107,6 +148,27 @@ impl Config {
         let config = tessera_allocator::load_layered(Config::default(), file, flags)?;
         if config.challenge.items == 0 {
             return Err(Error::Config("challenge.items must be at least 1".into()));
+        }
+        let d = &config.data;
+        if d.k == 0 || d.k >= d.n {
+            return Err(Error::Config(format!(
+                "data.k = {} and data.n = {}: need 1 <= k < n",
+                d.k, d.n
+            )));
+        }
+        if d.repair_threshold != 0 && (d.repair_threshold < d.k || d.repair_threshold >= d.n) {
+            return Err(Error::Config(format!(
+                "data.repair_threshold = {}: must lie between data.k = {} and data.n - 1 = {}",
+                d.repair_threshold,
+                d.k,
+                d.n - 1
+            )));
+        }
+        if d.default_ttl_secs == 0 || d.default_ttl_secs > d.max_ttl_secs {
+            return Err(Error::Config(format!(
+                "data.default_ttl_secs = {}: must be at least 1 and at most data.max_ttl_secs = {}",
+                d.default_ttl_secs, d.max_ttl_secs
+            )));
         }
         tessera_core::merkle::segment_count(config.chunk_size.0)
             .map_err(|e| Error::Config(format!("chunk_size: {e}")))?;

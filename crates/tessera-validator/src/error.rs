@@ -28,4 +28,30 @@ pub enum Error {
 
     #[error("serving failed: {0}")]
     Serve(String),
+
+    #[error(transparent)]
+    Object(#[from] tessera_object::Error),
+
+    /// A client's request that can never succeed as sent.
+    #[error("{0}")]
+    BadRequest(String),
+
+    /// No such object, or not the caller's.
+    #[error("{0}")]
+    NotFound(String),
+
+    #[error("{0}")]
+    Exists(String),
+
+    /// The client's view of the gateway's coding is out of date.
+    #[error("{0}")]
+    Mismatch(String),
+
+    /// Miners have no free slots left for a piece.
+    #[error("{0}")]
+    NoCapacity(String),
+
+    /// Too few miners answer to store or fetch an object now; trying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
 }

@@ -8,6 +8,7 @@
 pub mod cli;
 mod config;
 mod error;
+mod gateway;
 mod metrics;
 mod node;
 mod reclaim;
@@ -15,6 +16,6 @@ mod round;
 pub mod score;
 pub mod status;
 
-pub use config::{AxonConfig, ChallengeConfig, Config};
+pub use config::{AxonConfig, ChallengeConfig, Config, DataConfig};
 pub use error::Error;
 pub use node::{STATE_FILE, node_dir, run};

@@ -1,5 +1,6 @@
 //! The validator's Prometheus metrics: challenge items sent, passed and failed per miner,
-//! verification latency, scores, weights, and when weights were last set.
+//! verification latency, scores, weights, when weights were last set, and the gateway's objects,
+//! bytes, bad pieces and repairs.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -38,6 +39,24 @@ pub(crate) struct Metrics {
     pub(crate) weight: Family<MinerLabel, FloatGauge>,
     pub(crate) weights_set: Counter,
     pub(crate) last_weights: FloatGauge,
+    /// Gateway calls by method and gRPC code.
+    pub(crate) calls: Family<CallLabels, Counter>,
+    pub(crate) bytes_in: Counter,
+    pub(crate) bytes_out: Counter,
+    /// Pieces a miner returned that did not match their recorded root.
+    pub(crate) bad_pieces: Family<MinerLabel, Counter>,
+    /// Fetches hedged with a spare piece because one was slow.
+    pub(crate) hedges: Counter,
+    pub(crate) repaired_pieces: Counter,
+    pub(crate) repair_failures: Counter,
+    /// Segments at or below the repair threshold at the last sweep.
+    pub(crate) weak_segments: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CallLabels {
+    pub(crate) method: String,
+    pub(crate) code: String,
 }
 
 impl Metrics {
@@ -50,6 +69,14 @@ impl Metrics {
             weight: Family::default(),
             weights_set: Counter::default(),
             last_weights: FloatGauge::default(),
+            calls: Family::default(),
+            bytes_in: Counter::default(),
+            bytes_out: Counter::default(),
+            bad_pieces: Family::default(),
+            hedges: Counter::default(),
+            repaired_pieces: Counter::default(),
+            repair_failures: Counter::default(),
+            weak_segments: Gauge::default(),
         };
         let mut r = Registry::with_prefix("tessera_validator");
         r.register(
@@ -79,6 +106,46 @@ impl Metrics {
             "Unix time of the last weight setting",
             m.last_weights.clone(),
         );
+        r.register(
+            "gateway_calls",
+            "Gateway calls by method and gRPC status code",
+            m.calls.clone(),
+        );
+        r.register(
+            "gateway_bytes_in",
+            "Ciphertext bytes clients put",
+            m.bytes_in.clone(),
+        );
+        r.register(
+            "gateway_bytes_out",
+            "Ciphertext bytes clients got",
+            m.bytes_out.clone(),
+        );
+        r.register(
+            "bad_pieces",
+            "Pieces a miner returned that did not match their recorded root",
+            m.bad_pieces.clone(),
+        );
+        r.register(
+            "hedged_fetches",
+            "Piece fetches hedged with a spare because one was slow",
+            m.hedges.clone(),
+        );
+        r.register(
+            "repaired_pieces",
+            "Pieces rebuilt and placed on another miner",
+            m.repaired_pieces.clone(),
+        );
+        r.register(
+            "repair_failures",
+            "Segment repairs that could not complete",
+            m.repair_failures.clone(),
+        );
+        r.register(
+            "weak_segments",
+            "Segments at or below the repair threshold at the last sweep",
+            m.weak_segments.clone(),
+        );
         (m, Arc::new(r))
     }
 
@@ -92,6 +159,15 @@ impl Metrics {
                 outcome: if passed { "passed" } else { "failed" }.to_owned(),
             })
             .inc_by(n);
+    }
+
+    pub(crate) fn call(&self, method: &str, code: tessera_proto::tonic::Code) {
+        self.calls
+            .get_or_create(&CallLabels {
+                method: method.to_owned(),
+                code: format!("{code:?}"),
+            })
+            .inc();
     }
 
     pub(crate) fn miner(&self, miner: &str) -> MinerLabel {

@@ -12,9 +12,10 @@ use tessera_core::AccountId;
 use tessera_partition::SealProfile;
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
-use tessera_rpc::{ServingStatus, notify, now_ms, stopped};
+use tessera_rpc::{Gate, ServingStatus, notify, now_ms, stopped};
 use tessera_storage::{HashDb, MinerStats, StateDb};
 
+use crate::gateway::{GatewayService, Ledger, Miners, Shared, Shared0};
 use crate::metrics::Metrics;
 use crate::round::{self, Rules, Target};
 use crate::score::{self, Reputation};
@@ -22,6 +23,12 @@ use crate::{Config, Error};
 
 /// The validator's state file inside its node folder.
 pub const STATE_FILE: &str = "validator.sqlite";
+
+/// How far a client's request timestamp may be from the validator's clock.
+const GATEWAY_WINDOW_MS: u64 = 60_000;
+
+/// Requests one client may make within that window, which bounds the replay memory it fills.
+const GATEWAY_NONCES_PER_CLIENT: usize = 100_000;
 
 /// The node folder, `<db_path>/<wallet.name>/<wallet.hotkey>`, as the allocator lays it out.
 pub fn node_dir(config: &Config) -> PathBuf {
@@ -74,6 +81,24 @@ pub async fn run(
     .await
     .map_err(|(addr, source)| Error::Bind { addr, source })?;
 
+    let params = tessera_object::Params::new(config.data.k, config.data.n, config.chunk_size.0)
+        .map_err(|e| Error::Config(format!("data.k, data.n and chunk_size: {e}")))?;
+    let ledger = Arc::new(Ledger::default());
+    let gateway = Shared::new(Shared0 {
+        keypair_account: me,
+        state: state.clone(),
+        chain: LocalChain::new(config.metagraph_path(), config.netuid),
+        data: config.data.clone(),
+        params,
+        chunk_size: config.chunk_size.0,
+        gate: Gate::new(me, GATEWAY_WINDOW_MS, GATEWAY_NONCES_PER_CLIENT),
+        miners: Miners::new(rules.clone()),
+        ledger: ledger.clone(),
+        metrics: metrics.clone(),
+    });
+    let repairer = gateway.clone_arc();
+    let started_ms = now_ms();
+
     let (listener, bound) = tessera_rpc::bind(&config.axon.ip, config.axon.port)
         .await
         .map_err(|(addr, source)| Error::Bind { addr, source })?;
@@ -83,6 +108,7 @@ pub async fn run(
         Server::builder()
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(GatewayService::server(gateway))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
                 stopped(stop_rx.clone()),
@@ -102,7 +128,16 @@ pub async fn run(
     let mut round = state.last_round().await? + 1;
     let mut epoch = state.last_weights().await?.map_or(0, |(e, _, _)| e) + 1;
     tracing::info!(hotkey = %me, %bound, round, epoch, "validator running");
-    let mut pools: HashMap<AccountId, HashDb> = HashMap::new();
+    let mut rounds = Rounds {
+        rules: rules.clone(),
+        state: state.clone(),
+        metrics: metrics.clone(),
+        ledger: ledger.clone(),
+        slack_ms: config.challenge.slack_ms,
+        hedge_ms: config.data.hedge_ms,
+        pools: HashMap::new(),
+        serving: HashMap::new(),
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_epoch = Instant::now();
@@ -113,22 +148,24 @@ pub async fn run(
         }
         match chain.metagraph().await {
             Ok(metagraph) => {
-                if let Err(e) = run_round(
-                    &rules,
-                    &state,
-                    &mut pools,
-                    &metagraph,
-                    round,
-                    config.challenge.slack_ms,
-                    &metrics,
-                )
-                .await
-                {
+                if let Err(e) = run_round(&mut rounds, &metagraph, round).await {
                     tracing::error!(error = %e, round, "round failed");
                 }
                 metrics.rounds.inc();
-                if let Err(e) = crate::reclaim::reclaim(&rules.keypair, &state, &metagraph).await {
+                if let Err(e) =
+                    crate::reclaim::reclaim(&rules.keypair, &state, &metagraph, started_ms).await
+                {
                     tracing::error!(error = %e, "reclaiming expired objects failed");
+                }
+                match crate::gateway::sweep(&repairer).await {
+                    Ok(s) if s.weak > 0 => tracing::info!(
+                        weak_segments = s.weak,
+                        repaired_pieces = s.repaired_pieces,
+                        failed = s.failed_segments,
+                        "repair sweep"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "repair sweep failed"),
                 }
                 round += 1;
                 if last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1)) {
@@ -150,7 +187,7 @@ pub async fn run(
         task.abort();
         let _ = task.await;
     }
-    for (_, pool) in pools.drain() {
+    for (_, pool) in rounds.pools.drain() {
         pool.close().await;
     }
     state.close().await;
@@ -180,18 +217,39 @@ fn targets(metagraph: &Metagraph, me: &AccountId) -> Vec<Target> {
         .collect()
 }
 
+/// What every round uses and keeps.
+struct Rounds {
+    rules: Arc<Rules>,
+    state: StateDb,
+    metrics: Metrics,
+    ledger: Arc<Ledger>,
+    slack_ms: u64,
+    hedge_ms: u64,
+    pools: HashMap<AccountId, HashDb>,
+    /// Bytes each miner served the gateway correctly and the seconds they took, decayed by
+    /// `score::SERVING_DECAY` per round.
+    serving: HashMap<AccountId, (f64, f64)>,
+}
+
 /// Challenges every miner at once, then records each outcome with its new statistics in one
 /// transaction per miner.
-async fn run_round(
-    rules: &Arc<Rules>,
-    state: &StateDb,
-    pools: &mut HashMap<AccountId, HashDb>,
-    metagraph: &Metagraph,
-    round: u64,
-    slack_ms: u64,
-    metrics: &Metrics,
-) -> Result<(), Error> {
+async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<(), Error> {
+    let (rules, state, metrics, ledger, slack_ms) =
+        (&r.rules, &r.state, &r.metrics, &r.ledger, r.slack_ms);
+    let pools = &mut r.pools;
     let now = now_ms();
+    // Serving since the last round, folded into what is remembered of it.
+    for (bytes, secs) in r.serving.values_mut() {
+        *bytes *= score::SERVING_DECAY;
+        *secs *= score::SERVING_DECAY;
+    }
+    for (miner, (bytes, took)) in ledger.take_served() {
+        let e = r.serving.entry(miner).or_default();
+        e.0 += bytes as f64;
+        e.1 += took.as_secs_f64();
+    }
+    let busiest = r.serving.values().map(|(b, _)| *b).fold(0.0, f64::max);
+    let serving = &r.serving;
     let mut tasks = tokio::task::JoinSet::new();
     for target in targets(metagraph, &rules.keypair.account()) {
         let axon = target.axon.to_string();
@@ -214,7 +272,7 @@ async fn run_round(
         };
         // Slots holding client data are checked against the roots recorded when they were
         // stored, never against a seal.
-        let data: HashMap<u64, tessera_core::merkle::Hash> = state
+        let data: HashMap<u64, Option<tessera_core::merkle::Hash>> = state
             .data_slots(&target.hotkey)
             .await?
             .into_iter()
@@ -222,15 +280,27 @@ async fn run_round(
         let rules = rules.clone();
         tasks.spawn(async move {
             let outcome = round::challenge(&rules, &target, &pool, &data).await;
-            (target, outcome)
+            (target, outcome, data)
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        let Ok((target, outcome)) = joined else {
+        let Ok((target, outcome, data)) = joined else {
             tracing::error!("a challenge task panicked");
             continue;
         };
-        let outcome = outcome?;
+        let mut outcome = outcome?;
+        // A data slot that failed holds a piece repair must replace.
+        for item in outcome.items.iter().filter(|i| !i.success) {
+            if matches!(data.get(&item.chunk_id), Some(Some(_)))
+                && state
+                    .mark_failed(&target.hotkey, item.chunk_id, now)
+                    .await?
+            {
+                tracing::warn!(miner = %target.hotkey, slot = item.chunk_id, "a data slot failed its challenge; its piece will be repaired");
+            }
+        }
+        // Wrong bytes the gateway was served since the last round count like failed items.
+        outcome.items.extend(ledger.take_penalties(&target.hotkey));
         if outcome.items.is_empty() {
             continue;
         }
@@ -241,7 +311,21 @@ async fn run_round(
         if let Some(secs) = outcome.verify_secs {
             metrics.verify.observe(secs);
         }
-        let stats = next_stats(state, &target.hotkey, &outcome, slack_ms).await?;
+        let mut stats = next_stats(state, &target.hotkey, &outcome, slack_ms).await?;
+        // Client data earns more where it is served well and where it is rare.
+        let (served, secs) = serving.get(&target.hotkey).copied().unwrap_or_default();
+        let pieces = served / r_chunk(rules);
+        let serve = score::serving_factor(
+            if busiest > 0.0 { served / busiest } else { 0.0 },
+            if pieces > 0.0 {
+                secs * 1000.0 / pieces
+            } else {
+                0.0
+            },
+            r.hedge_ms,
+        );
+        let rare = score::rarity_factor(ledger.rare_bytes(&target.hotkey), stats.claimed_bytes);
+        stats.score *= serve * rare;
         state
             .record_round(&target.hotkey, round, &outcome.items, &stats)
             .await?;
@@ -252,6 +336,10 @@ async fn run_round(
         tracing::debug!(miner = %target.hotkey, round, score = stats.score, "recorded");
     }
     Ok(())
+}
+
+fn r_chunk(rules: &Rules) -> f64 {
+    rules.chunk_size.max(1) as f64
 }
 
 /// The miner's statistics after this round's items: reputation folded item by item, capacity and

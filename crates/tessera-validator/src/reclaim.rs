@@ -1,5 +1,5 @@
-//! Giving space back: objects whose TTL ran out, and puts that died midway (pending longer than
-//! `PENDING_GRACE`), have their slots released on the miners, which reseal them as filler, and
+//! Giving space back: objects whose TTL ran out or that their owner deleted, and puts that died
+//! midway (pending longer than `PENDING_GRACE`, or from before a restart), have their slots released on the miners, which reseal them as filler, and
 //! only then leave the index, so no slot is ever challenged against the wrong root.
 
 use std::collections::BTreeMap;
@@ -23,11 +23,14 @@ pub(crate) async fn reclaim(
     keypair: &Keypair,
     state: &StateDb,
     metagraph: &Metagraph,
+    started_ms: u64,
 ) -> Result<usize, Error> {
     let now = now_ms();
-    let due = state
-        .to_reclaim(now, now.saturating_sub(PENDING_GRACE.as_millis() as u64))
-        .await?;
+    // No put survives a restart, so one pending from before this process started is dead too.
+    let stale_before = now
+        .saturating_sub(PENDING_GRACE.as_millis() as u64)
+        .max(started_ms);
+    let due = state.to_reclaim(now, stale_before).await?;
     let mut gone = 0;
     for (id, owner) in due {
         let mut by_miner: BTreeMap<AccountId, Vec<u64>> = BTreeMap::new();

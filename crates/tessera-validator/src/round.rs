@@ -61,7 +61,7 @@ pub(crate) async fn challenge(
     rules: &Rules,
     target: &Target,
     pool: &HashDb,
-    data: &HashMap<u64, Hash>,
+    data: &HashMap<u64, Option<Hash>>,
 ) -> Result<Outcome, Error> {
     let peer = format!("miner {} at {}", target.hotkey, target.axon);
     let fail_all = |reason: String, claimed_bytes: u64, latency_ms: u64| {
@@ -296,7 +296,7 @@ async fn pick_targets(
     rules: &Rules,
     key: &SealKey,
     pool: &HashDb,
-    data: &HashMap<u64, Hash>,
+    data: &HashMap<u64, Option<Hash>>,
     n_chunks: u64,
 ) -> Result<Vec<ChallengeTarget>, Error> {
     let mut rng = rand::rngs::OsRng.unwrap_err();
@@ -304,7 +304,7 @@ async fn pick_targets(
     let mut data_slots: Vec<(u64, Hash)> = data
         .iter()
         .filter(|(id, _)| **id < n_chunks)
-        .map(|(id, root)| (*id, *root))
+        .filter_map(|(id, root)| root.map(|r| (*id, r)))
         .collect();
     data_slots.sort_unstable();
     let data_pick = (!data_slots.is_empty())
@@ -320,6 +320,8 @@ async fn pick_targets(
         .await?
         .into_iter()
         .filter(|(id, _)| *id < n_chunks)
+        // A slot whose piece is still being stored proves into nothing certain yet.
+        .filter(|(id, _)| !matches!(data.get(id), Some(None)))
         .collect();
     ready.shuffle(&mut rng);
     let want = rules.items as usize;
@@ -332,7 +334,7 @@ async fn pick_targets(
                 id,
                 segment: rng.random_range(0..segments),
                 // A pooled id that now holds client data proves into the data's root.
-                root: data.get(&id).copied().unwrap_or(root),
+                root: data.get(&id).copied().flatten().unwrap_or(root),
                 pooled: true,
             }),
     );
@@ -356,7 +358,7 @@ async fn pick_targets(
     roots.extend(
         known
             .into_iter()
-            .filter_map(|id| data.get(&id).map(|r| (id, *r))),
+            .filter_map(|id| data.get(&id).copied().flatten().map(|r| (id, r))),
     );
     out.extend(roots.into_iter().map(|(id, root)| ChallengeTarget {
         id,

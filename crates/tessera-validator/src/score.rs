@@ -80,6 +80,37 @@ pub fn score(proven_bytes: u64, reputation: Reputation, latency_factor: f64) -> 
     proven_bytes as f64 * r * latency_factor.clamp(0.0, 1.0)
 }
 
+/// The most serving can add to a score: a miner that serves every retrieval instantly earns a
+/// quarter more than one that only holds its data.
+pub const SERVING_BONUS: f64 = 0.25;
+
+/// The most rare data can add: pieces of segments close to their repair threshold are worth up
+/// to half as much again as filler of the same size.
+pub const RARITY_BONUS: f64 = 0.5;
+
+/// How much of the serving the validator saw lately fell to each miner is forgotten per round.
+pub const SERVING_DECAY: f64 = 0.9;
+
+/// 1 plus up to `SERVING_BONUS`: `share` is the miner's part of the bytes served lately relative
+/// to the busiest miner (0 to 1), `mean_piece_ms` how long its pieces took on average, judged
+/// against the time after which the gateway hedges.
+pub fn serving_factor(share: f64, mean_piece_ms: f64, hedge_ms: u64) -> f64 {
+    if !share.is_finite() || share <= 0.0 || !mean_piece_ms.is_finite() || mean_piece_ms < 0.0 {
+        return 1.0;
+    }
+    let hedge = hedge_ms.max(1) as f64;
+    1.0 + SERVING_BONUS * share.min(1.0) * hedge / (hedge + mean_piece_ms)
+}
+
+/// 1 plus up to `RARITY_BONUS`: `rare_bytes` of the miner's `claimed_bytes` hold pieces of
+/// segments at or just above their repair threshold, whose loss would cost the network most.
+pub fn rarity_factor(rare_bytes: u64, claimed_bytes: u64) -> f64 {
+    if claimed_bytes == 0 {
+        return 1.0;
+    }
+    1.0 + RARITY_BONUS * (rare_bytes.min(claimed_bytes) as f64 / claimed_bytes as f64)
+}
+
 /// Normalises scores into weights summing to 1; all zero (or none) gives no weights at all, so
 /// that nobody is paid for nothing.
 pub fn normalize(scores: &[(u16, f64)]) -> Vec<(u16, f64)> {
@@ -148,6 +179,22 @@ mod tests {
             let r = Reputation::default();
             let f = latency_factor(lat, 250);
             if a <= b { prop_assert!(score(a, r, f) <= score(b, r, f)); }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn data_factors_stay_in_their_bounds(share in -1.0f64..2.0, ms in 0.0f64..1e6, hedge in 0u64..10_000, rare in 0u64..1<<40, claimed in 0u64..1<<40) {
+            let s = serving_factor(share, ms, hedge);
+            prop_assert!((1.0..=1.0 + SERVING_BONUS).contains(&s));
+            let r = rarity_factor(rare, claimed);
+            prop_assert!((1.0..=1.0 + RARITY_BONUS).contains(&r));
+        }
+
+        #[test]
+        fn faster_and_busier_servers_earn_more(share in 0.01f64..1.0, ms in 1.0f64..1e4) {
+            prop_assert!(serving_factor(share, ms, 500) > serving_factor(share, ms * 2.0, 500));
+            prop_assert!(serving_factor(share, ms, 500) > serving_factor(share / 2.0, ms, 500));
         }
     }
 

@@ -55,6 +55,8 @@ pub struct PlacementRecord {
     pub root: Hash,
     pub miner: AccountId,
     pub slot: u64,
+    /// Whether the slot failed a challenge or returned wrong bytes since it was stored.
+    pub failed: bool,
 }
 
 const TABLE: &str = "objects";
@@ -136,13 +138,15 @@ impl StateDb {
         tx.commit().await.map_err(self.db.sql())
     }
 
-    /// Makes a pending object visible once every segment is recorded; returns whether it did.
-    pub async fn commit_object(&self, object: &[u8; 16]) -> Result<bool, Error> {
+    /// Makes a pending object visible once every segment is recorded, with the plaintext digest
+    /// the put ended with; returns whether it did.
+    pub async fn commit_object(&self, object: &[u8; 16], digest: &[u8; 32]) -> Result<bool, Error> {
         let done = sqlx::query(
-            "UPDATE objects SET state = 'complete'
+            "UPDATE objects SET state = 'complete', digest = ?
              WHERE id = ? AND state = 'pending'
                AND segments = (SELECT COUNT(*) FROM segments WHERE object = objects.id)",
         )
+        .bind(&digest[..])
         .bind(&object[..])
         .execute(&self.db.pool)
         .await
@@ -180,7 +184,7 @@ impl StateDb {
     /// Every placement of object `id`, by segment and piece.
     pub async fn placements(&self, id: &[u8; 16]) -> Result<Vec<PlacementRecord>, Error> {
         let rows = sqlx::query(
-            "SELECT p.segment, p.piece, p.root, l.miner, l.slot
+            "SELECT p.segment, p.piece, p.root, l.miner, l.slot, l.failed_ms IS NOT NULL
              FROM pieces p JOIN placements l
                ON l.object = p.object AND l.segment = p.segment AND l.piece = p.piece
              WHERE p.object = ? ORDER BY p.segment, p.piece, l.miner",
@@ -197,17 +201,20 @@ impl StateDb {
                     root: self.hash(r, 2, "pieces")?,
                     miner: self.account(r, 3, "placements")?,
                     slot: self.u64(r, 4, "placements", "slot")?,
+                    failed: r.try_get(5).map_err(self.db.sql())?,
                 })
             })
             .collect()
     }
 
-    /// The data slots `miner` holds for this validator with the roots they must prove into:
-    /// what the validator challenges beside the sealed filler.
-    pub async fn data_slots(&self, miner: &AccountId) -> Result<Vec<(u64, Hash)>, Error> {
+    /// The data slots `miner` holds for this validator, each with the root it must prove into
+    /// once settled: `None` while the piece's put is still in flight, when the slot may hold
+    /// either filler or the piece and must not be challenged at all.
+    pub async fn data_slots(&self, miner: &AccountId) -> Result<Vec<(u64, Option<Hash>)>, Error> {
         let rows = sqlx::query(
-            "SELECT l.slot, p.root FROM placements l JOIN pieces p
-               ON l.object = p.object AND l.segment = p.segment AND l.piece = p.piece
+            "SELECT l.slot, p.root, o.state = 'complete' FROM placements l
+               JOIN pieces p ON l.object = p.object AND l.segment = p.segment AND l.piece = p.piece
+               JOIN objects o ON o.id = l.object
              WHERE l.miner = ? ORDER BY l.slot",
         )
         .bind(miner.to_ss58())
@@ -216,9 +223,132 @@ impl StateDb {
         .map_err(self.db.sql())?;
         rows.iter()
             .map(|r| {
+                let settled: bool = r.try_get(2).map_err(self.db.sql())?;
                 Ok((
                     self.u64(r, 0, "placements", "slot")?,
-                    self.hash(r, 1, "pieces")?,
+                    settled.then(|| self.hash(r, 1, "pieces")).transpose()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The slots of `miner` that hold, or are promised to, a piece: not free for a new one.
+    pub async fn used_slots(&self, miner: &AccountId) -> Result<Vec<u64>, Error> {
+        let rows = sqlx::query("SELECT slot FROM placements WHERE miner = ? ORDER BY slot")
+            .bind(miner.to_ss58())
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| self.u64(r, 0, "placements", "slot"))
+            .collect()
+    }
+
+    /// Marks the piece in `miner`'s `slot` as failed, for repair to replace; returns whether a
+    /// healthy placement was there.
+    pub async fn mark_failed(
+        &self,
+        miner: &AccountId,
+        slot: u64,
+        at_ms: u64,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE placements SET failed_ms = ? WHERE miner = ? AND slot = ? AND failed_ms IS NULL",
+        )
+        .bind(self.int("at_ms", at_ms)?)
+        .bind(miner.to_ss58())
+        .bind(self.int("slot", slot)?)
+        .execute(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Moves piece `piece` of segment `segment` from the holders in `drop` to `miner`'s `slot`,
+    /// in one transaction: after a crash the piece has either its old placements or its new one.
+    pub async fn move_piece(
+        &self,
+        object: &[u8; 16],
+        segment: u64,
+        piece: u16,
+        drop: &[AccountId],
+        to: (&AccountId, u64),
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let idx = self.int("segment", segment)?;
+        for miner in drop {
+            sqlx::query(
+                "DELETE FROM placements WHERE object = ? AND segment = ? AND piece = ? AND miner = ?",
+            )
+            .bind(&object[..])
+            .bind(idx)
+            .bind(i64::from(piece))
+            .bind(miner.to_ss58())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db.sql())?;
+        }
+        sqlx::query(
+            "INSERT INTO placements (object, segment, piece, miner, slot, stored_ms)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&object[..])
+        .bind(idx)
+        .bind(i64::from(piece))
+        .bind(to.0.to_ss58())
+        .bind(self.int("slot", to.1)?)
+        .bind(self.int("stored_ms", now_ms)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db.sql())?;
+        tx.commit().await.map_err(self.db.sql())
+    }
+
+    /// Ends the life of `owner`'s object `id` now, for the reclaim sweep to release its slots;
+    /// returns whether there was such a live object.
+    pub async fn expire_object(
+        &self,
+        id: &[u8; 16],
+        owner: &AccountId,
+        now_ms: u64,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE objects SET expires_ms = ? WHERE id = ? AND owner = ? AND expires_ms > ?",
+        )
+        .bind(self.int("now_ms", now_ms)?)
+        .bind(&id[..])
+        .bind(owner.to_ss58())
+        .bind(self.int("now_ms", now_ms)?)
+        .execute(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The ids of every complete object, for the repair sweep.
+    pub async fn complete_objects(&self) -> Result<Vec<[u8; 16]>, Error> {
+        let rows = sqlx::query("SELECT id FROM objects WHERE state = 'complete' ORDER BY id")
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        rows.iter().map(|r| self.object_id(r, 0)).collect()
+    }
+
+    /// Bytes of client data each miner holds for this validator (pieces × piece size).
+    pub async fn data_bytes(&self) -> Result<Vec<(AccountId, u64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT l.miner, SUM(o.piece_size) FROM placements l JOIN objects o ON o.id = l.object
+             GROUP BY l.miner ORDER BY l.miner",
+        )
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    self.account(r, 0, "placements")?,
+                    self.u64(r, 1, "placements", "bytes")?,
                 ))
             })
             .collect()

@@ -59,7 +59,7 @@ async fn index(subnet: &Subnet, id: [u8; 16], pieces: &[Vec<u8>], expires_ms: u6
             .collect(),
     };
     state.record_segment(&id, &segment, 1).await.unwrap();
-    assert!(state.commit_object(&id).await.unwrap());
+    assert!(state.commit_object(&id, &[0; 32]).await.unwrap());
     state.close().await;
 }
 

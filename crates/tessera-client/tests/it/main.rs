@@ -1,0 +1,8 @@
+//! Integration tests of `tessera`: real miner and validator processes on `127.0.0.1:0`, and the
+//! `tessera` binary storing and fetching files through the validator's gateway.
+
+mod access;
+mod crash;
+mod failures;
+mod roundtrip;
+mod support;

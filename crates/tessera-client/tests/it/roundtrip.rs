@@ -1,0 +1,38 @@
+//! Objects of awkward sizes round-trip through the `tessera` binary: put, ls, get, stat, rm.
+
+use crate::support::{CHUNK, Devnet, bytes, text};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_of_every_awkward_size_round_trip() {
+    let net = Devnet::start(&["Dave", "Ferdie", "Grace"], "4MiB", 2, 3, &[]).await;
+    // 0 B, 1 B, a piece minus one and plus one, and several segments.
+    let sizes = [0, 1, CHUNK - 1, CHUNK + 1, 3 * (2 * CHUNK) + 17];
+    let mut ids = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let data = bytes(*size, i as u8);
+        let id = net.put("Eve", &data);
+        ids.push((id, data));
+    }
+    let ls = net.tessera("Eve", &["ls"]);
+    assert!(ls.status.success(), "{}", text(&ls.stderr));
+    for (id, data) in &ids {
+        assert!(text(&ls.stdout).contains(id.as_str()), "ls lacks {id}");
+        let got = net
+            .get("Eve", id)
+            .unwrap_or_else(|e| panic!("get {id}: {e}\n{}", net.logs()));
+        assert_eq!(got.len(), data.len());
+        assert!(got == *data, "object {id} came back different");
+    }
+    let stat = net.tessera("Eve", &["stat", &ids[4].0]);
+    assert!(
+        text(&stat.stdout).contains("health:    3/3"),
+        "{}",
+        text(&stat.stdout)
+    );
+
+    // Deleted objects are gone for their owner.
+    let rm = net.tessera("Eve", &["rm", &ids[0].0]);
+    assert!(rm.status.success(), "{}", text(&rm.stderr));
+    let err = net.get("Eve", &ids[0].0).unwrap_err();
+    assert!(err.contains("not found"), "{err}");
+}

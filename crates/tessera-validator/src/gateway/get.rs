@@ -1,0 +1,161 @@
+//! One segment of a get: fetch any k pieces in parallel, originals first, hedge a slow fetch with
+//! a spare, check every piece against the root recorded at store time before using it, penalise
+//! a miner whose bytes do not match, and gather the segment's ciphertext.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use tessera_core::AccountId;
+use tessera_core::merkle::{self, Hash};
+use tessera_storage::PlacementRecord;
+
+use super::Shared;
+use super::miners::Holder;
+use crate::Error;
+
+/// One place a piece can be read from.
+#[derive(Debug, Clone)]
+struct Source {
+    piece: u16,
+    root: Hash,
+    holder: Holder,
+    slot: u64,
+}
+
+/// The ciphertext of one segment from the placements of its pieces.
+pub(crate) async fn fetch_segment(
+    shared: &Shared,
+    axons: &HashMap<AccountId, Holder>,
+    index: u64,
+    placements: &[PlacementRecord],
+) -> Result<Vec<u8>, Error> {
+    let k = usize::from(shared.params.k);
+    // Healthy placements before failed ones, original pieces (no decoding needed) before
+    // recovery pieces, then the most reputable miner.
+    let mut sources: Vec<(bool, Source)> = placements
+        .iter()
+        .filter_map(|p| {
+            axons.get(&p.miner).map(|h| {
+                (
+                    p.failed,
+                    Source {
+                        piece: p.piece,
+                        root: p.root,
+                        holder: h.clone(),
+                        slot: p.slot,
+                    },
+                )
+            })
+        })
+        .collect();
+    sources.sort_by(|(fa, a), (fb, b)| {
+        fa.cmp(fb)
+            .then((a.piece >= shared.params.k).cmp(&(b.piece >= shared.params.k)))
+            .then(b.holder.reputation.total_cmp(&a.holder.reputation))
+            .then(a.piece.cmp(&b.piece))
+    });
+    let mut queue = sources
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect::<Vec<_>>()
+        .into_iter();
+
+    let mut got: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
+    let mut in_flight: HashSet<u16> = HashSet::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let hedge = Duration::from_millis(shared.data.hedge_ms.max(1));
+
+    // Starts fetching the next source whose piece is neither held nor being fetched.
+    let mut launch = |tasks: &mut tokio::task::JoinSet<_>,
+                      got: &BTreeMap<u16, Vec<u8>>,
+                      in_flight: &mut HashSet<u16>|
+     -> bool {
+        for source in queue.by_ref() {
+            if got.contains_key(&source.piece) || in_flight.contains(&source.piece) {
+                continue;
+            }
+            in_flight.insert(source.piece);
+            let shared = shared.clone_arc();
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let result = shared.miners.retrieve(&source.holder, source.slot).await;
+                let checked = match result {
+                    Ok(bytes) => {
+                        let root = source.root;
+                        tokio::task::spawn_blocking(move || {
+                            let ok = merkle::root(&bytes).is_ok_and(|r| r == root);
+                            (bytes, ok)
+                        })
+                        .await
+                        .map(|(bytes, ok)| Ok((bytes, ok)))
+                        .unwrap_or_else(|e| Err(format!("hashing task failed: {e}")))
+                    }
+                    Err(e) => Err(e),
+                };
+                (source, started.elapsed(), checked)
+            });
+            return true;
+        }
+        false
+    };
+    for _ in 0..k {
+        launch(&mut tasks, &got, &mut in_flight);
+    }
+
+    let mut deadline = tokio::time::Instant::now() + hedge;
+    while got.len() < k {
+        if tasks.is_empty() && !launch(&mut tasks, &got, &mut in_flight) {
+            return Err(Error::Unavailable(format!(
+                "segment {index}: only {} of the {k} pieces needed could be fetched",
+                got.len()
+            )));
+        }
+        tokio::select! {
+            joined = tasks.join_next() => {
+                let Some(joined) = joined else { continue };
+                let (source, took, checked) =
+                    joined.map_err(|e| Error::Serve(format!("fetch task failed: {e}")))?;
+                in_flight.remove(&source.piece);
+                match checked {
+                    Ok((bytes, true)) => {
+                        shared.served(&source.holder.hotkey, bytes.len() as u64, took);
+                        got.insert(source.piece, bytes);
+                    }
+                    Ok((_, false)) => {
+                        shared
+                            .penalise(
+                                &source.holder.hotkey,
+                                source.slot,
+                                "a retrieved piece does not match its recorded root",
+                            )
+                            .await?;
+                        launch(&mut tasks, &got, &mut in_flight);
+                    }
+                    Err(e) => {
+                        tracing::warn!(miner = %source.holder.hotkey, slot = source.slot, error = %e, "fetching a piece failed");
+                        launch(&mut tasks, &got, &mut in_flight);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                // Slow: ask a spare as well, and keep whichever answers first.
+                if launch(&mut tasks, &got, &mut in_flight) {
+                    shared.metrics.hedges.inc();
+                }
+                deadline = tokio::time::Instant::now() + hedge;
+            }
+        }
+    }
+    tasks.abort_all();
+
+    let params = shared.params;
+    tokio::task::spawn_blocking(move || {
+        let pieces: Vec<(usize, &[u8])> = got
+            .iter()
+            .map(|(p, b)| (usize::from(*p), b.as_slice()))
+            .collect();
+        tessera_object::gather(&params, index, &pieces).map_err(Error::from)
+    })
+    .await
+    .map_err(|e| Error::Serve(format!("decoding task failed: {e}")))?
+}

@@ -1,0 +1,246 @@
+//! The gateway's side of the miner protocol: one cached connection per miner, signed `Store`,
+//! `Retrieve` and `Release` calls whose answers are checked, the miners a piece may go to, and
+//! the slots promised to pieces still in flight.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tessera_chain::Metagraph;
+use tessera_core::AccountId;
+use tessera_core::merkle::Hash;
+use tessera_object::Candidate;
+use tessera_proto::miner::v1::miner_client::MinerClient;
+use tessera_proto::miner::v1::{ReleaseRequest, RetrieveRequest, StoreRequest, methods};
+use tessera_proto::tonic::transport::{Channel, Endpoint};
+use tessera_rpc::{signed, verify_response};
+use tessera_storage::StateDb;
+
+use crate::Error;
+use crate::round::Rules;
+use crate::score::{Reputation, SUSPEND_BELOW};
+
+/// How long one piece may take to store or fetch before the miner counts as failing.
+const PIECE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A miner pieces can go to, with the slots its partition for us has.
+#[derive(Debug, Clone)]
+pub(crate) struct Holder {
+    pub(crate) hotkey: AccountId,
+    pub(crate) axon: SocketAddr,
+    pub(crate) reputation: f64,
+    pub(crate) n_chunks: u64,
+}
+
+impl Holder {
+    pub(crate) fn candidate(&self) -> Candidate {
+        Candidate {
+            hotkey: self.hotkey,
+            ip: self.axon.ip(),
+            reputation: self.reputation,
+        }
+    }
+}
+
+/// Connections to miners and the slot reservations of puts and repairs in flight.
+pub(crate) struct Miners {
+    rules: Arc<Rules>,
+    channels: Mutex<HashMap<SocketAddr, Channel>>,
+    /// Held across the index read in `reserve`, so that a slot is never seen free in the index
+    /// just before its piece is recorded and then seen unreserved just after.
+    reserved: tokio::sync::Mutex<HashMap<AccountId, BTreeSet<u64>>>,
+}
+
+impl std::fmt::Debug for Miners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Miners").finish_non_exhaustive()
+    }
+}
+
+impl Miners {
+    pub(crate) fn new(rules: Arc<Rules>) -> Self {
+        Self {
+            rules,
+            channels: Mutex::default(),
+            reserved: tokio::sync::Mutex::default(),
+        }
+    }
+
+    fn client(&self, axon: SocketAddr) -> Result<MinerClient<Channel>, String> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let channel = match channels.get(&axon) {
+            Some(c) => c.clone(),
+            None => {
+                // Lazy: the connection is made on first use and remade after a failure, and
+                // every piece to this miner shares it.
+                let c = Endpoint::from_shared(format!("http://{axon}"))
+                    .map_err(|e| e.to_string())?
+                    .connect_timeout(Duration::from_secs(3))
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                channels.insert(axon, c.clone());
+                c
+            }
+        };
+        let limit = self.rules.chunk_size as usize + (64 << 10);
+        Ok(MinerClient::new(channel)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit))
+    }
+
+    /// Stores `data` in `slot` of `miner` and checks that the root it reports is `root`.
+    pub(crate) async fn store(
+        &self,
+        miner: &Holder,
+        slot: u64,
+        data: Vec<u8>,
+        root: &Hash,
+    ) -> Result<(), String> {
+        let mut client = self.client(miner.axon)?;
+        let (req, nonce) = signed(
+            StoreRequest { slot, data },
+            &self.rules.keypair,
+            &miner.hotkey,
+            methods::STORE,
+        );
+        let resp = tokio::time::timeout(PIECE_TIMEOUT, client.store(req))
+            .await
+            .map_err(|_| "store timed out".to_owned())?
+            .map_err(|s| format!("store refused: {}", s.message()))?;
+        self.check(&resp, methods::STORE, miner, &nonce)?;
+        if resp.get_ref().root != root[..] {
+            return Err("the stored piece's root is not the piece's own".into());
+        }
+        Ok(())
+    }
+
+    /// The bytes in `slot` of `miner`, unchecked: the caller verifies them against the root.
+    pub(crate) async fn retrieve(&self, miner: &Holder, slot: u64) -> Result<Vec<u8>, String> {
+        let mut client = self.client(miner.axon)?;
+        let (req, nonce) = signed(
+            RetrieveRequest { slot },
+            &self.rules.keypair,
+            &miner.hotkey,
+            methods::RETRIEVE,
+        );
+        let resp = tokio::time::timeout(PIECE_TIMEOUT, client.retrieve(req))
+            .await
+            .map_err(|_| "retrieve timed out".to_owned())?
+            .map_err(|s| format!("retrieve refused: {}", s.message()))?;
+        self.check(&resp, methods::RETRIEVE, miner, &nonce)?;
+        Ok(resp.into_inner().data)
+    }
+
+    /// Gives `slots` of `miner` back to filler.
+    pub(crate) async fn release(&self, miner: &Holder, slots: Vec<u64>) -> Result<(), String> {
+        let mut client = self.client(miner.axon)?;
+        let (req, nonce) = signed(
+            ReleaseRequest { slots },
+            &self.rules.keypair,
+            &miner.hotkey,
+            methods::RELEASE,
+        );
+        let resp = tokio::time::timeout(Duration::from_secs(5), client.release(req))
+            .await
+            .map_err(|_| "release timed out".to_owned())?
+            .map_err(|s| format!("release refused: {}", s.message()))?;
+        self.check(&resp, methods::RELEASE, miner, &nonce)
+    }
+
+    /// Checks that the answer is signed by the miner for our request: the signature holds it
+    /// to the bytes it sent, which is what a penalty for wrong bytes rests on.
+    fn check<T: tessera_proto::prost::Message>(
+        &self,
+        resp: &tessera_proto::tonic::Response<T>,
+        method: &str,
+        miner: &Holder,
+        nonce: &tessera_core::auth::Nonce,
+    ) -> Result<(), String> {
+        let peer = format!("miner {} at {}", miner.hotkey, miner.axon);
+        verify_response(
+            resp,
+            method,
+            &miner.hotkey,
+            &self.rules.keypair.account(),
+            nonce,
+            &peer,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    /// A free slot of `miner` below `n_chunks`, promised to the caller until `unreserve`: not
+    /// holding a piece in the index and not promised to another piece in flight.
+    pub(crate) async fn reserve(
+        &self,
+        state: &StateDb,
+        miner: &Holder,
+    ) -> Result<Option<u64>, Error> {
+        let mut reserved = self.reserved.lock().await;
+        let used: HashSet<u64> = state.used_slots(&miner.hotkey).await?.into_iter().collect();
+        let mine = reserved.entry(miner.hotkey).or_default();
+        let free = (0..miner.n_chunks).find(|s| !used.contains(s) && !mine.contains(s));
+        if let Some(slot) = free {
+            mine.insert(slot);
+        }
+        Ok(free)
+    }
+
+    /// Ends the promise of `slot`: it is in the index now, or no longer wanted.
+    pub(crate) async fn unreserve(&self, miner: &AccountId, slot: u64) {
+        let mut reserved = self.reserved.lock().await;
+        if let Some(set) = reserved.get_mut(miner) {
+            set.remove(&slot);
+        }
+    }
+}
+
+/// The miners that may hold pieces now: in the metagraph with an axon, challenged at least once
+/// with a claim for us, not blacklisted, and not suspended.
+pub(crate) async fn holders(
+    state: &StateDb,
+    metagraph: &Metagraph,
+    me: &AccountId,
+    chunk_size: u64,
+) -> Result<HashMap<AccountId, Holder>, Error> {
+    let stats: HashMap<AccountId, tessera_storage::MinerStats> =
+        state.all_stats().await?.into_iter().collect();
+    let blacklist: HashSet<AccountId> = state
+        .blacklist()
+        .await?
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect();
+    let mut out = HashMap::new();
+    for n in &metagraph.neurons {
+        if n.hotkey == *me || n.validator_permit || blacklist.contains(&n.hotkey) {
+            continue;
+        }
+        let (Some(axon), Some(s)) = (n.axon, stats.get(&n.hotkey)) else {
+            continue;
+        };
+        let reputation = Reputation {
+            alpha: s.alpha,
+            beta: s.beta,
+        }
+        .value();
+        let n_chunks = s.claimed_bytes / chunk_size.max(1);
+        if n_chunks == 0 {
+            continue;
+        }
+        out.insert(
+            n.hotkey,
+            Holder {
+                hotkey: n.hotkey,
+                axon,
+                reputation,
+                n_chunks,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The reputation below which a miner gets no new pieces and its pieces count as unhealthy.
+pub(crate) const MIN_REPUTATION: f64 = SUSPEND_BELOW;

@@ -1,0 +1,670 @@
+//! The gateway: clients put, get, list and delete their objects through the validator. Segments
+//! arrive encrypted; the gateway spreads them into pieces on miners, records every placement in
+//! the state database, and on a get gathers any k checked pieces per segment. It never holds a
+//! key, and it holds at most a few segments of an object in memory at once.
+
+mod get;
+mod miners;
+mod put;
+mod repair;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tessera_chain::{Chain, LocalChain};
+use tessera_core::AccountId;
+use tessera_object::{ObjectId, Params};
+use tessera_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
+use tessera_proto::gateway::v1::{
+    DeleteRequest, DeleteResponse, GetRequest, GetResponse, ListRequest, ListResponse, ObjectInfo,
+    ParamsRequest, ParamsResponse, PutHeader, PutRequest, PutResponse, StatRequest, get_response,
+    methods, put_request,
+};
+use tessera_proto::prost::Message;
+use tessera_proto::tonic::{self, Request, Response, Status, Streaming};
+use tessera_rpc::{Gate, now_ms};
+use tessera_storage::{ChallengeRecord, NewObject, ObjectRecord, PlacementRecord, StateDb};
+
+pub(crate) use miners::{Holder, Miners, holders};
+pub(crate) use repair::sweep;
+
+use crate::metrics::Metrics;
+use crate::{DataConfig, Error};
+
+/// Segments of one object being stored or fetched at once: enough to keep miners and the
+/// network busy, few enough to bound memory to a few segments.
+const PIPELINE: usize = 3;
+
+/// Failed items and served pieces the gateway saw between rounds, folded into miners' records
+/// by the next round.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    penalties: Mutex<HashMap<AccountId, Vec<ChallengeRecord>>>,
+    served: Mutex<HashMap<AccountId, (u64, Duration)>>,
+    /// Bytes of each miner's pieces in segments close to their repair threshold, as of the last
+    /// repair sweep.
+    rare: Mutex<HashMap<AccountId, u64>>,
+}
+
+impl Ledger {
+    /// The failed items recorded against `miner` since the last call.
+    pub(crate) fn take_penalties(&self, miner: &AccountId) -> Vec<ChallengeRecord> {
+        let mut p = self.penalties.lock().unwrap_or_else(|p| p.into_inner());
+        p.remove(miner).unwrap_or_default()
+    }
+
+    /// Bytes each miner served correctly, and the time it took, since the last call.
+    pub(crate) fn take_served(&self) -> HashMap<AccountId, (u64, Duration)> {
+        let mut s = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *s)
+    }
+
+    pub(crate) fn rare_bytes(&self, miner: &AccountId) -> u64 {
+        let r = self.rare.lock().unwrap_or_else(|p| p.into_inner());
+        r.get(miner).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn set_rare(&self, rare: HashMap<AccountId, u64>) {
+        *self.rare.lock().unwrap_or_else(|p| p.into_inner()) = rare;
+    }
+}
+
+/// Everything the gateway's calls share.
+pub(crate) struct Shared {
+    me: Arc<Shared0>,
+}
+
+/// The inner state, behind one `Arc` so that tasks can own a handle.
+pub(crate) struct Shared0 {
+    pub(crate) keypair_account: AccountId,
+    pub(crate) state: StateDb,
+    pub(crate) chain: LocalChain,
+    pub(crate) data: DataConfig,
+    pub(crate) params: Params,
+    pub(crate) chunk_size: u64,
+    pub(crate) gate: Gate,
+    pub(crate) miners: Miners,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) metrics: Metrics,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Shared0;
+    fn deref(&self) -> &Shared0 {
+        &self.me
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(inner: Shared0) -> Self {
+        Self {
+            me: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn clone_arc(&self) -> Shared {
+        Shared {
+            me: self.me.clone(),
+        }
+    }
+
+    /// Marks the piece in `miner`'s `slot` for repair and counts a failed item against the
+    /// miner.
+    pub(crate) async fn penalise(
+        &self,
+        miner: &AccountId,
+        slot: u64,
+        reason: &str,
+    ) -> Result<(), Error> {
+        tracing::warn!(%miner, slot, reason, "miner penalised");
+        self.metrics
+            .bad_pieces
+            .get_or_create(&self.metrics.miner(&miner.to_string()))
+            .inc();
+        self.state.mark_failed(miner, slot, now_ms()).await?;
+        let mut p = self
+            .ledger
+            .penalties
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        p.entry(*miner).or_default().push(ChallengeRecord {
+            chunk_id: slot,
+            segment: 0,
+            success: false,
+            latency_ms: 0,
+            bytes: 0,
+            at_ms: now_ms(),
+            reason: Some(reason.to_owned()),
+        });
+        Ok(())
+    }
+
+    /// Counts a piece `miner` served correctly.
+    pub(crate) fn served(&self, miner: &AccountId, bytes: u64, took: Duration) {
+        let mut s = self.ledger.served.lock().unwrap_or_else(|p| p.into_inner());
+        let e = s.entry(*miner).or_default();
+        e.0 += bytes;
+        e.1 += took;
+    }
+
+    async fn metagraph(&self) -> Result<tessera_chain::Metagraph, Error> {
+        Ok(self.chain.metagraph().await?)
+    }
+
+    pub(crate) async fn chain_metagraph(&self) -> Result<tessera_chain::Metagraph, Error> {
+        self.metagraph().await
+    }
+
+    /// Lets a signed client in: any hotkey may store, and sees only its own objects.
+    fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<AccountId, Status> {
+        self.gate
+            .check(request, method, |_| Ok(()))
+            .map(|c| c.hotkey)
+    }
+
+    /// `owner`'s live, complete object `id`; anyone else is told it does not exist, so that ids
+    /// of others' objects cannot even be confirmed.
+    async fn owned(&self, id: &[u8], owner: &AccountId) -> Result<ObjectRecord, Error> {
+        let id = ObjectId::from_slice(id)
+            .ok_or_else(|| Error::BadRequest("object id must be 16 bytes".into()))?;
+        match self.state.object(&id.0).await? {
+            Some(o) if o.complete && o.object.owner == *owner && o.object.expires_ms > now_ms() => {
+                Ok(o)
+            }
+            _ => Err(Error::NotFound(format!("object {id} not found"))),
+        }
+    }
+
+    /// The wire description of `o`, with the health of its segments.
+    async fn info(&self, o: &ObjectRecord) -> Result<ObjectInfo, Error> {
+        let placements = self.state.placements(&o.object.id).await?;
+        let metagraph = self.metagraph().await?;
+        let holders = holders(
+            &self.state,
+            &metagraph,
+            &self.keypair_account,
+            self.chunk_size,
+        )
+        .await?;
+        let health = health(&placements, &holders, o.object.segments);
+        Ok(object_info(o, &health))
+    }
+}
+
+/// Healthy pieces per segment: pieces with a placement on a miner that can hold pieces now and
+/// that has not failed since.
+pub(crate) fn health(
+    placements: &[PlacementRecord],
+    holders: &HashMap<AccountId, Holder>,
+    segments: u64,
+) -> Vec<u16> {
+    let mut by_segment: BTreeMap<u64, std::collections::BTreeSet<u16>> = BTreeMap::new();
+    for p in placements {
+        let ok = !p.failed
+            && holders
+                .get(&p.miner)
+                .is_some_and(|h| h.reputation >= miners::MIN_REPUTATION);
+        let entry = by_segment.entry(p.segment).or_default();
+        if ok {
+            entry.insert(p.piece);
+        }
+    }
+    (0..segments)
+        .map(|s| by_segment.get(&s).map_or(0, |set| set.len() as u16))
+        .collect()
+}
+
+fn object_info(o: &ObjectRecord, health: &[u16]) -> ObjectInfo {
+    let n = &o.object;
+    ObjectInfo {
+        id: n.id.to_vec(),
+        size: n.size,
+        digest: n.digest.to_vec(),
+        k: u32::from(n.k),
+        n: u32::from(n.n),
+        piece_size: n.piece_size,
+        segments: n.segments,
+        created_ms: n.created_ms,
+        expires_ms: n.expires_ms,
+        healthy_pieces: health.iter().map(|h| u64::from(*h)).sum(),
+        weakest_segment: health.iter().copied().min().map_or(0, u32::from),
+    }
+}
+
+/// The one mapping from the validator's errors to gRPC status codes.
+pub(crate) fn status(e: &Error) -> Status {
+    let m = e.to_string();
+    match e {
+        Error::BadRequest(_) => Status::invalid_argument(m),
+        Error::NotFound(_) => Status::not_found(m),
+        Error::Exists(_) => Status::already_exists(m),
+        Error::Mismatch(_) => Status::failed_precondition(m),
+        Error::NoCapacity(_) => Status::resource_exhausted(m),
+        Error::Unavailable(_) => Status::unavailable(m),
+        Error::Object(tessera_object::Error::TooFewMiners { .. }) => Status::unavailable(m),
+        Error::Object(_) => Status::invalid_argument(m),
+        Error::Config(_)
+        | Error::Allocator(_)
+        | Error::Storage(_)
+        | Error::Chain(_)
+        | Error::Core(_)
+        | Error::Seal(_)
+        | Error::Bind { .. }
+        | Error::Serve(_) => {
+            tracing::error!(error = %e, "gateway call failed");
+            Status::internal(m)
+        }
+    }
+}
+
+/// The tonic face of the gateway.
+#[derive(Debug)]
+pub(crate) struct GatewayService(pub(crate) Shared);
+
+impl GatewayService {
+    pub(crate) fn server(shared: Shared) -> GatewayServer<Self> {
+        // A segment is k pieces of one chunk; a little more for the framing.
+        let limit = usize::from(shared.params.k) * shared.params.piece_size as usize + (64 << 10);
+        GatewayServer::new(Self(shared))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }
+
+    fn done<T>(&self, method: &str, r: Result<T, Error>) -> Result<T, Status> {
+        let r = r.map_err(|e| status(&e));
+        let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        self.0.metrics.call(method, code);
+        r
+    }
+
+    async fn put_inner(
+        &self,
+        owner: AccountId,
+        header: PutHeader,
+        mut stream: Streaming<PutRequest>,
+    ) -> Result<ObjectInfo, Error> {
+        let s = &self.0;
+        let p = s.params;
+        let id = ObjectId::from_slice(&header.id)
+            .ok_or_else(|| Error::BadRequest("object id must be 16 bytes".into()))?;
+        if (header.k, header.n, header.piece_size) != (u32::from(p.k), u32::from(p.n), p.piece_size)
+        {
+            return Err(Error::Mismatch(format!(
+                "segments sealed for k={} n={} piece_size={}, but this gateway codes k={} n={} piece_size={}; ask Params again",
+                header.k, header.n, header.piece_size, p.k, p.n, p.piece_size
+            )));
+        }
+        let segments = tessera_object::segment_count(&p, header.size);
+        if header.segments != segments {
+            return Err(Error::BadRequest(format!(
+                "an object of {} bytes has {segments} segments, not {}",
+                header.size, header.segments
+            )));
+        }
+        let ttl = match header.ttl_secs {
+            0 => s.data.default_ttl_secs,
+            t if t > s.data.max_ttl_secs => {
+                return Err(Error::BadRequest(format!(
+                    "ttl {t} s is longer than this gateway's maximum of {} s",
+                    s.data.max_ttl_secs
+                )));
+            }
+            t => t,
+        };
+        if s.state.object(&id.0).await?.is_some() {
+            return Err(Error::Exists(format!("object {id} already exists")));
+        }
+        let metagraph = s.metagraph().await?;
+        let holders = holders(&s.state, &metagraph, &s.keypair_account, s.chunk_size).await?;
+        let eligible = holders
+            .values()
+            .filter(|h| h.reputation >= miners::MIN_REPUTATION)
+            .count();
+        if eligible < usize::from(p.n) {
+            return Err(Error::Unavailable(format!(
+                "only {eligible} miners can take pieces now; {} are needed",
+                p.n
+            )));
+        }
+        let created = now_ms();
+        let object = NewObject {
+            id: id.0,
+            owner,
+            size: header.size,
+            // Filled in from the put's last message before the object is committed.
+            digest: [0; 32],
+            k: p.k,
+            n: p.n,
+            piece_size: p.piece_size,
+            segments,
+            created_ms: created,
+            expires_ms: created.saturating_add(ttl.saturating_mul(1000)),
+        };
+        s.state.begin_object(&object).await?;
+        // From here on a failure leaves a pending object, which the reclaim sweep releases.
+        let holders = Arc::new(holders);
+        let capacity = p.segment_capacity() as u64;
+        let segment_bytes = usize::from(p.k) * p.piece_size as usize;
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut index = 0u64;
+        let result: Result<[u8; 32], Error> = async {
+            let digest = loop {
+                let message = stream.message().await.map_err(|st| {
+                    Error::BadRequest(format!("put stream broke: {}", st.message()))
+                })?;
+                let bytes = match message.and_then(|m| m.part) {
+                    Some(put_request::Part::Segment(bytes)) => bytes,
+                    Some(put_request::Part::Digest(d)) => {
+                        break <[u8; 32]>::try_from(d.as_slice())
+                            .map_err(|_| Error::BadRequest("digest must be 32 bytes".into()))?;
+                    }
+                    Some(put_request::Part::Header(_)) => {
+                        return Err(Error::BadRequest("a second header in one put".into()));
+                    }
+                    None => {
+                        return Err(Error::BadRequest(
+                            "the put ended without its digest: the client stopped midway".into(),
+                        ));
+                    }
+                };
+                if index >= segments {
+                    return Err(Error::BadRequest(format!(
+                        "more than the {segments} segments announced"
+                    )));
+                }
+                if bytes.len() != segment_bytes {
+                    return Err(Error::BadRequest(format!(
+                        "segment {index} is {} bytes, not k × piece_size = {segment_bytes}",
+                        bytes.len()
+                    )));
+                }
+                s.metrics.bytes_in.inc_by(bytes.len() as u64);
+                let size = header.size.saturating_sub(index * capacity).min(capacity);
+                while tasks.len() >= PIPELINE {
+                    join_one(&mut tasks).await?;
+                }
+                let shared = s.clone_arc();
+                let holders = holders.clone();
+                tasks.spawn(async move {
+                    put::put_segment(&shared, &holders, id, index, size, bytes).await
+                });
+                index += 1;
+            };
+            if stream.message().await.ok().flatten().is_some() {
+                return Err(Error::BadRequest("messages after the digest".into()));
+            }
+            while !tasks.is_empty() {
+                join_one(&mut tasks).await?;
+            }
+            if index != segments {
+                return Err(Error::BadRequest(format!(
+                    "the put ended after {index} of {segments} segments"
+                )));
+            }
+            Ok(digest)
+        }
+        .await;
+        let digest = match result {
+            Ok(d) => d,
+            Err(e) => {
+                tasks.abort_all();
+                // Not visible, and released by the next reclaim sweep; expiring it now makes that
+                // sweep the next round rather than after the grace for dead puts.
+                let _ = s.state.expire_object(&id.0, &owner, now_ms()).await;
+                return Err(e);
+            }
+        };
+        if !s.state.commit_object(&id.0, &digest).await? {
+            return Err(Error::Serve(format!("object {id} could not be committed")));
+        }
+        tracing::info!(object = %id, %owner, size = header.size, segments, "object stored");
+        let record = s
+            .state
+            .object(&id.0)
+            .await?
+            .ok_or_else(|| Error::Serve(format!("object {id} vanished after commit")))?;
+        s.info(&record).await
+    }
+}
+
+async fn join_one(tasks: &mut tokio::task::JoinSet<Result<(), Error>>) -> Result<(), Error> {
+    match tasks.join_next().await {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => Err(Error::Serve(format!("segment task failed: {e}"))),
+        None => Ok(()),
+    }
+}
+
+type GetStream = tokio_stream::wrappers::ReceiverStream<Result<GetResponse, Status>>;
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    async fn params(
+        &self,
+        request: Request<ParamsRequest>,
+    ) -> Result<Response<ParamsResponse>, Status> {
+        // Unsigned on purpose: the answer is public, and it names whom to sign for.
+        let _ = (request, methods::PARAMS);
+        let p = self.0.params;
+        let ready = async {
+            let metagraph = self.0.metagraph().await?;
+            let h = holders(
+                &self.0.state,
+                &metagraph,
+                &self.0.keypair_account,
+                self.0.chunk_size,
+            )
+            .await?;
+            Ok::<_, Error>(
+                h.values()
+                    .filter(|h| h.reputation >= miners::MIN_REPUTATION)
+                    .count() as u32,
+            )
+        }
+        .await;
+        let ready_miners = self.done("params", ready)?;
+        Ok(Response::new(ParamsResponse {
+            k: u32::from(p.k),
+            n: u32::from(p.n),
+            piece_size: p.piece_size,
+            default_ttl_secs: self.0.data.default_ttl_secs,
+            max_ttl_secs: self.0.data.max_ttl_secs,
+            hotkey: self.0.keypair_account.to_ss58(),
+            ready_miners,
+        }))
+    }
+
+    async fn put(
+        &self,
+        request: Request<Streaming<PutRequest>>,
+    ) -> Result<Response<PutResponse>, Status> {
+        let (md, ext, mut stream) = request.into_parts();
+        let remote = ext
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|i| i.remote_addr());
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty put: the header must come first"))?;
+        let Some(put_request::Part::Header(header)) = first.part.clone() else {
+            return Err(Status::invalid_argument(
+                "the first message of a put must be its header",
+            ));
+        };
+        let owner = self
+            .0
+            .gate
+            .check_body(
+                &md,
+                remote,
+                &first.encode_to_vec(),
+                methods::PUT,
+                |_| Ok(()),
+            )?
+            .hotkey;
+        let r = self.put_inner(owner, header, stream).await;
+        self.done("put", r).map(|object| {
+            Response::new(PutResponse {
+                object: Some(object),
+            })
+        })
+    }
+
+    type GetStream = GetStream;
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetStream>, Status> {
+        let owner = self.0.admit(&request, methods::GET)?;
+        let s = self.0.clone_arc();
+        let prepared = async {
+            let o = s.owned(&request.get_ref().id, &owner).await?;
+            let placements = s.state.placements(&o.object.id).await?;
+            let metagraph = s.metagraph().await?;
+            let mut holders =
+                holders(&s.state, &metagraph, &s.keypair_account, s.chunk_size).await?;
+            // A miner without recent stats may still hold pieces: reachable is enough to ask.
+            for n in &metagraph.neurons {
+                if let (Some(axon), false) = (n.axon, holders.contains_key(&n.hotkey)) {
+                    holders.insert(
+                        n.hotkey,
+                        Holder {
+                            hotkey: n.hotkey,
+                            axon,
+                            reputation: 0.0,
+                            n_chunks: 0,
+                        },
+                    );
+                }
+            }
+            let health = health(&placements, &holders, o.object.segments);
+            Ok::<_, Error>((o, placements, holders, health))
+        }
+        .await;
+        let (o, placements, holders, health) = self.done("get", prepared)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let info = object_info(&o, &health);
+        tokio::spawn(async move {
+            if tx
+                .send(Ok(GetResponse {
+                    part: Some(get_response::Part::Object(info)),
+                }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
+            for p in placements {
+                by_segment.entry(p.segment).or_default().push(p);
+            }
+            let holders = Arc::new(holders);
+            let mut pending = std::collections::VecDeque::new();
+            let mut next = 0u64;
+            loop {
+                while pending.len() < PIPELINE && next < o.object.segments {
+                    let shared = s.clone_arc();
+                    let holders = holders.clone();
+                    let placements = by_segment.remove(&next).unwrap_or_default();
+                    let index = next;
+                    pending.push_back(tokio::spawn(async move {
+                        get::fetch_segment(&shared, &holders, index, &placements).await
+                    }));
+                    next += 1;
+                }
+                let Some(task) = pending.pop_front() else {
+                    break;
+                };
+                let result = match task.await {
+                    Ok(r) => r,
+                    Err(e) => Err(Error::Serve(format!("fetch task failed: {e}"))),
+                };
+                let message = match result {
+                    Ok(bytes) => {
+                        s.metrics.bytes_out.inc_by(bytes.len() as u64);
+                        Ok(GetResponse {
+                            part: Some(get_response::Part::Segment(bytes)),
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(object = %ObjectId(o.object.id), error = %e, "get failed");
+                        Err(status(&e))
+                    }
+                };
+                let failed = message.is_err();
+                if tx.send(message).await.is_err() || failed {
+                    for t in pending {
+                        t.abort();
+                    }
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn stat(&self, request: Request<StatRequest>) -> Result<Response<ObjectInfo>, Status> {
+        let owner = self.0.admit(&request, methods::STAT)?;
+        let r = async {
+            let o = self.0.owned(&request.get_ref().id, &owner).await?;
+            self.0.info(&o).await
+        }
+        .await;
+        self.done("stat", r).map(Response::new)
+    }
+
+    async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        let owner = self.0.admit(&request, methods::LIST)?;
+        let r = async {
+            let now = now_ms();
+            let metagraph = self.0.metagraph().await?;
+            let holders = holders(
+                &self.0.state,
+                &metagraph,
+                &self.0.keypair_account,
+                self.0.chunk_size,
+            )
+            .await?;
+            let mut objects = Vec::new();
+            for o in self.0.state.objects_of(&owner).await? {
+                if o.object.expires_ms <= now {
+                    continue;
+                }
+                let placements = self.0.state.placements(&o.object.id).await?;
+                objects.push(object_info(
+                    &o,
+                    &health(&placements, &holders, o.object.segments),
+                ));
+            }
+            Ok(ListResponse { objects })
+        }
+        .await;
+        self.done("list", r).map(Response::new)
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let owner = self.0.admit(&request, methods::DELETE)?;
+        let r = async {
+            let o = self.0.owned(&request.get_ref().id, &owner).await?;
+            // Gone for the client now; the reclaim sweep gives the slots back to filler.
+            self.0
+                .state
+                .expire_object(&o.object.id, &owner, now_ms())
+                .await?;
+            tracing::info!(object = %ObjectId(o.object.id), %owner, "object deleted");
+            Ok(DeleteResponse {})
+        }
+        .await;
+        self.done("delete", r).map(Response::new)
+    }
+}
