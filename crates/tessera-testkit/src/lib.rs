@@ -252,9 +252,14 @@ impl Process {
 
     /// The metrics endpoint the node reported (`metrics on <addr>`), if it serves one.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.early_addr("metrics on ")
+    }
+
+    /// An address the node reported before it listened, on a line `<prefix><addr>`.
+    pub fn early_addr(&self, prefix: &str) -> Option<SocketAddr> {
         self.early
             .iter()
-            .find_map(|l| l.strip_prefix("metrics on ")?.trim().parse().ok())
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
     }
 
     /// Lines the node printed on stdout since the last call.

@@ -9,6 +9,7 @@ pub mod cli;
 mod config;
 mod error;
 mod gateway;
+mod http;
 mod metrics;
 mod node;
 mod reclaim;

@@ -86,6 +86,7 @@ pub async fn run(
     let ledger = Arc::new(Ledger::default());
     let gateway = Shared::new(Shared0 {
         keypair_account: me,
+        rules: rules.clone(),
         state: state.clone(),
         chain: LocalChain::new(config.metagraph_path(), config.netuid),
         data: config.data.clone(),
@@ -97,6 +98,21 @@ pub async fn run(
         metrics: metrics.clone(),
     });
     let repairer = gateway.clone_arc();
+    let http_task = match config.data.http.as_deref() {
+        Some(addr) => {
+            let (listener, bound) = crate::http::bind(addr).await?;
+            println!("http on {bound}");
+            tracing::info!(%bound, "http gateway and web page serving");
+            let shutdown = stopped(stop_rx.clone());
+            let shared = gateway.clone_arc();
+            Some(tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(listener, shared, shutdown).await {
+                    tracing::error!(error = %e, "http gateway failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let started_ms = now_ms();
 
     let (listener, bound) = tessera_rpc::bind(&config.axon.ip, config.axon.port)
@@ -183,6 +199,12 @@ pub async fn run(
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
+    // Both servers stopped accepting at the signal; calls in flight finish (within a grace)
+    // before the state they write to is closed.
+    let served = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if let Some(http) = http_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    }
     for task in [watchdog, metrics_task].into_iter().flatten() {
         task.abort();
         let _ = task.await;
@@ -191,7 +213,7 @@ pub async fn run(
         pool.close().await;
     }
     state.close().await;
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
+    match served {
         Ok(Ok(Err(e))) => return Err(Error::Serve(e.to_string())),
         Ok(Err(e)) => return Err(Error::Serve(e.to_string())),
         _ => {}

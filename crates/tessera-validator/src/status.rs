@@ -25,6 +25,8 @@ pub struct MinerRow {
     /// The weight last set for this miner, 0 if none.
     pub weight: f64,
     pub challenges: u64,
+    /// Bytes of client data (pieces) the miner holds for this validator.
+    pub data_bytes: u64,
 }
 
 /// Reads the rows of the validator `me` whose state file is at `path`, by uid.
@@ -39,7 +41,8 @@ pub async fn read(path: &Path, me: &AccountId) -> Result<Vec<MinerRow>, Error> {
     rows
 }
 
-async fn rows(state: &StateDb) -> Result<Vec<MinerRow>, Error> {
+pub(crate) async fn rows(state: &StateDb) -> Result<Vec<MinerRow>, Error> {
+    let data: HashMap<AccountId, u64> = state.data_bytes().await?.into_iter().collect();
     let stats: HashMap<AccountId, _> = state.all_stats().await?.into_iter().collect();
     let weights: HashMap<AccountId, f64> = state
         .last_weights()
@@ -71,6 +74,7 @@ async fn rows(state: &StateDb) -> Result<Vec<MinerRow>, Error> {
             score: s.map_or(0.0, |s| s.score),
             weight: weights.get(&m.hotkey).copied().unwrap_or(0.0),
             challenges: state.challenge_count(&m.hotkey).await?,
+            data_bytes: data.get(&m.hotkey).copied().unwrap_or(0),
         });
     }
     out.sort_by_key(|r| r.uid);
@@ -87,17 +91,27 @@ pub async fn report(config: &crate::Config) -> Result<String, Error> {
     let _ = writeln!(out, "validator {} ({})", keypair.account(), path.display());
     let _ = writeln!(
         out,
-        "  {:>4} {:<50} {:>10} {:>10} {:>8} {:>9} {:>6} {:>7} {:>10}",
-        "uid", "miner", "claimed", "proven", "success", "latency", "rep", "weight", "challenges"
+        "  {:>4} {:<50} {:>10} {:>10} {:>10} {:>8} {:>9} {:>6} {:>7} {:>10}",
+        "uid",
+        "miner",
+        "claimed",
+        "proven",
+        "data",
+        "success",
+        "latency",
+        "rep",
+        "weight",
+        "challenges"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "  {:>4} {:<50} {:>10} {:>10} {:>7.0}% {:>7.1}ms {:>6.3} {:>7.3} {:>10}",
+            "  {:>4} {:<50} {:>10} {:>10} {:>10} {:>7.0}% {:>7.1}ms {:>6.3} {:>7.3} {:>10}",
             r.uid,
             r.hotkey.to_string(),
             tessera_allocator::ByteSize(r.claimed_bytes).to_string(),
             tessera_allocator::ByteSize(r.proven_bytes).to_string(),
+            tessera_allocator::ByteSize(r.data_bytes).to_string(),
             100.0 * r.success_rate,
             r.mean_latency_ms,
             r.reputation,

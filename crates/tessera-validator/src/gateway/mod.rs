@@ -78,6 +78,7 @@ pub(crate) struct Shared {
 /// The inner state, behind one `Arc` so that tasks can own a handle.
 pub(crate) struct Shared0 {
     pub(crate) keypair_account: AccountId,
+    pub(crate) rules: Arc<crate::round::Rules>,
     pub(crate) state: StateDb,
     pub(crate) chain: LocalChain,
     pub(crate) data: DataConfig,
@@ -196,6 +197,284 @@ impl Shared {
         let health = health(&placements, &holders, o.object.segments);
         Ok(object_info(o, &health))
     }
+
+    /// `owner`'s live objects, oldest first, with their health.
+    pub(crate) async fn list_objects(&self, owner: &AccountId) -> Result<Vec<ObjectInfo>, Error> {
+        let now = now_ms();
+        let metagraph = self.metagraph().await?;
+        let holders = holders(
+            &self.state,
+            &metagraph,
+            &self.keypair_account,
+            self.chunk_size,
+        )
+        .await?;
+        let mut objects = Vec::new();
+        for o in self.state.objects_of(owner).await? {
+            if o.object.expires_ms <= now {
+                continue;
+            }
+            let placements = self.state.placements(&o.object.id).await?;
+            objects.push(object_info(
+                &o,
+                &health(&placements, &holders, o.object.segments),
+            ));
+        }
+        Ok(objects)
+    }
+
+    pub(crate) async fn stat_object(
+        &self,
+        id: &[u8],
+        owner: &AccountId,
+    ) -> Result<ObjectInfo, Error> {
+        let o = self.owned(id, owner).await?;
+        self.info(&o).await
+    }
+
+    /// Ends `owner`'s object `id` now: gone for the client at once, its slots given back to
+    /// filler by the next reclaim sweep.
+    pub(crate) async fn delete_object(&self, id: &[u8], owner: &AccountId) -> Result<(), Error> {
+        let o = self.owned(id, owner).await?;
+        self.state
+            .expire_object(&o.object.id, owner, now_ms())
+            .await?;
+        tracing::info!(object = %ObjectId(o.object.id), %owner, "object deleted");
+        Ok(())
+    }
+
+    /// `owner`'s object `id` and a stream of its segments' ciphertext in order, fetched a few
+    /// segments ahead; the stream ends early with the error that stopped it.
+    pub(crate) async fn open_object(
+        &self,
+        id: &[u8],
+        owner: &AccountId,
+    ) -> Result<
+        (
+            ObjectInfo,
+            tokio::sync::mpsc::Receiver<Result<Vec<u8>, Error>>,
+        ),
+        Error,
+    > {
+        let o = self.owned(id, owner).await?;
+        let placements = self.state.placements(&o.object.id).await?;
+        let metagraph = self.metagraph().await?;
+        let mut holders = holders(
+            &self.state,
+            &metagraph,
+            &self.keypair_account,
+            self.chunk_size,
+        )
+        .await?;
+        let health = health(&placements, &holders, o.object.segments);
+        // A miner without recent stats may still hold pieces: reachable is enough to ask.
+        for n in &metagraph.neurons {
+            if let (Some(axon), false) = (n.axon, holders.contains_key(&n.hotkey)) {
+                holders.insert(
+                    n.hotkey,
+                    Holder {
+                        hotkey: n.hotkey,
+                        axon,
+                        reputation: 0.0,
+                        n_chunks: 0,
+                    },
+                );
+            }
+        }
+        let info = object_info(&o, &health);
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let s = self.clone_arc();
+        tokio::spawn(async move {
+            let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
+            for p in placements {
+                by_segment.entry(p.segment).or_default().push(p);
+            }
+            let holders = Arc::new(holders);
+            let mut pending = std::collections::VecDeque::new();
+            let mut next = 0u64;
+            loop {
+                while pending.len() < PIPELINE && next < o.object.segments {
+                    let shared = s.clone_arc();
+                    let holders = holders.clone();
+                    let placements = by_segment.remove(&next).unwrap_or_default();
+                    let index = next;
+                    pending.push_back(tokio::spawn(async move {
+                        get::fetch_segment(&shared, &holders, index, &placements).await
+                    }));
+                    next += 1;
+                }
+                let Some(task) = pending.pop_front() else {
+                    break;
+                };
+                let result = match task.await {
+                    Ok(r) => r,
+                    Err(e) => Err(Error::Serve(format!("fetch task failed: {e}"))),
+                };
+                if let Ok(bytes) = &result {
+                    s.metrics.bytes_out.inc_by(bytes.len() as u64);
+                } else if let Err(e) = &result {
+                    tracing::warn!(object = %ObjectId(o.object.id), error = %e, "get failed");
+                }
+                let failed = result.is_err();
+                if tx.send(result).await.is_err() || failed {
+                    for t in pending {
+                        t.abort();
+                    }
+                    return;
+                }
+            }
+        });
+        Ok((info, rx))
+    }
+
+    /// Stores object `header` for `owner` from its parts: every encrypted segment in order,
+    /// then the plaintext digest. Answers once every piece is stored and indexed; a failure
+    /// leaves nothing visible, and the reclaim sweep gives back what was placed.
+    pub(crate) async fn put_object(
+        &self,
+        owner: AccountId,
+        header: PutHeader,
+        mut parts: tokio::sync::mpsc::Receiver<Result<put_request::Part, Error>>,
+    ) -> Result<ObjectInfo, Error> {
+        let s = self;
+        let p = s.params;
+        let id = ObjectId::from_slice(&header.id)
+            .ok_or_else(|| Error::BadRequest("object id must be 16 bytes".into()))?;
+        if (header.k, header.n, header.piece_size) != (u32::from(p.k), u32::from(p.n), p.piece_size)
+        {
+            return Err(Error::Mismatch(format!(
+                "segments sealed for k={} n={} piece_size={}, but this gateway codes k={} n={} piece_size={}; ask Params again",
+                header.k, header.n, header.piece_size, p.k, p.n, p.piece_size
+            )));
+        }
+        let segments = tessera_object::segment_count(&p, header.size);
+        if header.segments != segments {
+            return Err(Error::BadRequest(format!(
+                "an object of {} bytes has {segments} segments, not {}",
+                header.size, header.segments
+            )));
+        }
+        let ttl = match header.ttl_secs {
+            0 => s.data.default_ttl_secs,
+            t if t > s.data.max_ttl_secs => {
+                return Err(Error::BadRequest(format!(
+                    "ttl {t} s is longer than this gateway's maximum of {} s",
+                    s.data.max_ttl_secs
+                )));
+            }
+            t => t,
+        };
+        if s.state.object(&id.0).await?.is_some() {
+            return Err(Error::Exists(format!("object {id} already exists")));
+        }
+        let metagraph = s.metagraph().await?;
+        let holders = holders(&s.state, &metagraph, &s.keypair_account, s.chunk_size).await?;
+        let eligible = holders
+            .values()
+            .filter(|h| h.reputation >= miners::MIN_REPUTATION)
+            .count();
+        if eligible < usize::from(p.n) {
+            return Err(Error::Unavailable(format!(
+                "only {eligible} miners can take pieces now; {} are needed",
+                p.n
+            )));
+        }
+        let created = now_ms();
+        let object = NewObject {
+            id: id.0,
+            owner,
+            size: header.size,
+            // Filled in from the put's last message before the object is committed.
+            digest: [0; 32],
+            k: p.k,
+            n: p.n,
+            piece_size: p.piece_size,
+            segments,
+            created_ms: created,
+            expires_ms: created.saturating_add(ttl.saturating_mul(1000)),
+        };
+        s.state.begin_object(&object).await?;
+        // From here on a failure leaves a pending object, which the reclaim sweep releases.
+        let holders = Arc::new(holders);
+        let capacity = p.segment_capacity() as u64;
+        let segment_bytes = usize::from(p.k) * p.piece_size as usize;
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut index = 0u64;
+        let result: Result<[u8; 32], Error> = async {
+            let digest = loop {
+                let bytes = match parts.recv().await.transpose()? {
+                    Some(put_request::Part::Segment(bytes)) => bytes,
+                    Some(put_request::Part::Digest(d)) => {
+                        break <[u8; 32]>::try_from(d.as_slice())
+                            .map_err(|_| Error::BadRequest("digest must be 32 bytes".into()))?;
+                    }
+                    Some(put_request::Part::Header(_)) => {
+                        return Err(Error::BadRequest("a second header in one put".into()));
+                    }
+                    None => {
+                        return Err(Error::BadRequest(
+                            "the put ended without its digest: the client stopped midway".into(),
+                        ));
+                    }
+                };
+                if index >= segments {
+                    return Err(Error::BadRequest(format!(
+                        "more than the {segments} segments announced"
+                    )));
+                }
+                if bytes.len() != segment_bytes {
+                    return Err(Error::BadRequest(format!(
+                        "segment {index} is {} bytes, not k × piece_size = {segment_bytes}",
+                        bytes.len()
+                    )));
+                }
+                s.metrics.bytes_in.inc_by(bytes.len() as u64);
+                let size = header.size.saturating_sub(index * capacity).min(capacity);
+                while tasks.len() >= PIPELINE {
+                    join_one(&mut tasks).await?;
+                }
+                let shared = s.clone_arc();
+                let holders = holders.clone();
+                tasks.spawn(async move {
+                    put::put_segment(&shared, &holders, id, index, size, bytes).await
+                });
+                index += 1;
+            };
+            if parts.recv().await.is_some() {
+                return Err(Error::BadRequest("messages after the digest".into()));
+            }
+            while !tasks.is_empty() {
+                join_one(&mut tasks).await?;
+            }
+            if index != segments {
+                return Err(Error::BadRequest(format!(
+                    "the put ended after {index} of {segments} segments"
+                )));
+            }
+            Ok(digest)
+        }
+        .await;
+        let digest = match result {
+            Ok(d) => d,
+            Err(e) => {
+                tasks.abort_all();
+                // Not visible, and released by the next reclaim sweep; expiring it now makes that
+                // sweep the next round rather than after the grace for dead puts.
+                let _ = s.state.expire_object(&id.0, &owner, now_ms()).await;
+                return Err(e);
+            }
+        };
+        if !s.state.commit_object(&id.0, &digest).await? {
+            return Err(Error::Serve(format!("object {id} could not be committed")));
+        }
+        tracing::info!(object = %id, %owner, size = header.size, segments, "object stored");
+        let record = s
+            .state
+            .object(&id.0)
+            .await?
+            .ok_or_else(|| Error::Serve(format!("object {id} vanished after commit")))?;
+        s.info(&record).await
+    }
 }
 
 /// Healthy pieces per segment: pieces with a placement on a miner that can hold pieces now and
@@ -283,155 +562,6 @@ impl GatewayService {
         self.0.metrics.call(method, code);
         r
     }
-
-    async fn put_inner(
-        &self,
-        owner: AccountId,
-        header: PutHeader,
-        mut stream: Streaming<PutRequest>,
-    ) -> Result<ObjectInfo, Error> {
-        let s = &self.0;
-        let p = s.params;
-        let id = ObjectId::from_slice(&header.id)
-            .ok_or_else(|| Error::BadRequest("object id must be 16 bytes".into()))?;
-        if (header.k, header.n, header.piece_size) != (u32::from(p.k), u32::from(p.n), p.piece_size)
-        {
-            return Err(Error::Mismatch(format!(
-                "segments sealed for k={} n={} piece_size={}, but this gateway codes k={} n={} piece_size={}; ask Params again",
-                header.k, header.n, header.piece_size, p.k, p.n, p.piece_size
-            )));
-        }
-        let segments = tessera_object::segment_count(&p, header.size);
-        if header.segments != segments {
-            return Err(Error::BadRequest(format!(
-                "an object of {} bytes has {segments} segments, not {}",
-                header.size, header.segments
-            )));
-        }
-        let ttl = match header.ttl_secs {
-            0 => s.data.default_ttl_secs,
-            t if t > s.data.max_ttl_secs => {
-                return Err(Error::BadRequest(format!(
-                    "ttl {t} s is longer than this gateway's maximum of {} s",
-                    s.data.max_ttl_secs
-                )));
-            }
-            t => t,
-        };
-        if s.state.object(&id.0).await?.is_some() {
-            return Err(Error::Exists(format!("object {id} already exists")));
-        }
-        let metagraph = s.metagraph().await?;
-        let holders = holders(&s.state, &metagraph, &s.keypair_account, s.chunk_size).await?;
-        let eligible = holders
-            .values()
-            .filter(|h| h.reputation >= miners::MIN_REPUTATION)
-            .count();
-        if eligible < usize::from(p.n) {
-            return Err(Error::Unavailable(format!(
-                "only {eligible} miners can take pieces now; {} are needed",
-                p.n
-            )));
-        }
-        let created = now_ms();
-        let object = NewObject {
-            id: id.0,
-            owner,
-            size: header.size,
-            // Filled in from the put's last message before the object is committed.
-            digest: [0; 32],
-            k: p.k,
-            n: p.n,
-            piece_size: p.piece_size,
-            segments,
-            created_ms: created,
-            expires_ms: created.saturating_add(ttl.saturating_mul(1000)),
-        };
-        s.state.begin_object(&object).await?;
-        // From here on a failure leaves a pending object, which the reclaim sweep releases.
-        let holders = Arc::new(holders);
-        let capacity = p.segment_capacity() as u64;
-        let segment_bytes = usize::from(p.k) * p.piece_size as usize;
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut index = 0u64;
-        let result: Result<[u8; 32], Error> = async {
-            let digest = loop {
-                let message = stream.message().await.map_err(|st| {
-                    Error::BadRequest(format!("put stream broke: {}", st.message()))
-                })?;
-                let bytes = match message.and_then(|m| m.part) {
-                    Some(put_request::Part::Segment(bytes)) => bytes,
-                    Some(put_request::Part::Digest(d)) => {
-                        break <[u8; 32]>::try_from(d.as_slice())
-                            .map_err(|_| Error::BadRequest("digest must be 32 bytes".into()))?;
-                    }
-                    Some(put_request::Part::Header(_)) => {
-                        return Err(Error::BadRequest("a second header in one put".into()));
-                    }
-                    None => {
-                        return Err(Error::BadRequest(
-                            "the put ended without its digest: the client stopped midway".into(),
-                        ));
-                    }
-                };
-                if index >= segments {
-                    return Err(Error::BadRequest(format!(
-                        "more than the {segments} segments announced"
-                    )));
-                }
-                if bytes.len() != segment_bytes {
-                    return Err(Error::BadRequest(format!(
-                        "segment {index} is {} bytes, not k × piece_size = {segment_bytes}",
-                        bytes.len()
-                    )));
-                }
-                s.metrics.bytes_in.inc_by(bytes.len() as u64);
-                let size = header.size.saturating_sub(index * capacity).min(capacity);
-                while tasks.len() >= PIPELINE {
-                    join_one(&mut tasks).await?;
-                }
-                let shared = s.clone_arc();
-                let holders = holders.clone();
-                tasks.spawn(async move {
-                    put::put_segment(&shared, &holders, id, index, size, bytes).await
-                });
-                index += 1;
-            };
-            if stream.message().await.ok().flatten().is_some() {
-                return Err(Error::BadRequest("messages after the digest".into()));
-            }
-            while !tasks.is_empty() {
-                join_one(&mut tasks).await?;
-            }
-            if index != segments {
-                return Err(Error::BadRequest(format!(
-                    "the put ended after {index} of {segments} segments"
-                )));
-            }
-            Ok(digest)
-        }
-        .await;
-        let digest = match result {
-            Ok(d) => d,
-            Err(e) => {
-                tasks.abort_all();
-                // Not visible, and released by the next reclaim sweep; expiring it now makes that
-                // sweep the next round rather than after the grace for dead puts.
-                let _ = s.state.expire_object(&id.0, &owner, now_ms()).await;
-                return Err(e);
-            }
-        };
-        if !s.state.commit_object(&id.0, &digest).await? {
-            return Err(Error::Serve(format!("object {id} could not be committed")));
-        }
-        tracing::info!(object = %id, %owner, size = header.size, segments, "object stored");
-        let record = s
-            .state
-            .object(&id.0)
-            .await?
-            .ok_or_else(|| Error::Serve(format!("object {id} vanished after commit")))?;
-        s.info(&record).await
-    }
 }
 
 async fn join_one(tasks: &mut tokio::task::JoinSet<Result<(), Error>>) -> Result<(), Error> {
@@ -509,7 +639,28 @@ impl Gateway for GatewayService {
                 |_| Ok(()),
             )?
             .hotkey;
-        let r = self.put_inner(owner, header, stream).await;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let forward = tokio::spawn(async move {
+            loop {
+                let part = match stream.message().await {
+                    Ok(Some(m)) => match m.part {
+                        Some(p) => Ok(p),
+                        None => Err(Error::BadRequest("a put message without a part".into())),
+                    },
+                    Ok(None) => return,
+                    Err(st) => Err(Error::BadRequest(format!(
+                        "put stream broke: {}",
+                        st.message()
+                    ))),
+                };
+                let stop = part.is_err();
+                if tx.send(part).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        let r = self.0.put_object(owner, header, rx).await;
+        forward.abort();
         self.done("put", r).map(|object| {
             Response::new(PutResponse {
                 object: Some(object),
@@ -521,86 +672,23 @@ impl Gateway for GatewayService {
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetStream>, Status> {
         let owner = self.0.admit(&request, methods::GET)?;
-        let s = self.0.clone_arc();
-        let prepared = async {
-            let o = s.owned(&request.get_ref().id, &owner).await?;
-            let placements = s.state.placements(&o.object.id).await?;
-            let metagraph = s.metagraph().await?;
-            let mut holders =
-                holders(&s.state, &metagraph, &s.keypair_account, s.chunk_size).await?;
-            // A miner without recent stats may still hold pieces: reachable is enough to ask.
-            for n in &metagraph.neurons {
-                if let (Some(axon), false) = (n.axon, holders.contains_key(&n.hotkey)) {
-                    holders.insert(
-                        n.hotkey,
-                        Holder {
-                            hotkey: n.hotkey,
-                            axon,
-                            reputation: 0.0,
-                            n_chunks: 0,
-                        },
-                    );
-                }
-            }
-            let health = health(&placements, &holders, o.object.segments);
-            Ok::<_, Error>((o, placements, holders, health))
-        }
-        .await;
-        let (o, placements, holders, health) = self.done("get", prepared)?;
+        let opened = self.0.open_object(&request.get_ref().id, &owner).await;
+        let (info, mut segments) = self.done("get", opened)?;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let info = object_info(&o, &health);
         tokio::spawn(async move {
-            if tx
-                .send(Ok(GetResponse {
-                    part: Some(get_response::Part::Object(info)),
-                }))
-                .await
-                .is_err()
-            {
+            let first = Ok(GetResponse {
+                part: Some(get_response::Part::Object(info)),
+            });
+            if tx.send(first).await.is_err() {
                 return;
             }
-            let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
-            for p in placements {
-                by_segment.entry(p.segment).or_default().push(p);
-            }
-            let holders = Arc::new(holders);
-            let mut pending = std::collections::VecDeque::new();
-            let mut next = 0u64;
-            loop {
-                while pending.len() < PIPELINE && next < o.object.segments {
-                    let shared = s.clone_arc();
-                    let holders = holders.clone();
-                    let placements = by_segment.remove(&next).unwrap_or_default();
-                    let index = next;
-                    pending.push_back(tokio::spawn(async move {
-                        get::fetch_segment(&shared, &holders, index, &placements).await
-                    }));
-                    next += 1;
-                }
-                let Some(task) = pending.pop_front() else {
-                    break;
-                };
-                let result = match task.await {
-                    Ok(r) => r,
-                    Err(e) => Err(Error::Serve(format!("fetch task failed: {e}"))),
-                };
-                let message = match result {
-                    Ok(bytes) => {
-                        s.metrics.bytes_out.inc_by(bytes.len() as u64);
-                        Ok(GetResponse {
-                            part: Some(get_response::Part::Segment(bytes)),
-                        })
-                    }
-                    Err(e) => {
-                        tracing::warn!(object = %ObjectId(o.object.id), error = %e, "get failed");
-                        Err(status(&e))
-                    }
-                };
-                let failed = message.is_err();
-                if tx.send(message).await.is_err() || failed {
-                    for t in pending {
-                        t.abort();
-                    }
+            while let Some(segment) = segments.recv().await {
+                let message = segment
+                    .map(|bytes| GetResponse {
+                        part: Some(get_response::Part::Segment(bytes)),
+                    })
+                    .map_err(|e| status(&e));
+                if tx.send(message).await.is_err() {
                     return;
                 }
             }
@@ -612,41 +700,15 @@ impl Gateway for GatewayService {
 
     async fn stat(&self, request: Request<StatRequest>) -> Result<Response<ObjectInfo>, Status> {
         let owner = self.0.admit(&request, methods::STAT)?;
-        let r = async {
-            let o = self.0.owned(&request.get_ref().id, &owner).await?;
-            self.0.info(&o).await
-        }
-        .await;
+        let r = self.0.stat_object(&request.get_ref().id, &owner).await;
         self.done("stat", r).map(Response::new)
     }
 
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         let owner = self.0.admit(&request, methods::LIST)?;
-        let r = async {
-            let now = now_ms();
-            let metagraph = self.0.metagraph().await?;
-            let holders = holders(
-                &self.0.state,
-                &metagraph,
-                &self.0.keypair_account,
-                self.0.chunk_size,
-            )
-            .await?;
-            let mut objects = Vec::new();
-            for o in self.0.state.objects_of(&owner).await? {
-                if o.object.expires_ms <= now {
-                    continue;
-                }
-                let placements = self.0.state.placements(&o.object.id).await?;
-                objects.push(object_info(
-                    &o,
-                    &health(&placements, &holders, o.object.segments),
-                ));
-            }
-            Ok(ListResponse { objects })
-        }
-        .await;
-        self.done("list", r).map(Response::new)
+        let r = self.0.list_objects(&owner).await;
+        self.done("list", r.map(|objects| ListResponse { objects }))
+            .map(Response::new)
     }
 
     async fn delete(
@@ -654,17 +716,8 @@ impl Gateway for GatewayService {
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
         let owner = self.0.admit(&request, methods::DELETE)?;
-        let r = async {
-            let o = self.0.owned(&request.get_ref().id, &owner).await?;
-            // Gone for the client now; the reclaim sweep gives the slots back to filler.
-            self.0
-                .state
-                .expire_object(&o.object.id, &owner, now_ms())
-                .await?;
-            tracing::info!(object = %ObjectId(o.object.id), %owner, "object deleted");
-            Ok(DeleteResponse {})
-        }
-        .await;
-        self.done("delete", r).map(Response::new)
+        let r = self.0.delete_object(&request.get_ref().id, &owner).await;
+        self.done("delete", r.map(|()| DeleteResponse {}))
+            .map(Response::new)
     }
 }

@@ -7,3 +7,4 @@ mod network;
 mod ops;
 mod restart;
 mod support;
+mod web;

@@ -1,0 +1,198 @@
+//! The HTTP gateway and the web page: the REST calls by hand over a socket, then the page itself
+//! in headless Chromium uploading, listing, downloading and comparing a file.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tessera_testkit::Spec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{Subnet, eventually};
+
+/// One HTTP/1.1 request on a fresh connection: (status, head, body).
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head[9..12].parse().expect("status code");
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, head, body)
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let len =
+            usize::from_str_radix(std::str::from_utf8(&raw[..line]).unwrap().trim(), 16).unwrap();
+        if len == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[line + 2..line + 2 + len]);
+        raw = &raw[line + 2 + len + 2..];
+    }
+}
+
+async fn subnet_with_http() -> (Subnet, SocketAddr) {
+    let mut subnet = Subnet::new(vec![
+        Spec::validator("Alice", 100.0),
+        Spec::miner("Dave"),
+        Spec::miner("Ferdie"),
+        Spec::miner("Grace"),
+    ]);
+    for m in ["Dave", "Ferdie", "Grace"] {
+        subnet.start_miner(m, "2MiB", &[]).await;
+    }
+    subnet.publish_axons();
+    subnet
+        .start_validator(
+            "Alice",
+            &[
+                "--data.k",
+                "2",
+                "--data.n",
+                "3",
+                "--data.http",
+                "127.0.0.1:0",
+            ],
+        )
+        .await;
+    let addr = subnet.validators["Alice"]
+        .early_addr("http on ")
+        .expect("the validator reports its http address");
+    // Ready once every miner has been challenged and is trusted with pieces.
+    eventually(Duration::from_secs(30), "three ready miners", || async {
+        let (status, _, body) = http(addr, "GET", "/v1/miners", b"").await;
+        let rows: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        let ready = rows
+            .as_array()?
+            .iter()
+            .filter(|r| {
+                r["claimed_bytes"].as_u64() > Some(0) && r["reputation"].as_f64() >= Some(0.9)
+            })
+            .count();
+        (status == 200 && ready == 3).then_some(())
+    })
+    .await;
+    (subnet, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_objects_round_trip() {
+    let (subnet, addr) = subnet_with_http().await;
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let id = "00112233445566778899aabbccddeeff";
+    let path = format!("/v1/objects/{id}");
+    let (status, _, body) = http(addr, "PUT", &format!("{path}?ttl=3600"), &data).await;
+    assert_eq!(
+        status,
+        201,
+        "{}\n{}",
+        String::from_utf8_lossy(&body),
+        subnet.logs()
+    );
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["size"], 200_000);
+    // The same id again is a conflict, and changes nothing.
+    assert_eq!(http(addr, "PUT", &path, b"other").await.0, 409);
+
+    let (status, head, _) = http(addr, "HEAD", &path, b"").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("content-length: 200000"),
+        "{head}"
+    );
+    assert!(head.contains("x-tessera-health: 3/3"), "{head}");
+    let (status, _, body) = http(addr, "GET", &path, b"").await;
+    assert_eq!(status, 200);
+    assert!(body == data, "the object came back different");
+    let (_, _, list) = http(addr, "GET", "/v1/objects", b"").await;
+    assert!(String::from_utf8_lossy(&list).contains(id));
+    // The scoreboard counts the pieces as data on the miners that hold them.
+    let (_, _, miners) = http(addr, "GET", "/v1/miners", b"").await;
+    let rows: serde_json::Value = serde_json::from_slice(&miners).unwrap();
+    let data_bytes: u64 = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["data_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        data_bytes,
+        2 * 3 * 64 * 1024,
+        "two segments of three 64 KiB pieces"
+    );
+
+    // Bad input gets a clear status and loses nothing.
+    assert_eq!(http(addr, "GET", "/v1/objects/zz", b"").await.0, 400);
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/v1/objects/ffffffffffffffffffffffffffffffff",
+            b""
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        http(addr, "PUT", "/v1/objects/aa?ttl=soon", b"x").await.0,
+        400
+    );
+    assert_eq!(http(addr, "DELETE", &path, b"").await.0, 204);
+    assert_eq!(http(addr, "GET", &path, b"").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_page_works_in_chromium() {
+    let (subnet, addr) = subnet_with_http().await;
+    let profile = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--virtual-time-budget=30000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{addr}/?selftest"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("chromium finished")
+        .expect("chromium is installed (Debian's chromium package; .ci/run installs it)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("selftest: ok"),
+        "the page's self-test did not pass:\n{dom}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        subnet.logs()
+    );
+    // The page showed the scoreboard too.
+    assert!(
+        dom.contains("5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy"),
+        "{dom}"
+    );
+}
