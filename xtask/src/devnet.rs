@@ -20,7 +20,12 @@ struct Node {
     name: String,
     child: Child,
     addr: SocketAddr,
+    /// The HTTP gateway and web page, for the validator that serves them.
+    http: Option<SocketAddr>,
 }
+
+/// The sample file the devnet stores and reads back at start-up: several segments.
+const SAMPLE_BYTES: usize = (1 << 20) + 17;
 
 pub fn run(
     root: &Path,
@@ -122,9 +127,20 @@ pub fn run(
                 "2".into(),
                 "--epoch_secs".into(),
                 "6".into(),
+                // Any 2 of 3 pieces rebuild a segment: the default three miners hold one each.
+                "--data.k".into(),
+                "2".into(),
+                "--data.n".into(),
+                "3".into(),
             ]);
+            if i == 1 {
+                args.extend(["--data.http".into(), "127.0.0.1:0".into()]);
+            }
             let node = spawn(&bins.1, &name, &args, &logs)?;
             println!("  {name} listening on {}", node.addr);
+            if let Some(http) = node.http {
+                println!("  {name} web page on http://{http}/");
+            }
             nodes.push(node);
         }
         Ok(())
@@ -135,6 +151,11 @@ pub fn run(
     }
 
     let runtime = tokio::runtime::Runtime::new()?;
+    if let Err(e) = runtime.block_on(sample(&dir, &nodes[miners].addr.to_string(), miners)) {
+        eprintln!("sample file: {e:#}");
+        stop(&mut nodes);
+        return Ok(ExitCode::FAILURE);
+    }
     let interrupted = runtime.block_on(scoreboard(
         &dir, &metagraph, validators, &mut nodes, duration,
     ));
@@ -151,12 +172,81 @@ pub fn run(
     })
 }
 
+/// Stores a sample file through the first validator's gateway as the client `//client`, reads
+/// it back and compares, once the validator trusts enough miners with pieces.
+async fn sample(dir: &Path, validator: &str, miners: usize) -> anyhow::Result<()> {
+    let keypair = || Keypair::from_uri("//client");
+    Wallet::new(dir.join("wallets"), "client", "default")?.create_hotkey(&keypair()?, true)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut client = loop {
+        let c = tessera_client::Client::connect(validator, keypair()?).await?;
+        let need = c.params().n as u32;
+        if c.ready_miners >= need {
+            break c;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of the {need} miners a put needs are ready after 60 s (there are {miners})",
+                c.ready_miners
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // Deterministic bytes that do not compress: a fair sample.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..SAMPLE_BYTES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let path = dir.join("sample.bin");
+    std::fs::write(&path, &data).with_context(|| format!("write {}", path.display()))?;
+    let quiet: std::sync::Arc<dyn Fn(u64) + Send + Sync> = std::sync::Arc::new(|_| {});
+    let started = Instant::now();
+    let stored = client
+        .put(
+            std::io::Cursor::new(data.clone()),
+            data.len() as u64,
+            0,
+            quiet.clone(),
+        )
+        .await?;
+    let put_ms = started.elapsed().as_millis();
+    let started = Instant::now();
+    let (_, back) = client.get(stored.id, Vec::new(), quiet).await?;
+    let get_ms = started.elapsed().as_millis();
+    if back != data {
+        bail!("object {} came back different", stored.id);
+    }
+    println!(
+        "  sample file {} ({} bytes, {} segments of {} pieces): stored in {put_ms} ms, read back and verified in {get_ms} ms",
+        stored.id, stored.size, stored.segments, stored.n
+    );
+    println!(
+        "  try: cargo run -q -p tessera-client -- --validator {validator} --wallet.path {} --wallet.name client get {} -o sample.out",
+        dir.join("wallets").display(),
+        stored.id
+    );
+    Ok(())
+}
+
 /// Builds both node binaries with the cargo running this xtask, so they match the source.
 fn build(root: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "-p", "tessera-miner", "-p", "tessera-validator"])
+        .args([
+            "build",
+            "-p",
+            "tessera-miner",
+            "-p",
+            "tessera-validator",
+            "-p",
+            "tessera-client",
+        ])
         .status()
         .context("run cargo build")?;
     if !status.success() {
@@ -190,17 +280,22 @@ fn spawn(bin: &Path, name: &str, args: &[String], logs: &Path) -> anyhow::Result
     let stdout = child.stdout.take().context("node stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut http = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("http on ") {
+                http = a.trim().parse::<SocketAddr>().ok();
+            }
             if let Some(a) = line.strip_prefix("listening on ") {
-                let _ = tx.send(a.trim().to_owned());
+                let _ = tx.send((a.trim().to_owned(), http));
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(addr) => Ok(Node {
+        Ok((addr, http)) => Ok(Node {
             name: name.into(),
             child,
             addr: addr.parse().context("node address")?,
+            http,
         }),
         Err(_) => {
             let _ = child.kill();
@@ -241,8 +336,8 @@ async fn scoreboard(
                 .join("default")
                 .join(tessera_validator::STATE_FILE);
             out.push_str(&format!(
-                "{name}\n  {:<10} {:>10} {:>10} {:>8} {:>9} {:>7}\n",
-                "miner", "claimed", "proven", "success", "latency", "weight"
+                "{name}\n  {:<10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>7}\n",
+                "miner", "claimed", "proven", "data", "success", "latency", "weight"
             ));
             match tessera_validator::status::read(&state, &me.account()).await {
                 Ok(rows) => {
@@ -253,10 +348,11 @@ async fn scoreboard(
                             .find(|n| n.hotkey == r.hotkey)
                             .map_or_else(|| r.hotkey.to_string(), |n| format!("uid {}", n.uid));
                         out.push_str(&format!(
-                            "  {:<10} {:>9.1}M {:>9.1}M {:>7.0}% {:>7.1}ms {:>7.3}\n",
+                            "  {:<10} {:>9.1}M {:>9.1}M {:>9.2}M {:>7.0}% {:>7.1}ms {:>7.3}\n",
                             who,
                             r.claimed_bytes as f64 / 1048576.0,
                             r.proven_bytes as f64 / 1048576.0,
+                            r.data_bytes as f64 / 1048576.0,
                             100.0 * r.success_rate,
                             r.mean_latency_ms,
                             r.weight
