@@ -16,12 +16,12 @@ use tessera_core::{Keypair, Wallet};
 /// The chunk size of the local network: small, so nodes start in a moment.
 const CHUNK: &str = "256KiB";
 
-struct Node {
-    name: String,
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     /// The HTTP gateway and web page, for the validator that serves them.
-    http: Option<SocketAddr>,
+    pub(crate) http: Option<SocketAddr>,
 }
 
 /// The sample file the devnet stores and reads back at start-up: several segments.
@@ -36,7 +36,7 @@ pub fn run(
     if miners == 0 || validators == 0 {
         bail!("--miners and --validators must each be at least 1");
     }
-    let bins = build(root)?;
+    let bins = build(root, false)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -233,20 +233,25 @@ async fn sample(dir: &Path, validator: &str, miners: usize) -> anyhow::Result<()
     Ok(())
 }
 
-/// Builds both node binaries with the cargo running this xtask, so they match the source.
-fn build(root: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// Builds the node binaries and the client with the cargo running this xtask, so they match
+/// the source; returns the miner's and the validator's paths (the client sits beside them).
+pub(crate) fn build(root: &Path, release: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut args = vec![
+        "build",
+        "-p",
+        "tessera-miner",
+        "-p",
+        "tessera-validator",
+        "-p",
+        "tessera-client",
+    ];
+    if release {
+        args.push("--release");
+    }
     let status = Command::new(cargo)
         .current_dir(root)
-        .args([
-            "build",
-            "-p",
-            "tessera-miner",
-            "-p",
-            "tessera-validator",
-            "-p",
-            "tessera-client",
-        ])
+        .args(&args)
         .status()
         .context("run cargo build")?;
     if !status.success() {
@@ -254,11 +259,11 @@ fn build(root: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     }
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let debug = target.join("debug");
-    Ok((debug.join("tessera-miner"), debug.join("tessera-validator")))
+    let out = target.join(if release { "release" } else { "debug" });
+    Ok((out.join("tessera-miner"), out.join("tessera-validator")))
 }
 
-fn write_metagraph(dir: &Path, metagraph: &Metagraph) -> anyhow::Result<()> {
+pub(crate) fn write_metagraph(dir: &Path, metagraph: &Metagraph) -> anyhow::Result<()> {
     let tmp = dir.join(".metagraph.toml.new");
     std::fs::write(&tmp, metagraph.to_toml())?;
     // Nodes re-read the file while running; they must never see half of it.
@@ -267,7 +272,7 @@ fn write_metagraph(dir: &Path, metagraph: &Metagraph) -> anyhow::Result<()> {
 }
 
 /// Starts a node with stderr to `<logs>/<name>.log` and waits for its `listening on` line.
-fn spawn(bin: &Path, name: &str, args: &[String], logs: &Path) -> anyhow::Result<Node> {
+pub(crate) fn spawn(bin: &Path, name: &str, args: &[String], logs: &Path) -> anyhow::Result<Node> {
     let log = logs.join(format!("{name}.log"));
     let err = std::fs::File::create(&log)?;
     let mut child = Command::new(bin)
@@ -377,7 +382,7 @@ async fn scoreboard(
 }
 
 /// SIGTERM to every node, validators first, then waits; returns whether all exited cleanly.
-fn stop(nodes: &mut [Node]) -> bool {
+pub(crate) fn stop(nodes: &mut [Node]) -> bool {
     for n in nodes.iter().rev() {
         let _ = Command::new("kill")
             .args(["-TERM", &n.child.id().to_string()])

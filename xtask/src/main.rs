@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod devnet;
 
 /// The workspace root: xtask lives one folder below it.
@@ -47,6 +48,18 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         duration: u64,
     },
+    /// Measure put and get of client objects through release-built nodes against raw SQLite.
+    BenchData {
+        /// Object size in MiB.
+        #[arg(long, default_value_t = 256)]
+        size_mib: u64,
+        #[arg(long, default_value_t = 3)]
+        miners: usize,
+        #[arg(long, default_value_t = 2)]
+        k: u16,
+        #[arg(long, default_value_t = 3)]
+        n: u16,
+    },
     /// Create a hotkey file in Bittensor's wallet format.
     Wallet {
         /// Wallet folder.
@@ -77,6 +90,20 @@ fn main() -> anyhow::Result<ExitCode> {
             validators,
             duration,
         } => devnet::run(workspace_root(), miners, validators, duration),
+        Task::BenchData {
+            size_mib,
+            miners,
+            k,
+            n,
+        } => bench::run(
+            workspace_root(),
+            &bench::Bench {
+                size_mib,
+                miners,
+                k,
+                n,
+            },
+        ),
         Task::Wallet {
             path,
             name,

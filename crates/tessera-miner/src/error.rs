@@ -40,6 +40,9 @@ pub enum Error {
     #[error("a piece must be exactly one chunk ({chunk_size} bytes), not {len}")]
     PieceLength { len: usize, chunk_size: u64 },
 
+    #[error("a piece of {0} bytes is not a whole number of 1 KiB segments")]
+    NotSegments(usize),
+
     #[error("slot {0} holds no client data")]
     NotData(u64),
 
@@ -54,7 +57,9 @@ impl From<Error> for Status {
             Error::TooManyItems { .. } => Status::invalid_argument(e.to_string()),
             Error::NoPartition(_) => Status::failed_precondition(e.to_string()),
             Error::SlotOutOfRange { .. } => Status::out_of_range(e.to_string()),
-            Error::PieceLength { .. } => Status::invalid_argument(e.to_string()),
+            Error::PieceLength { .. } | Error::NotSegments(_) => {
+                Status::invalid_argument(e.to_string())
+            }
             Error::NotData(_) => Status::not_found(e.to_string()),
             Error::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
             Error::Storage(_) | Error::Core(_) => {

@@ -90,7 +90,24 @@ impl Shared {
             }
             .into());
         }
-        self.gate.check(request, method, |hotkey| {
+        self.admit_body(
+            request.metadata(),
+            request.remote_addr(),
+            &request.get_ref().encode_to_vec(),
+            method,
+        )
+    }
+
+    /// `admit` for a request whose signed body is `body` (a chunk-carrying message's
+    /// `chunk_signed` form).
+    fn admit_body(
+        &self,
+        md: &tessera_proto::tonic::metadata::MetadataMap,
+        remote: Option<std::net::SocketAddr>,
+        body: &[u8],
+        method: &str,
+    ) -> Result<Caller, Status> {
+        self.gate.check_body(md, remote, body, method, |hotkey| {
             self.policy
                 .read()
                 .map_err(|_| Refusal::Unknown("policy unavailable".into()))?
@@ -115,6 +132,12 @@ impl Shared {
     ) -> Response<T> {
         let mut response = Response::new(body);
         tessera_rpc::sign_response(&mut response, &self.keypair, caller, method);
+        self.count(method, started);
+        response
+    }
+
+    /// Counts a request with the time since `started`.
+    fn count(&self, method: &str, started: Instant) {
         let label = Method {
             method: method.rsplit('/').next().unwrap_or(method).to_owned(),
         };
@@ -123,7 +146,6 @@ impl Shared {
             .latency
             .get_or_create(&label)
             .observe(started.elapsed().as_secs_f64());
-        response
     }
 }
 
@@ -209,12 +231,28 @@ impl Miner for MinerService {
         request: Request<StoreRequest>,
     ) -> Result<Response<StoreResponse>, Status> {
         let started = Instant::now();
-        let caller = self.0.admit(&request, methods::STORE)?;
+        let remote = request.remote_addr();
+        let (md, _, StoreRequest { slot, data }) = request.into_parts();
+        // The root first: the request is signed over it (`chunk_signed`), and it is what the
+        // slot will prove into. The validator checks it against its own.
+        let len = data.len();
+        let (data, root) = tokio::task::spawn_blocking(move || {
+            let root = merkle::root(&data);
+            (data, root)
+        })
+        .await
+        .map_err(|e| Error::Serve(format!("hashing task failed: {e}")))?;
+        let root = root.map_err(|_| Error::NotSegments(len))?;
+        let caller = self.0.admit_body(
+            &md,
+            remote,
+            &tessera_rpc::chunk_signed::store(slot, &root),
+            methods::STORE,
+        )?;
         let served = self
             .0
             .partition(&caller.hotkey)
             .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
-        let StoreRequest { slot, data } = request.into_inner();
         if slot >= served.n_chunks {
             return Err(Error::SlotOutOfRange {
                 slot,
@@ -229,14 +267,6 @@ impl Miner for MinerService {
             }
             .into());
         }
-        // The miner computes the root itself; the validator checks it against its own.
-        let (data, root) = tokio::task::spawn_blocking(move || {
-            let root = merkle::root(&data);
-            (data, root)
-        })
-        .await
-        .map_err(|e| Error::Serve(format!("hashing task failed: {e}")))?;
-        let root = root.map_err(Error::from)?;
         served
             .db
             .store_data(slot, &data, &root)
@@ -270,8 +300,18 @@ impl Miner for MinerService {
             .ok_or(Error::NotData(slot))?;
         self.0.throttle.take(chunk.data.len() as u64).await;
         self.0.metrics.served_bytes.inc_by(chunk.data.len() as u64);
-        let body = RetrieveResponse { data: chunk.data };
-        Ok(self.0.signed(body, &caller, methods::RETRIEVE, started))
+        // Signed over the root stored with the piece (`chunk_signed`): no pass over the bytes.
+        let signed_body = tessera_rpc::chunk_signed::retrieve(&chunk.root);
+        let mut response = Response::new(RetrieveResponse { data: chunk.data });
+        tessera_rpc::sign_response_body(
+            response.metadata_mut(),
+            &signed_body,
+            &self.0.keypair,
+            &caller,
+            methods::RETRIEVE,
+        );
+        self.0.count(methods::RETRIEVE, started);
+        Ok(response)
     }
 
     async fn release(

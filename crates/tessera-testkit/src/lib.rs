@@ -24,6 +24,35 @@ pub fn account(name: &str) -> AccountId {
     keypair(name).account()
 }
 
+/// A `Store` of `data` in `slot` of `miner`, signed by `by` the way validators sign it: over the
+/// request with the bytes replaced by their Merkle root. Data that is not whole segments is
+/// signed over its plain encoding, for tests of what a miner refuses.
+pub fn store_request(
+    slot: u64,
+    data: Vec<u8>,
+    by: &Keypair,
+    miner: &AccountId,
+) -> (
+    tessera_proto::tonic::Request<tessera_proto::miner::v1::StoreRequest>,
+    tessera_core::auth::Nonce,
+) {
+    use tessera_proto::miner::v1::{StoreRequest, methods};
+    match tessera_core::merkle::root(&data) {
+        Ok(root) => {
+            let mut req = tessera_proto::tonic::Request::new(StoreRequest { slot, data });
+            let nonce = tessera_rpc::sign_metadata(
+                req.metadata_mut(),
+                &tessera_rpc::chunk_signed::store(slot, &root),
+                by,
+                miner,
+                methods::STORE,
+            );
+            (req, nonce)
+        }
+        Err(_) => tessera_rpc::signed(StoreRequest { slot, data }, by, miner, methods::STORE),
+    }
+}
+
 /// One neuron of a test metagraph; its hotkey is `//<name>`.
 #[derive(Debug, Clone)]
 pub struct Spec {

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use tessera_proto::miner::v1::miner_client::MinerClient;
-use tessera_proto::miner::v1::{RetrieveRequest, StoreRequest, methods};
+use tessera_proto::miner::v1::{RetrieveRequest, methods};
 use tessera_rpc::signed;
-use tessera_testkit::{account, keypair};
+use tessera_testkit::{account, keypair, store_request};
 
 use crate::support::{CHUNK, Devnet, VALIDATOR, bytes, text};
 
@@ -110,14 +110,11 @@ async fn a_corrupted_piece_is_caught_and_repaired() {
     let channel = tessera_testkit::channel(net.miners["Dave"].addr).await;
     let mut dave = MinerClient::new(channel);
     for slot in &slots {
-        let (req, _) = signed(
-            StoreRequest {
-                slot: *slot,
-                data: vec![0xee; CHUNK],
-            },
+        let (req, _) = store_request(
+            *slot,
+            vec![0xee; CHUNK],
             &keypair(VALIDATOR),
             &account("Dave"),
-            methods::STORE,
         );
         dave.store(req).await.expect("overwrite");
     }

@@ -7,12 +7,11 @@ use std::time::Duration;
 use tessera_core::merkle;
 use tessera_partition::{SealKey, SealProfile};
 use tessera_proto::miner::v1::{
-    ChallengeItem, ChallengeRequest, InfoRequest, ReleaseRequest, RetrieveRequest, StoreRequest,
-    methods,
+    ChallengeItem, ChallengeRequest, InfoRequest, ReleaseRequest, RetrieveRequest, methods,
 };
 use tessera_proto::tonic::Code;
-use tessera_rpc::{signed, verify_response};
-use tessera_testkit::{account, bin, keypair};
+use tessera_rpc::{signed, verify_response, verify_response_body};
+use tessera_testkit::{account, bin, keypair, store_request};
 
 use crate::support::{CHUNK, Miner};
 
@@ -55,15 +54,7 @@ async fn pieces_replace_filler_and_go_back_to_it() {
 
     let piece: Vec<u8> = (0..CHUNK).map(|i| (i * 7 % 256) as u8).collect();
     let root = merkle::root(&piece).unwrap();
-    let (req, nonce) = signed(
-        StoreRequest {
-            slot: 3,
-            data: piece.clone(),
-        },
-        &alice,
-        &dave,
-        methods::STORE,
-    );
+    let (req, nonce) = store_request(3, piece.clone(), &alice, &dave);
     let stored = client.store(req).await.expect("store");
     verify_response(
         &stored,
@@ -89,12 +80,25 @@ async fn pieces_replace_filler_and_go_back_to_it() {
         )
         .0
     };
-    let got = client
-        .retrieve(retrieve("Alice", 3))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(got.data, piece);
+    let (req, nonce) = signed(
+        RetrieveRequest { slot: 3 },
+        &alice,
+        &dave,
+        methods::RETRIEVE,
+    );
+    let got = client.retrieve(req).await.unwrap();
+    // The answer is signed over the piece's root, which binds every byte.
+    verify_response_body(
+        got.metadata(),
+        &tessera_rpc::chunk_signed::retrieve(&root),
+        methods::RETRIEVE,
+        &dave,
+        &alice.account(),
+        &nonce,
+        "miner",
+    )
+    .unwrap();
+    assert_eq!(got.into_inner().data, piece);
     // Filler is not data, and another validator's partition has no such piece.
     let filler = client.retrieve(retrieve("Alice", 4)).await.unwrap_err();
     assert_eq!(filler.code(), Code::NotFound);
@@ -102,18 +106,7 @@ async fn pieces_replace_filler_and_go_back_to_it() {
     assert_eq!(other.code(), Code::NotFound, "{}", other.message());
 
     // Bad stores are refused and change nothing.
-    let bad = |slot: u64, len: usize| {
-        signed(
-            StoreRequest {
-                slot,
-                data: vec![1; len],
-            },
-            &alice,
-            &dave,
-            methods::STORE,
-        )
-        .0
-    };
+    let bad = |slot: u64, len: usize| store_request(slot, vec![1; len], &alice, &dave).0;
     let short = client.store(bad(5, 100)).await.unwrap_err();
     assert_eq!(short.code(), Code::InvalidArgument, "{}", short.message());
     let beyond = client.store(bad(n, CHUNK as usize)).await.unwrap_err();

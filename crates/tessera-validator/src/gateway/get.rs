@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use tessera_core::AccountId;
-use tessera_core::merkle::{self, Hash};
+use tessera_core::merkle::Hash;
 use tessera_storage::PlacementRecord;
 
 use super::Shared;
@@ -78,20 +78,10 @@ pub(crate) async fn fetch_segment(
             let shared = shared.clone_arc();
             tasks.spawn(async move {
                 let started = Instant::now();
-                let result = shared.miners.retrieve(&source.holder, source.slot).await;
-                let checked = match result {
-                    Ok(bytes) => {
-                        let root = source.root;
-                        tokio::task::spawn_blocking(move || {
-                            let ok = merkle::root(&bytes).is_ok_and(|r| r == root);
-                            (bytes, ok)
-                        })
-                        .await
-                        .map(|(bytes, ok)| Ok((bytes, ok)))
-                        .unwrap_or_else(|e| Err(format!("hashing task failed: {e}")))
-                    }
-                    Err(e) => Err(e),
-                };
+                let checked = shared
+                    .miners
+                    .retrieve(&source.holder, source.slot, &source.root)
+                    .await;
                 (source, started.elapsed(), checked)
             });
             return true;
@@ -117,18 +107,12 @@ pub(crate) async fn fetch_segment(
                     joined.map_err(|e| Error::Serve(format!("fetch task failed: {e}")))?;
                 in_flight.remove(&source.piece);
                 match checked {
-                    Ok((bytes, true)) => {
+                    Ok(Ok(bytes)) => {
                         shared.served(&source.holder.hotkey, bytes.len() as u64, took);
                         got.insert(source.piece, bytes);
                     }
-                    Ok((_, false)) => {
-                        shared
-                            .penalise(
-                                &source.holder.hotkey,
-                                source.slot,
-                                "a retrieved piece does not match its recorded root",
-                            )
-                            .await?;
+                    Ok(Err(lie)) => {
+                        shared.penalise(&source.holder.hotkey, source.slot, &lie).await?;
                         launch(&mut tasks, &got, &mut in_flight);
                     }
                     Err(e) => {

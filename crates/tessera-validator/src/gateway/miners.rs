@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use tessera_chain::Metagraph;
 use tessera_core::AccountId;
+use tessera_core::merkle;
 use tessera_core::merkle::Hash;
 use tessera_object::Candidate;
 use tessera_proto::miner::v1::miner_client::MinerClient;
 use tessera_proto::miner::v1::{ReleaseRequest, RetrieveRequest, StoreRequest, methods};
 use tessera_proto::tonic::transport::{Channel, Endpoint};
-use tessera_rpc::{signed, verify_response};
+use tessera_rpc::{chunk_signed, sign_metadata, signed, verify_response, verify_response_body};
 use tessera_storage::StateDb;
 
 use crate::Error;
@@ -98,8 +99,11 @@ impl Miners {
         root: &Hash,
     ) -> Result<(), String> {
         let mut client = self.client(miner.axon)?;
-        let (req, nonce) = signed(
-            StoreRequest { slot, data },
+        let mut req = tessera_proto::tonic::Request::new(StoreRequest { slot, data });
+        // Signed over the piece's root, which the caller computed already (`chunk_signed`).
+        let nonce = sign_metadata(
+            req.metadata_mut(),
+            &chunk_signed::store(slot, root),
             &self.rules.keypair,
             &miner.hotkey,
             methods::STORE,
@@ -115,8 +119,16 @@ impl Miners {
         Ok(())
     }
 
-    /// The bytes in `slot` of `miner`, unchecked: the caller verifies them against the root.
-    pub(crate) async fn retrieve(&self, miner: &Holder, slot: u64) -> Result<Vec<u8>, String> {
+    /// The bytes in `slot` of `miner`, checked against `root`. `Ok(Err(..))` is a provable lie:
+    /// the miner signed bytes whose root is not the recorded one. Bytes that do not match its
+    /// own signature were changed on the way and count as a failed fetch only, so nobody can
+    /// frame an honest miner.
+    pub(crate) async fn retrieve(
+        &self,
+        miner: &Holder,
+        slot: u64,
+        root: &Hash,
+    ) -> Result<Result<Vec<u8>, String>, String> {
         let mut client = self.client(miner.axon)?;
         let (req, nonce) = signed(
             RetrieveRequest { slot },
@@ -128,8 +140,37 @@ impl Miners {
             .await
             .map_err(|_| "retrieve timed out".to_owned())?
             .map_err(|s| format!("retrieve refused: {}", s.message()))?;
-        self.check(&resp, methods::RETRIEVE, miner, &nonce)?;
-        Ok(resp.into_inner().data)
+        let (md, body, _) = resp.into_parts();
+        let data = body.data;
+        let (data, got) = tokio::task::spawn_blocking(move || {
+            let got = merkle::root(&data).ok();
+            (data, got)
+        })
+        .await
+        .map_err(|e| format!("hashing task failed: {e}"))?;
+        let Some(got) = got else {
+            return Err(format!(
+                "a piece of {} bytes is not whole segments",
+                data.len()
+            ));
+        };
+        let peer = format!("miner {} at {}", miner.hotkey, miner.axon);
+        verify_response_body(
+            &md,
+            &chunk_signed::retrieve(&got),
+            methods::RETRIEVE,
+            &miner.hotkey,
+            &self.rules.keypair.account(),
+            &nonce,
+            &peer,
+        )
+        .map_err(|e| format!("the piece does not match the miner's signature: {e}"))?;
+        if got != *root {
+            return Ok(Err(
+                "a retrieved piece does not match its recorded root".into()
+            ));
+        }
+        Ok(Ok(data))
     }
 
     /// Gives `slots` of `miner` back to filler.

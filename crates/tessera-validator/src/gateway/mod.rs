@@ -34,7 +34,7 @@ use crate::{DataConfig, Error};
 
 /// Segments of one object being stored or fetched at once: enough to keep miners and the
 /// network busy, few enough to bound memory to a few segments.
-const PIPELINE: usize = 3;
+const PIPELINE: usize = 8;
 
 /// Failed items and served pieces the gateway saw between rounds, folded into miners' records
 /// by the next round.

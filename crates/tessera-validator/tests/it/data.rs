@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use tessera_core::merkle;
+use tessera_proto::miner::v1::methods;
 use tessera_proto::miner::v1::miner_client::MinerClient;
-use tessera_proto::miner::v1::{StoreRequest, methods};
 use tessera_rpc::signed;
 use tessera_storage::{NewObject, SegmentRecord, StateDb};
-use tessera_testkit::{Spec, account, keypair};
+use tessera_testkit::{Spec, account, keypair, store_request};
 
 use crate::support::{Subnet, eventually};
 
@@ -17,12 +17,7 @@ const CHUNK: u64 = 64 << 10;
 
 async fn store(subnet: &Subnet, slot: u64, data: Vec<u8>) {
     let channel = tessera_testkit::channel(subnet.miners["Dave"].addr).await;
-    let (req, _) = signed(
-        StoreRequest { slot, data },
-        &keypair("Alice"),
-        &account("Dave"),
-        methods::STORE,
-    );
+    let (req, _) = store_request(slot, data, &keypair("Alice"), &account("Dave"));
     MinerClient::new(channel).store(req).await.expect("store");
 }
 

@@ -1,0 +1,370 @@
+//! `cargo xtask bench-data`: put and get throughput of client objects on loopback, through real
+//! release-built miner, validator and `tessera` processes, against a baseline measured in the
+//! same run: writing the same bytes, times n/k, straight into SQLite. Also reports the peak
+//! memory of the client and of the gateway.
+//!
+//! It only arranges files and processes and reads the clock; the nodes do all the work.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tessera_chain::{Metagraph, Neuron};
+use tessera_core::{Keypair, Wallet};
+
+use crate::devnet::{Node, build, spawn, stop, write_metagraph};
+
+const MIB: u64 = 1 << 20;
+
+/// The benchmark's settings.
+pub struct Bench {
+    pub size_mib: u64,
+    pub miners: usize,
+    pub k: u16,
+    pub n: u16,
+}
+
+pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
+    if b.k == 0 || b.k >= b.n || b.miners < usize::from(b.n) {
+        bail!("need 1 <= k < n <= miners");
+    }
+    let (miner_bin, validator_bin) = build(root, true)?;
+    let client_bin = miner_bin.with_file_name("tessera");
+    let dir = root.join("target").join("bench-data");
+    let _ = std::fs::remove_dir_all(&dir);
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
+
+    let size = b.size_mib * MIB;
+    let stored = size * u64::from(b.n) / u64::from(b.k);
+    // Each miner's share of the pieces, with room to spare for uneven placement.
+    let per_miner_mib = (stored / b.miners as u64 / MIB) * 3 / 2 + 8;
+    println!(
+        "bench-data: {} MiB object, k={} n={}, {} miners of {per_miner_mib} MiB, 1 MiB pieces, in {}",
+        b.size_mib,
+        b.k,
+        b.n,
+        b.miners,
+        dir.display()
+    );
+
+    // The input file, written before any clock starts.
+    let input = dir.join("input.bin");
+    write_input(&input, size)?;
+
+    let baseline = baseline(&dir.join("baseline.sqlite"), stored)?;
+
+    let mut neurons = Vec::new();
+    let names: Vec<String> = std::iter::once("validator".to_owned())
+        .chain((1..=b.miners).map(|i| format!("miner-{i}")))
+        .chain(std::iter::once("client".to_owned()))
+        .collect();
+    for (uid, name) in names.iter().enumerate() {
+        let keypair = Keypair::from_uri(&format!("//bench-{name}"))?;
+        Wallet::new(dir.join("wallets"), name, "default")?.create_hotkey(&keypair, true)?;
+        if name != "client" {
+            neurons.push(Neuron {
+                uid: uid as u16,
+                hotkey: keypair.account(),
+                coldkey: None,
+                stake: if uid == 0 { 1000.0 } else { 0.0 },
+                validator_permit: uid == 0,
+                axon: None,
+            });
+        }
+    }
+    let mut metagraph = Metagraph { netuid: 1, neurons };
+    write_metagraph(&dir, &metagraph)?;
+    let common = |name: &str| -> Vec<String> {
+        let p = |x: PathBuf| x.display().to_string();
+        [
+            ("--db_path", p(dir.join("db"))),
+            ("--wallet.path", p(dir.join("wallets"))),
+            ("--wallet.name", name.into()),
+            ("--metagraph.path", p(dir.join("metagraph.toml"))),
+            ("--axon.ip", "127.0.0.1".into()),
+            ("--axon.port", "0".into()),
+            ("--seal", "dev".into()),
+            ("--chunk_size", "1MiB".into()),
+        ]
+        .into_iter()
+        .flat_map(|(f, v)| [f.to_owned(), v])
+        .collect()
+    };
+
+    let mut nodes: Vec<Node> = Vec::new();
+    let outcome = (|| -> anyhow::Result<()> {
+        for i in 1..=b.miners {
+            let name = format!("miner-{i}");
+            let mut args = common(&name);
+            args.extend(["--capacity".into(), format!("{per_miner_mib}MiB")]);
+            let node = spawn(&miner_bin, &name, &args, &logs)?;
+            metagraph.neurons[i].axon = Some(node.addr);
+            nodes.push(node);
+        }
+        write_metagraph(&dir, &metagraph)?;
+        let mut args = common("validator");
+        args.extend(
+            [
+                "--round_secs",
+                "2",
+                "--data.k",
+                &b.k.to_string(),
+                "--data.n",
+                &b.n.to_string(),
+            ]
+            .map(String::from),
+        );
+        nodes.push(spawn(&validator_bin, "validator", &args, &logs)?);
+        let gateway = nodes.last().map(|n| n.addr.to_string()).unwrap_or_default();
+        let gateway_pid = nodes.last().map_or(0, |n| n.child.id());
+        wait_ready(&gateway, b.n)?;
+
+        let client = |args: &[&str]| {
+            let mut c = Command::new(&client_bin);
+            c.args(["--validator", &gateway, "--wallet.path"])
+                .arg(dir.join("wallets"))
+                .args(["--wallet.name", "client", "--quiet"])
+                .args(args);
+            c
+        };
+        let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
+        let cpu_before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
+        let (put_secs, put_peak, out) = timed(client(&["put", &input.display().to_string()]))?;
+        let cpu_put: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
+        let id = String::from_utf8_lossy(&out).trim().to_owned();
+        let gateway_after_put = peak_rss(gateway_pid);
+        let output = dir.join("output.bin");
+        let (get_secs, get_peak, _) =
+            timed(client(&["get", &id, "-o", &output.display().to_string()]))?;
+        let gateway_peak = peak_rss(gateway_pid);
+        let cpu_get: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
+        let role = |i: usize| {
+            if i + 1 == pids.len() {
+                "gateway"
+            } else {
+                "miner"
+            }
+        };
+        let spent = |from: &[f64], to: &[f64]| -> String {
+            let mut miners = 0.0;
+            let mut gateway = 0.0;
+            for i in 0..pids.len() {
+                let d = to[i] - from[i];
+                if role(i) == "gateway" {
+                    gateway += d
+                } else {
+                    miners += d
+                }
+            }
+            format!("gateway {gateway:.2} s, miners {miners:.2} s")
+        };
+        let put_cpu = spent(&cpu_before, &cpu_put);
+        let get_cpu = spent(&cpu_put, &cpu_get);
+        if !same_file(&input, &output)? {
+            bail!("object {id} came back different");
+        }
+        let _ = std::fs::remove_file(&output);
+
+        let mibs = |secs: f64| b.size_mib as f64 / secs;
+        println!();
+        println!(
+            "baseline  raw SQLite insert of {} MiB (size × n/k): {:.2} s = {:.0} MiB/s of object",
+            stored / MIB,
+            baseline,
+            mibs(baseline)
+        );
+        println!(
+            "put       {:.2} s = {:.0} MiB/s, {:.0}% of the baseline (target 50%)",
+            put_secs,
+            mibs(put_secs),
+            100.0 * baseline / put_secs
+        );
+        println!(
+            "get       {:.2} s = {:.0} MiB/s, {:.0}% of the baseline (target 70%)",
+            get_secs,
+            mibs(get_secs),
+            100.0 * baseline / get_secs
+        );
+        println!(
+            "cpu during put: {put_cpu}; during get: {get_cpu} (the client's own is not counted)"
+        );
+        println!(
+            "peak memory: client put {} MiB, client get {} MiB, gateway {} MiB after put and {} MiB after get (target < 256 MiB)",
+            put_peak / MIB,
+            get_peak / MIB,
+            gateway_after_put / MIB,
+            gateway_peak / MIB
+        );
+        Ok(())
+    })();
+    let clean = stop(&mut nodes);
+    outcome?;
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Pseudo-random bytes that do not compress, so no layer gets an easy ride.
+fn write_input(path: &Path, size: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(MIB as usize, file);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut block = vec![0u8; MIB as usize];
+    let mut left = size;
+    while left > 0 {
+        for chunk in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(MIB) as usize;
+        w.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Seconds to insert `bytes` as 1 MiB blobs, with their 32-byte roots, into a fresh SQLite file
+/// with the pragmas of Tessera's partition databases, committed every 17 blobs.
+fn baseline(path: &Path, bytes: u64) -> anyhow::Result<f64> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .page_size(65536)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL, root BLOB NOT NULL)",
+        )
+        .execute(&pool)
+        .await?;
+        let blob: Vec<u8> = (0..MIB).map(|i| (i * 31 + i / 977) as u8).collect();
+        let blobs = bytes.div_ceil(MIB);
+        let started = Instant::now();
+        let mut id = 0i64;
+        while id < blobs as i64 {
+            let mut tx = pool.begin().await?;
+            for _ in 0..17 {
+                if id >= blobs as i64 {
+                    break;
+                }
+                sqlx::query("INSERT INTO blobs (id, data, root) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(&blob[..])
+                    .bind(&blob[..32])
+                    .execute(&mut *tx)
+                    .await?;
+                id += 1;
+            }
+            tx.commit().await?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        pool.close().await;
+        let _ = std::fs::remove_file(path);
+        Ok(secs)
+    })
+}
+
+/// Runs `cmd` to completion: wall seconds, its peak resident memory, and its stdout.
+fn timed(mut cmd: Command) -> anyhow::Result<(f64, u64, Vec<u8>)> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start tessera")?;
+    let pid = child.id();
+    let mut peak = 0;
+    // VmHWM is the process's own high-water mark, so sampling it shortly before exit is enough.
+    while child.try_wait()?.is_none() {
+        peak = peak.max(peak_rss(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("tessera failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok((secs, peak, out.stdout))
+}
+
+/// User and system CPU seconds process `pid` has used, from /proc (0 where unavailable).
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Linux reports in USER_HZ, which is 100 on every architecture Tessera runs on.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The peak resident set of process `pid` in bytes, from /proc (0 where unavailable).
+fn peak_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn same_file(a: &Path, b: &Path) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; MIB as usize], vec![0u8; MIB as usize]);
+    loop {
+        let na = fa.read(&mut ba)?;
+        let mut nb = 0;
+        while nb < na {
+            let r = fb.read(&mut bb[nb..na])?;
+            if r == 0 {
+                return Ok(false);
+            }
+            nb += r;
+        }
+        if na == 0 {
+            return Ok(fb.read(&mut bb)? == 0);
+        }
+        if ba[..na] != bb[..na] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Waits until the gateway trusts `n` miners with pieces.
+fn wait_ready(gateway: &str, n: u16) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let keypair = || Keypair::from_uri("//bench-client");
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let c = tessera_client::Client::connect(gateway, keypair()?).await?;
+            if c.ready_miners >= u32::from(n) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("only {} miners ready after 60 s", c.ready_miners);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
