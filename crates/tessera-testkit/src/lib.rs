@@ -218,7 +218,15 @@ impl Process {
         timeout: Duration,
     ) -> Process {
         let err = std::fs::File::create(log).expect("log file");
-        let mut child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        // Nodes read every TESSERA_* variable as configuration; the test run's own (such as
+        // TESSERA_SLOW_TESTS) are not theirs.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TESSERA_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let mut child = cmd
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")

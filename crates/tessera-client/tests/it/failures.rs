@@ -144,3 +144,27 @@ async fn a_corrupted_piece_is_caught_and_repaired() {
     }
     assert!(net.get("Eve", &id).unwrap() == data);
 }
+
+/// A miner that serves slowly is hedged: the get asks a spare piece after `--data.hedge_ms` and
+/// finishes with whichever k pieces arrive first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_miners_are_hedged() {
+    let slow: &[&str] = &["--limits.bandwidth", "128KiB"];
+    let net = Devnet::start_with(
+        &[("Dave", &[]), ("Ferdie", &[]), ("Grace", slow)],
+        "2MiB",
+        2,
+        3,
+        &[],
+    )
+    .await;
+    // Grace holds one piece of every segment, an original one in some of them.
+    let data = bytes(12 * CHUNK, 9);
+    let id = net.put("Eve", &data);
+    let got = net
+        .get("Eve", &id)
+        .unwrap_or_else(|e| panic!("{e}\n{}", net.logs()));
+    assert!(got == data, "object came back different");
+    let log = net.validator.as_ref().unwrap().log_text();
+    assert!(log.contains("hedging with a spare"), "{}", net.logs());
+}

@@ -36,3 +36,18 @@ async fn objects_of_every_awkward_size_round_trip() {
     let err = net.get("Eve", &ids[0].0).unwrap_err();
     assert!(err.contains("not found"), "{err}");
 }
+
+/// The large case: 100 MiB through the CLI, 800 segments of three pieces on three miners,
+/// streamed both ways (about 6 s here, so it runs by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mib_object_round_trips() {
+    let mib: usize = 100;
+    let net = Devnet::start(&["Dave", "Ferdie", "Grace"], "84MiB", 2, 3, &[]).await;
+    let data = bytes(mib << 20, 42);
+    let id = net.put("Eve", &data);
+    let got = net
+        .get("Eve", &id)
+        .unwrap_or_else(|e| panic!("get {id}: {e}\n{}", net.logs()));
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the 100 MiB object came back different");
+}

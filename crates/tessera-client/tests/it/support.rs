@@ -26,8 +26,20 @@ impl Devnet {
     /// `miners` miners of `capacity` each and validator Alice coding `k` of `n`, running and
     /// ready to take pieces.
     pub async fn start(miners: &[&str], capacity: &str, k: u16, n: u16, extra: &[&str]) -> Devnet {
+        let plain: Vec<(&str, &[&str])> = miners.iter().map(|m| (*m, &[][..])).collect();
+        Self::start_with(&plain, capacity, k, n, extra).await
+    }
+
+    /// As `start`, with extra flags per miner.
+    pub async fn start_with(
+        miners: &[(&str, &[&str])],
+        capacity: &str,
+        k: u16,
+        n: u16,
+        extra: &[&str],
+    ) -> Devnet {
         let mut specs = vec![Spec::validator(VALIDATOR, 1000.0)];
-        specs.extend(miners.iter().map(|m| Spec::miner(m)));
+        specs.extend(miners.iter().map(|(m, _)| Spec::miner(m)));
         let net = Net::new();
         net.write_metagraph(&specs);
         let mut d = Devnet {
@@ -37,8 +49,8 @@ impl Devnet {
             validator: None,
             validator_args: Vec::new(),
         };
-        for m in miners {
-            d.start_miner(m, capacity).await;
+        for (m, flags) in miners {
+            d.start_miner_with(m, capacity, flags).await;
         }
         d.publish_axons();
         let mut args = d.net.node_args(VALIDATOR);
@@ -67,8 +79,9 @@ impl Devnet {
         d
     }
 
-    pub async fn start_miner(&mut self, name: &str, capacity: &str) {
+    pub async fn start_miner_with(&mut self, name: &str, capacity: &str, flags: &[&str]) {
         let mut args = self.net.node_args(name);
+        args.extend(flags.iter().map(|f| f.to_string()));
         for (flag, value) in [
             ("--axon.ip", "127.0.0.1"),
             ("--axon.port", "0"),

@@ -125,6 +125,7 @@ pub(crate) async fn fetch_segment(
                 // Slow: ask a spare as well, and keep whichever answers first.
                 if launch(&mut tasks, &got, &mut in_flight) {
                     shared.metrics.hedges.inc();
+                    tracing::info!(segment = index, waited_ms = hedge.as_millis() as u64, "slow piece fetch; hedging with a spare");
                 }
                 deadline = tokio::time::Instant::now() + hedge;
             }
