@@ -51,3 +51,65 @@ async fn a_100_mib_object_round_trips() {
     assert_eq!(got.len(), data.len());
     assert!(got == data, "the 100 MiB object came back different");
 }
+
+/// A put's TTL: the gateway's default without `--ttl`, the one asked for with it, none longer
+/// than the gateway allows; an expired object is gone and its slots go back to filler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_live_for_their_ttl() {
+    let net = Devnet::start(
+        &["Dave", "Ferdie", "Grace"],
+        "2MiB",
+        2,
+        3,
+        &[
+            "--data.default_ttl_secs",
+            "3600",
+            "--data.max_ttl_secs",
+            "7200",
+        ],
+    )
+    .await;
+    let path = net.file("short", &bytes(1000, 5));
+    let too_long = net.tessera("Eve", &["put", path.to_str().unwrap(), "--ttl", "3h"]);
+    assert_eq!(too_long.status.code(), Some(1));
+    let err = text(&too_long.stderr);
+    assert!(
+        err.contains("longer than this gateway's maximum of 7200 s"),
+        "{err}"
+    );
+
+    let out = net.tessera("Eve", &["put", path.to_str().unwrap(), "--ttl", "2s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let short = text(&out.stdout).trim().to_owned();
+    let long = net.put("Eve", &bytes(1000, 6));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ls = text(&net.tessera("Eve", &["ls"]).stdout);
+        if !ls.contains(&short) {
+            assert!(ls.contains(&long), "the default TTL is an hour: {ls}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 2 s object never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let err = net.get("Eve", &short).unwrap_err();
+    assert!(err.contains("not found"), "{err}");
+    let log = net.validator.as_ref().unwrap().log_text();
+    let reclaimed = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !net
+        .validator
+        .as_ref()
+        .unwrap()
+        .log_text()
+        .contains("object reclaimed")
+    {
+        assert!(
+            std::time::Instant::now() < reclaimed,
+            "never reclaimed\n{log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
