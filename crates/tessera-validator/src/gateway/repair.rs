@@ -206,7 +206,12 @@ async fn repair_segment(
             }
         };
         shared.miners.unreserve(&to.hotkey, slot).await;
-        recorded?;
+        if let Err(e) = recorded {
+            // The object went (deleted or expired) while its piece was rebuilt: the copy just
+            // stored belongs to nothing, so it goes back to filler.
+            let _ = shared.miners.release(&to, vec![slot]).await;
+            return Err(e);
+        }
         // The old copies go back to filler where their miners still answer.
         for p in old {
             if let Some(h) = sources.get(&p.miner) {
