@@ -210,7 +210,7 @@ async fn repair_segment(
             // The object went (deleted or expired) while its piece was rebuilt: the copy just
             // stored belongs to nothing, so it goes back to filler.
             let _ = shared.miners.release(&to, vec![slot]).await;
-            return Err(e);
+            return Err(e.into());
         }
         // The old copies go back to filler where their miners still answer.
         for p in old {
