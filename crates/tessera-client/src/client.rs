@@ -78,7 +78,9 @@ impl Client {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Error::Usage(format!("--validator {addr:?}: {e}")))?
             .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .initial_stream_window_size(tessera_rpc::STREAM_WINDOW)
+            .initial_connection_window_size(tessera_rpc::CONNECTION_WINDOW);
         let channel = endpoint
             .connect()
             .await

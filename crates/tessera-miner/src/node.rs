@@ -112,6 +112,10 @@ pub async fn run(
         }
     };
     let server = Server::builder()
+        // Chunks are a megabyte: HTTP/2's default 64 KiB windows would cut each into many
+        // round trips of window updates.
+        .initial_stream_window_size(Some(tessera_rpc::STREAM_WINDOW))
+        .initial_connection_window_size(Some(tessera_rpc::CONNECTION_WINDOW))
         // Past the limit requests queue rather than fail: a burst from many validators waits.
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             config.limits.concurrent_requests.max(1),

@@ -26,6 +26,12 @@ pub mod keys {
     pub const SIGNATURE: &str = "tessera-signature";
 }
 
+/// HTTP/2 flow-control windows for connections that carry chunks: a stream may have 4 MiB in
+/// flight and a connection 16 MiB, instead of HTTP/2's 64 KiB, which would stall every
+/// megabyte-sized message on window updates.
+pub const STREAM_WINDOW: u32 = 4 << 20;
+pub const CONNECTION_WINDOW: u32 = 16 << 20;
+
 /// Milliseconds since the Unix epoch, by the system clock.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

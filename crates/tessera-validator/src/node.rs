@@ -122,6 +122,8 @@ pub async fn run(
     health.set_service_status("", ServingStatus::Serving).await;
     let server = tokio::spawn(
         Server::builder()
+            .initial_stream_window_size(Some(tessera_rpc::STREAM_WINDOW))
+            .initial_connection_window_size(Some(tessera_rpc::CONNECTION_WINDOW))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(GatewayService::server(gateway))

@@ -79,6 +79,8 @@ impl Miners {
                     .map_err(|e| e.to_string())?
                     .connect_timeout(Duration::from_secs(3))
                     .tcp_nodelay(true)
+                    .initial_stream_window_size(tessera_rpc::STREAM_WINDOW)
+                    .initial_connection_window_size(tessera_rpc::CONNECTION_WINDOW)
                     .connect_lazy();
                 channels.insert(axon, c.clone());
                 c
