@@ -13,6 +13,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The vendored protoc keeps a fresh machine free of a system protobuf compiler.
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Fields that carry chunks or segments decode as `Bytes`: a slice of the receive buffer
+    // rather than a copy, and cheap to clone when a piece is retried on another miner.
+    config.bytes([
+        ".tessera.miner.v1.StoreRequest.data",
+        ".tessera.miner.v1.RetrieveResponse.data",
+        ".tessera.gateway.v1.PutRequest.segment",
+        ".tessera.gateway.v1.GetResponse.segment",
+    ]);
     // Server reflection serves this descriptor set, so grpcurl works without the .proto files.
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     config.file_descriptor_set_path(out.join("tessera_descriptor.bin"));

@@ -196,7 +196,7 @@ impl Client {
                 })?;
                 digest.update(&buf[..len]);
                 let sealed = codec.seal(index, index + 1 == segments, &buf[..len])?;
-                let part = Some(put_request::Part::Segment(sealed));
+                let part = Some(put_request::Part::Segment(sealed.into()));
                 if tx.blocking_send(PutRequest { part }).is_err() {
                     // The gateway ended the call; its status says why.
                     return Ok(());
@@ -274,7 +274,7 @@ impl Client {
             let (mut w, mut d) = (sink.take(), digest.take());
             let (w, d, written) = tokio::task::spawn_blocking(move || {
                 let plain = codec
-                    .open(index, last, ciphertext)
+                    .open(index, last, Vec::from(ciphertext))
                     .map_err(|e| Error::WrongKey {
                         id: id.to_string(),
                         reason: e.to_string(),

@@ -302,7 +302,9 @@ impl Miner for MinerService {
         self.0.metrics.served_bytes.inc_by(chunk.data.len() as u64);
         // Signed over the root stored with the piece (`chunk_signed`): no pass over the bytes.
         let signed_body = tessera_rpc::chunk_signed::retrieve(&chunk.root);
-        let mut response = Response::new(RetrieveResponse { data: chunk.data });
+        let mut response = Response::new(RetrieveResponse {
+            data: chunk.data.into(),
+        });
         tessera_rpc::sign_response_body(
             response.metadata_mut(),
             &signed_body,

@@ -380,14 +380,14 @@ pub mod chunk_signed {
     pub fn store(slot: u64, root: &[u8; 32]) -> Vec<u8> {
         StoreRequest {
             slot,
-            data: root.to_vec(),
+            data: root.to_vec().into(),
         }
         .encode_to_vec()
     }
 
     pub fn retrieve(root: &[u8; 32]) -> Vec<u8> {
         RetrieveResponse {
-            data: root.to_vec(),
+            data: root.to_vec().into(),
         }
         .encode_to_vec()
     }

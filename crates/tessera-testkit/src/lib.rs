@@ -39,7 +39,10 @@ pub fn store_request(
     use tessera_proto::miner::v1::{StoreRequest, methods};
     match tessera_core::merkle::root(&data) {
         Ok(root) => {
-            let mut req = tessera_proto::tonic::Request::new(StoreRequest { slot, data });
+            let mut req = tessera_proto::tonic::Request::new(StoreRequest {
+                slot,
+                data: data.into(),
+            });
             let nonce = tessera_rpc::sign_metadata(
                 req.metadata_mut(),
                 &tessera_rpc::chunk_signed::store(slot, &root),
@@ -49,7 +52,15 @@ pub fn store_request(
             );
             (req, nonce)
         }
-        Err(_) => tessera_rpc::signed(StoreRequest { slot, data }, by, miner, methods::STORE),
+        Err(_) => tessera_rpc::signed(
+            StoreRequest {
+                slot,
+                data: data.into(),
+            },
+            by,
+            miner,
+            methods::STORE,
+        ),
     }
 }
 

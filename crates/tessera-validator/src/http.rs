@@ -278,7 +278,7 @@ async fn put(app: App, id: ObjectId, request: Request) -> Response {
                     .await
                     .map_err(|e| Error::Serve(format!("sealing task failed: {e}")))
                     .and_then(|r| r.map_err(Error::from))
-                    .map(put_request::Part::Segment);
+                    .map(|v| put_request::Part::Segment(v.into()));
                 let failed = sealed.is_err();
                 if tx.send(sealed).await.is_err() || failed {
                     return;

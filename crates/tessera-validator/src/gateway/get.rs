@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tessera_core::AccountId;
 use tessera_core::merkle::Hash;
+use tessera_proto::prost::bytes::Bytes;
 use tessera_storage::PlacementRecord;
 
 use super::Shared;
@@ -60,14 +61,14 @@ pub(crate) async fn fetch_segment(
         .collect::<Vec<_>>()
         .into_iter();
 
-    let mut got: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
+    let mut got: BTreeMap<u16, Bytes> = BTreeMap::new();
     let mut in_flight: HashSet<u16> = HashSet::new();
     let mut tasks = tokio::task::JoinSet::new();
     let hedge = Duration::from_millis(shared.data.hedge_ms.max(1));
 
     // Starts fetching the next source whose piece is neither held nor being fetched.
     let mut launch = |tasks: &mut tokio::task::JoinSet<_>,
-                      got: &BTreeMap<u16, Vec<u8>>,
+                      got: &BTreeMap<u16, Bytes>,
                       in_flight: &mut HashSet<u16>|
      -> bool {
         for source in queue.by_ref() {
@@ -135,10 +136,8 @@ pub(crate) async fn fetch_segment(
 
     let params = shared.params;
     tokio::task::spawn_blocking(move || {
-        let pieces: Vec<(usize, &[u8])> = got
-            .iter()
-            .map(|(p, b)| (usize::from(*p), b.as_slice()))
-            .collect();
+        let pieces: Vec<(usize, &[u8])> =
+            got.iter().map(|(p, b)| (usize::from(*p), &b[..])).collect();
         tessera_object::gather(&params, index, &pieces).map_err(Error::from)
     })
     .await

@@ -14,6 +14,7 @@ use tessera_core::merkle::Hash;
 use tessera_object::Candidate;
 use tessera_proto::miner::v1::miner_client::MinerClient;
 use tessera_proto::miner::v1::{ReleaseRequest, RetrieveRequest, StoreRequest, methods};
+use tessera_proto::prost::bytes::Bytes;
 use tessera_proto::tonic::transport::{Channel, Endpoint};
 use tessera_rpc::{chunk_signed, sign_metadata, signed, verify_response, verify_response_body};
 use tessera_storage::StateDb;
@@ -97,7 +98,7 @@ impl Miners {
         &self,
         miner: &Holder,
         slot: u64,
-        data: Vec<u8>,
+        data: Bytes,
         root: &Hash,
     ) -> Result<(), String> {
         let mut client = self.client(miner.axon)?;
@@ -130,7 +131,7 @@ impl Miners {
         miner: &Holder,
         slot: u64,
         root: &Hash,
-    ) -> Result<Result<Vec<u8>, String>, String> {
+    ) -> Result<Result<Bytes, String>, String> {
         let mut client = self.client(miner.axon)?;
         let (req, nonce) = signed(
             RetrieveRequest { slot },

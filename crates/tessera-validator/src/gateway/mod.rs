@@ -685,7 +685,7 @@ impl Gateway for GatewayService {
             while let Some(segment) = segments.recv().await {
                 let message = segment
                     .map(|bytes| GetResponse {
-                        part: Some(get_response::Part::Segment(bytes)),
+                        part: Some(get_response::Part::Segment(bytes.into())),
                     })
                     .map_err(|e| status(&e));
                 if tx.send(message).await.is_err() {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use tessera_core::AccountId;
 use tessera_core::merkle::{self, Hash};
 use tessera_object::{ObjectId, piece_id, xor_distance};
+use tessera_proto::prost::bytes::Bytes;
 use tessera_rpc::now_ms;
 use tessera_storage::SegmentRecord;
 
@@ -24,7 +25,7 @@ pub(crate) async fn put_segment(
     object: ObjectId,
     index: u64,
     size: u64,
-    ciphertext: Vec<u8>,
+    ciphertext: Bytes,
 ) -> Result<(), Error> {
     let params = shared.params;
     let (pieces, roots) = tokio::task::spawn_blocking(move || {
@@ -33,6 +34,7 @@ pub(crate) async fn put_segment(
             .iter()
             .map(|p| merkle::root(p))
             .collect::<Result<Vec<Hash>, _>>()?;
+        let pieces: Vec<Bytes> = pieces.into_iter().map(Bytes::from).collect();
         Ok::<_, Error>((pieces, roots))
     })
     .await
@@ -137,7 +139,7 @@ async fn store_piece(
     root: Hash,
     mut holder: Holder,
     mut slot: u64,
-    data: Vec<u8>,
+    data: Bytes,
     used: &mut HashSet<AccountId>,
 ) -> Result<(), Error> {
     let mut last_error = String::new();

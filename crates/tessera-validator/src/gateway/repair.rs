@@ -156,7 +156,7 @@ async fn repair_segment(
         .collect();
     let mut moved = 0;
     for piece in missing {
-        let data = pieces[usize::from(piece)].clone();
+        let data = tessera_proto::prost::bytes::Bytes::from(pieces[usize::from(piece)].clone());
         let root = merkle::root(&data)?;
         if roots.get(&piece).is_some_and(|r| *r != root) {
             return Err(Error::Serve(format!(
