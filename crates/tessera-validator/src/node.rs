@@ -170,10 +170,12 @@ pub async fn run(
                     tracing::error!(error = %e, round, "round failed");
                 }
                 metrics.rounds.inc();
-                if let Err(e) =
-                    crate::reclaim::reclaim(&rules.keypair, &state, &metagraph, started_ms).await
+                match crate::reclaim::reclaim(&rules.keypair, &state, &metagraph, started_ms).await
                 {
-                    tracing::error!(error = %e, "reclaiming expired objects failed");
+                    // Slots went back to filler: the gateway reads its slot books afresh.
+                    Ok(n) if n > 0 => repairer.miners.reread_slots().await,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "reclaiming expired objects failed"),
                 }
                 match crate::gateway::sweep(&repairer).await {
                     Ok(s) if s.weak > 0 => tracing::info!(

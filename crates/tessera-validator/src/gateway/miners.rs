@@ -51,7 +51,7 @@ pub(crate) struct Miners {
     channels: Mutex<HashMap<SocketAddr, Channel>>,
     /// Held across the index read in `reserve`, so that a slot is never seen free in the index
     /// just before its piece is recorded and then seen unreserved just after.
-    reserved: tokio::sync::Mutex<HashMap<AccountId, BTreeSet<u64>>>,
+    slots: tokio::sync::Mutex<HashMap<AccountId, Book>>,
 }
 
 impl std::fmt::Debug for Miners {
@@ -65,7 +65,7 @@ impl Miners {
         Self {
             rules,
             channels: Mutex::default(),
-            reserved: tokio::sync::Mutex::default(),
+            slots: tokio::sync::Mutex::default(),
         }
     }
 
@@ -215,27 +215,73 @@ impl Miners {
     }
 
     /// A free slot of `miner` below `n_chunks`, promised to the caller until `unreserve`: not
-    /// holding a piece in the index and not promised to another piece in flight.
+    /// holding a piece in the index and not promised to another piece in flight. The index is
+    /// read once per miner and then followed in memory, so a put costs no query per piece.
     pub(crate) async fn reserve(
         &self,
         state: &StateDb,
         miner: &Holder,
     ) -> Result<Option<u64>, Error> {
-        let mut reserved = self.reserved.lock().await;
-        let used: HashSet<u64> = state.used_slots(&miner.hotkey).await?.into_iter().collect();
-        let mine = reserved.entry(miner.hotkey).or_default();
-        let free = (0..miner.n_chunks).find(|s| !used.contains(s) && !mine.contains(s));
+        let mut books = self.slots.lock().await;
+        let book = books.entry(miner.hotkey).or_default();
+        if book.stale {
+            book.used = state.used_slots(&miner.hotkey).await?.into_iter().collect();
+            book.cursor = 0;
+            book.stale = false;
+        }
+        let n = miner.n_chunks;
+        let start = book.cursor.min(n);
+        let free = (start..n)
+            .chain(0..start)
+            .find(|s| !book.used.contains(s) && !book.reserved.contains(s));
         if let Some(slot) = free {
-            mine.insert(slot);
+            book.reserved.insert(slot);
+            book.cursor = slot + 1;
         }
         Ok(free)
     }
 
-    /// Ends the promise of `slot`: it is in the index now, or no longer wanted.
-    pub(crate) async fn unreserve(&self, miner: &AccountId, slot: u64) {
-        let mut reserved = self.reserved.lock().await;
-        if let Some(set) = reserved.get_mut(miner) {
-            set.remove(&slot);
+    /// Ends the promise of `slot`: `kept` when its piece is now in the index, otherwise the slot
+    /// is free again.
+    pub(crate) async fn unreserve(&self, miner: &AccountId, slot: u64, kept: bool) {
+        let mut books = self.slots.lock().await;
+        if let Some(book) = books.get_mut(miner) {
+            book.reserved.remove(&slot);
+            if kept {
+                book.used.insert(slot);
+            }
+        }
+    }
+
+    /// Makes every miner's book be read from the index again: slots were freed there (by the
+    /// reclaim sweep). Promises in flight are kept.
+    pub(crate) async fn reread_slots(&self) {
+        for book in self.slots.lock().await.values_mut() {
+            book.stale = true;
+        }
+    }
+}
+
+/// One miner's slots as the gateway sees them.
+#[derive(Debug)]
+struct Book {
+    /// Slots holding a piece in the index, as last read plus those recorded since.
+    used: BTreeSet<u64>,
+    /// Slots promised to pieces in flight.
+    reserved: BTreeSet<u64>,
+    /// Where the search for a free slot starts: just past the last one handed out.
+    cursor: u64,
+    /// `used` must be read from the index before the next reservation.
+    stale: bool,
+}
+
+impl Default for Book {
+    fn default() -> Self {
+        Self {
+            used: BTreeSet::new(),
+            reserved: BTreeSet::new(),
+            cursor: 0,
+            stale: true,
         }
     }
 }

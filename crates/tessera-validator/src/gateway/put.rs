@@ -79,7 +79,7 @@ pub(crate) async fn put_segment(
     }
     if let Err(e) = outcome {
         for (h, slot) in &slots {
-            shared.miners.unreserve(&h.hotkey, *slot).await;
+            shared.miners.unreserve(&h.hotkey, *slot, false).await;
         }
         return Err(e);
     }
@@ -98,7 +98,10 @@ pub(crate) async fn put_segment(
         .record_segment(&object.0, &record, now_ms())
         .await;
     for (h, slot) in &slots {
-        shared.miners.unreserve(&h.hotkey, *slot).await;
+        shared
+            .miners
+            .unreserve(&h.hotkey, *slot, recorded.is_ok())
+            .await;
     }
     recorded?;
 
@@ -186,7 +189,7 @@ async fn store_piece(
                 now_ms(),
             )
             .await;
-        shared.miners.unreserve(&h.hotkey, s).await;
+        shared.miners.unreserve(&h.hotkey, s, moved.is_ok()).await;
         moved?;
         holder = h;
         slot = s;

@@ -198,14 +198,17 @@ async fn repair_segment(
                     .await
             }
             Err(e) => {
-                shared.miners.unreserve(&to.hotkey, slot).await;
+                shared.miners.unreserve(&to.hotkey, slot, false).await;
                 return Err(Error::Unavailable(format!(
                     "storing rebuilt piece {piece} on miner {}: {e}",
                     to.hotkey
                 )));
             }
         };
-        shared.miners.unreserve(&to.hotkey, slot).await;
+        shared
+            .miners
+            .unreserve(&to.hotkey, slot, recorded.is_ok())
+            .await;
         if let Err(e) = recorded {
             // The object went (deleted or expired) while its piece was rebuilt: the copy just
             // stored belongs to nothing, so it goes back to filler.
