@@ -258,54 +258,96 @@ impl Client {
         let params = Params::new(summary.k, summary.n, summary.piece_size)?;
         let key = self.key(&id);
         let codec = Arc::new(Codec::new(params, id, &key));
-        let mut digest = Some(PlainDigest::new(&key, &id));
-        let mut sink = Some(sink);
-        let mut done = 0u64;
+        // Three stages run at once: the stream receives, blocking tasks decrypt a few segments
+        // ahead, and one writer thread hashes and writes them in order.
+        let (to_writer, mut plaintexts) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+        let mut digest = PlainDigest::new(&key, &id);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut sink = sink;
+            let mut done = 0u64;
+            while let Some(plain) = plaintexts.blocking_recv() {
+                digest.update(&plain);
+                sink.write_all(&plain).map_err(|e| Error::Io {
+                    path: "<output>".into(),
+                    source: e,
+                })?;
+                done += plain.len() as u64;
+                progress(done);
+            }
+            Ok::<_, Error>((sink, digest, done))
+        });
+        let mut opening = std::collections::VecDeque::new();
+        let mut failure = None;
+        // Set when the writer stopped (an output error, which it returns itself).
+        let mut writer_gone = false;
         for index in 0..summary.segments {
-            let message = stream
-                .message()
-                .await
-                .map_err(|s| self.status(s, Some(id)))?;
+            let message = match stream.message().await {
+                Ok(m) => m,
+                Err(s) => {
+                    failure = Some(self.status(s, Some(id)));
+                    break;
+                }
+            };
             let Some(get_response::Part::Segment(ciphertext)) = message.and_then(|m| m.part) else {
-                return Err(self.protocol(&format!("segment {index} is missing")));
+                failure = Some(self.protocol(&format!("segment {index} is missing")));
+                break;
             };
             let last = index + 1 == summary.segments;
             let codec = codec.clone();
-            let (mut w, mut d) = (sink.take(), digest.take());
-            let (w, d, written) = tokio::task::spawn_blocking(move || {
-                let plain = codec
+            opening.push_back(tokio::task::spawn_blocking(move || {
+                codec
                     .open(index, last, Vec::from(ciphertext))
                     .map_err(|e| Error::WrongKey {
                         id: id.to_string(),
                         reason: e.to_string(),
-                    })?;
-                if let (Some(w), Some(d)) = (w.as_mut(), d.as_mut()) {
-                    d.update(&plain);
-                    w.write_all(&plain).map_err(|e| Error::Io {
-                        path: "<output>".into(),
-                        source: e,
-                    })?;
+                    })
+            }));
+            while opening.len() > 2 || (index + 1 == summary.segments && !opening.is_empty()) {
+                let Some(task) = opening.pop_front() else {
+                    break;
+                };
+                match task.await {
+                    Ok(Ok(plain)) => {
+                        if to_writer.send(plain).await.is_err() {
+                            writer_gone = true;
+                            break;
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        failure = Some(e);
+                        break;
+                    }
+                    Err(e) => {
+                        failure = Some(self.protocol(&format!("decrypting task failed: {e}")));
+                        break;
+                    }
                 }
-                Ok::<_, Error>((w, d, plain.len() as u64))
-            })
-            .await
-            .map_err(|e| self.protocol(&format!("decrypting task failed: {e}")))??;
-            sink = w;
-            digest = d;
-            done += written;
-            progress(done);
+            }
+            if failure.is_some() || writer_gone {
+                break;
+            }
         }
+        drop(to_writer);
+        for task in opening {
+            task.abort();
+        }
+        let written = writer
+            .await
+            .map_err(|e| self.protocol(&format!("writing task failed: {e}")))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let (sink, digest, done) = written?;
         if done != summary.size {
             return Err(self.protocol(&format!(
                 "the object decrypted to {done} bytes, not {}",
                 summary.size
             )));
         }
-        let digest = digest.map(PlainDigest::finish);
-        if digest != Some(summary.digest) {
+        if digest.finish() != summary.digest {
             return Err(Error::Digest { id: id.to_string() });
         }
-        let mut sink = sink.ok_or_else(|| self.protocol("output lost"))?;
+        let mut sink = sink;
         sink.flush().map_err(|e| Error::Io {
             path: "<output>".into(),
             source: e,
