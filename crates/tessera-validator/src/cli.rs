@@ -71,6 +71,9 @@ pub struct Args {
     /// Hedge a piece fetch slower than this many milliseconds [default: 500].
     #[arg(long = "data.hedge_ms")]
     hedge_ms: Option<u64>,
+    /// Bytes one client may keep stored, such as 10GiB; 0 for no limit [default: 10GiB].
+    #[arg(long = "data.quota_per_client")]
+    quota: Option<String>,
     /// Serve the HTTP gateway and web page on this address, such as 127.0.0.1:8093.
     #[arg(long = "data.http")]
     http: Option<String>,
@@ -104,6 +107,7 @@ impl Args {
         out.put("data.default_ttl_secs", self.default_ttl_secs);
         out.put("data.max_ttl_secs", self.max_ttl_secs);
         out.put("data.hedge_ms", self.hedge_ms);
+        out.put("data.quota_per_client", self.quota.clone());
         out.put("data.http", self.http.clone());
         out.0
     }

@@ -53,6 +53,9 @@ pub struct DataConfig {
     pub max_ttl_secs: u64,
     /// A piece fetch slower than this is hedged with a request for a spare piece.
     pub hedge_ms: u64,
+    /// Plaintext bytes one client hotkey may keep stored at once (live objects and puts in
+    /// flight); 0 means no limit.
+    pub quota_per_client: ByteSize,
     /// Address of the HTTP gateway and web page; unset (the default) serves none.
     pub http: Option<String>,
 }
@@ -123,6 +126,7 @@ impl Default for Config {
                 default_ttl_secs: 30 * 24 * 3600,
                 max_ttl_secs: 365 * 24 * 3600,
                 hedge_ms: 500,
+                quota_per_client: ByteSize(10 << 30),
                 http: None,
             },
             metrics: MetricsConfig::default(),

@@ -51,6 +51,10 @@ pub enum Error {
     #[error("{0}")]
     NoCapacity(String),
 
+    /// The client would keep more than its quota.
+    #[error("{0}")]
+    Quota(String),
+
     /// Too few miners answer to store or fetch an object now; trying later may succeed.
     #[error("{0}")]
     Unavailable(String),

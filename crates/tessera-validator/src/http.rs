@@ -77,6 +77,7 @@ fn reply(e: &Error) -> Response {
         Error::Exists(_) => StatusCode::CONFLICT,
         Error::Mismatch(_) => StatusCode::PRECONDITION_FAILED,
         Error::NoCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
+        Error::Quota(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Config(_)
         | Error::Allocator(_)

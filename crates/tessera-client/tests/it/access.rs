@@ -68,3 +68,31 @@ async fn others_cannot_read_or_delete_and_errors_are_clear() {
             .ends_with(".tessera-part")
     }));
 }
+
+/// A client keeps at most its quota; the refusal says how much it holds and loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_keep_within_their_quota() {
+    let net = Devnet::start(
+        &["Dave", "Ferdie", "Grace"],
+        "2MiB",
+        2,
+        3,
+        &["--data.quota_per_client", "100KiB"],
+    )
+    .await;
+    let first = net.put("Eve", &bytes(60 << 10, 1));
+    let path = net.file("second", &bytes(60 << 10, 2));
+    let out = net.tessera("Eve", &["put", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("ResourceExhausted") && err.contains("quota of 102400 bytes"),
+        "{err}"
+    );
+    // Another client has its own quota, and the first object is intact.
+    net.put("Mallory", &bytes(60 << 10, 3));
+    assert_eq!(net.get("Eve", &first).unwrap(), bytes(60 << 10, 1));
+    // Deleting makes room again.
+    assert!(net.tessera("Eve", &["rm", &first]).status.success());
+    net.put("Eve", &bytes(60 << 10, 2));
+}

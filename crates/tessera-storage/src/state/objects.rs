@@ -326,6 +326,20 @@ impl StateDb {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Plaintext bytes `owner` has stored or is putting, not counting objects expired by
+    /// `now_ms`: what a quota is checked against.
+    pub async fn owner_bytes(&self, owner: &AccountId, now_ms: u64) -> Result<u64, Error> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(size), 0) FROM objects WHERE owner = ? AND expires_ms > ?",
+        )
+        .bind(owner.to_ss58())
+        .bind(self.int("now_ms", now_ms)?)
+        .fetch_one(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
     /// The ids of every complete object, for the repair sweep.
     pub async fn complete_objects(&self) -> Result<Vec<[u8; 16]>, Error> {
         let rows = sqlx::query("SELECT id FROM objects WHERE state = 'complete' ORDER BY id")

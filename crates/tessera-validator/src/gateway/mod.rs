@@ -367,6 +367,16 @@ impl Shared {
         if s.state.object(&id.0).await?.is_some() {
             return Err(Error::Exists(format!("object {id} already exists")));
         }
+        let quota = s.data.quota_per_client.0;
+        if quota > 0 {
+            let held = s.state.owner_bytes(&owner, now_ms()).await?;
+            if held.saturating_add(header.size) > quota {
+                return Err(Error::Quota(format!(
+                    "hotkey {owner} keeps {held} bytes; {} more would pass its quota of {quota} bytes",
+                    header.size
+                )));
+            }
+        }
         let metagraph = s.metagraph().await?;
         let holders = holders(&s.state, &metagraph, &s.keypair_account, s.chunk_size).await?;
         let eligible = holders
@@ -525,7 +535,7 @@ pub(crate) fn status(e: &Error) -> Status {
         Error::NotFound(_) => Status::not_found(m),
         Error::Exists(_) => Status::already_exists(m),
         Error::Mismatch(_) => Status::failed_precondition(m),
-        Error::NoCapacity(_) => Status::resource_exhausted(m),
+        Error::NoCapacity(_) | Error::Quota(_) => Status::resource_exhausted(m),
         Error::Unavailable(_) => Status::unavailable(m),
         Error::Object(tessera_object::Error::TooFewMiners { .. }) => Status::unavailable(m),
         Error::Object(_) => Status::invalid_argument(m),
