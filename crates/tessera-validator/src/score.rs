@@ -198,6 +198,23 @@ mod tests {
         }
     }
 
+    /// The design's ask, in numbers: of two miners proving the same bytes with the same record,
+    /// the one that served the gateway's reads quickly scores higher than the one that only
+    /// held its data, a slow server earns less than a fast one, and holding pieces of weak
+    /// segments pays more than holding filler.
+    #[test]
+    fn serving_and_rare_data_earn_more() {
+        let base = score(1 << 30, Reputation::default(), latency_factor(10.0, 250));
+        let holder = base * serving_factor(0.0, 0.0, 500) * rarity_factor(0, 1 << 30);
+        let fast = base * serving_factor(1.0, 20.0, 500) * rarity_factor(0, 1 << 30);
+        let slow = base * serving_factor(1.0, 2000.0, 500) * rarity_factor(0, 1 << 30);
+        let rare = base * serving_factor(0.0, 0.0, 500) * rarity_factor(1 << 28, 1 << 30);
+        assert_eq!(holder, base);
+        assert!(fast > slow && slow > holder, "{fast} {slow} {holder}");
+        assert!((fast / holder - 1.24).abs() < 0.01, "{}", fast / holder);
+        assert!((rare / holder - 1.125).abs() < 1e-9, "{}", rare / holder);
+    }
+
     #[test]
     fn golden_values() {
         assert_eq!(latency_factor(0.0, 250), 1.0);
