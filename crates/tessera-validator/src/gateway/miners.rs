@@ -332,5 +332,28 @@ pub(crate) async fn holders(
     Ok(out)
 }
 
+/// `holders` plus every other miner of the metagraph that serves an axon: the miners a piece
+/// can be *read* from. One without recent stats, or no longer trusted with new pieces, may
+/// still hold pieces, and reachable is enough to ask it (every piece is checked anyway).
+pub(crate) fn sources(
+    mut holders: HashMap<AccountId, Holder>,
+    metagraph: &Metagraph,
+) -> HashMap<AccountId, Holder> {
+    for n in &metagraph.neurons {
+        if let (Some(axon), false) = (n.axon, holders.contains_key(&n.hotkey)) {
+            holders.insert(
+                n.hotkey,
+                Holder {
+                    hotkey: n.hotkey,
+                    axon,
+                    reputation: 0.0,
+                    n_chunks: 0,
+                },
+            );
+        }
+    }
+    holders
+}
+
 /// The reputation below which a miner gets no new pieces and its pieces count as unhealthy.
 pub(crate) const MIN_REPUTATION: f64 = SUSPEND_BELOW;

@@ -155,12 +155,8 @@ impl Shared {
         e.1 += took;
     }
 
-    async fn metagraph(&self) -> Result<tessera_chain::Metagraph, Error> {
+    pub(crate) async fn metagraph(&self) -> Result<tessera_chain::Metagraph, Error> {
         Ok(self.chain.metagraph().await?)
-    }
-
-    pub(crate) async fn chain_metagraph(&self) -> Result<tessera_chain::Metagraph, Error> {
-        self.metagraph().await
     }
 
     /// Lets a signed client in: any hotkey may store, and sees only its own objects.
@@ -259,7 +255,7 @@ impl Shared {
         let o = self.owned(id, owner).await?;
         let placements = self.state.placements(&o.object.id).await?;
         let metagraph = self.metagraph().await?;
-        let mut holders = holders(
+        let holders = holders(
             &self.state,
             &metagraph,
             &self.keypair_account,
@@ -267,20 +263,7 @@ impl Shared {
         )
         .await?;
         let health = health(&placements, &holders, o.object.segments);
-        // A miner without recent stats may still hold pieces: reachable is enough to ask.
-        for n in &metagraph.neurons {
-            if let (Some(axon), false) = (n.axon, holders.contains_key(&n.hotkey)) {
-                holders.insert(
-                    n.hotkey,
-                    Holder {
-                        hotkey: n.hotkey,
-                        axon,
-                        reputation: 0.0,
-                        n_chunks: 0,
-                    },
-                );
-            }
-        }
+        let holders = miners::sources(holders, &metagraph);
         let info = object_info(&o, &health);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let s = self.clone_arc();

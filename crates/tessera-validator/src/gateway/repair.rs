@@ -29,7 +29,7 @@ pub(crate) struct Sweep {
 
 /// Repairs the weakest segments of every complete, live object, up to `PER_SWEEP`.
 pub(crate) async fn sweep(shared: &Shared) -> Result<Sweep, Error> {
-    let metagraph = shared.chain_metagraph().await?;
+    let metagraph = shared.metagraph().await?;
     let holders = holders(
         &shared.state,
         &metagraph,
@@ -37,21 +37,7 @@ pub(crate) async fn sweep(shared: &Shared) -> Result<Sweep, Error> {
         shared.chunk_size,
     )
     .await?;
-    // Any miner in the metagraph may still serve the pieces it has, trusted or not.
-    let mut sources = holders.clone();
-    for n in &metagraph.neurons {
-        if let (Some(axon), false) = (n.axon, sources.contains_key(&n.hotkey)) {
-            sources.insert(
-                n.hotkey,
-                Holder {
-                    hotkey: n.hotkey,
-                    axon,
-                    reputation: 0.0,
-                    n_chunks: 0,
-                },
-            );
-        }
-    }
+    let sources = super::miners::sources(holders.clone(), &metagraph);
     let threshold = shared.data.repair_at();
     let now = now_ms();
     let mut out = Sweep::default();
