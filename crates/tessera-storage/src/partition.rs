@@ -111,13 +111,18 @@ impl PartitionDb {
             what: "slot",
             value: id,
         })?;
-        sqlx::query("INSERT OR REPLACE INTO chunks (id, data, root, kind) VALUES (?, ?, ?, 1)")
-            .bind(slot)
-            .bind(data)
-            .bind(&root[..])
-            .execute(&self.db.pool)
-            .await
-            .map_err(self.db.sql())?;
+        // An upsert rewrites the row in place; `INSERT OR REPLACE` would delete it and insert it
+        // again, freeing and reallocating a megabyte of overflow pages.
+        sqlx::query(
+            "INSERT INTO chunks (id, data, root, kind) VALUES (?, ?, ?, 1)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, root = excluded.root, kind = 1",
+        )
+        .bind(slot)
+        .bind(data)
+        .bind(&root[..])
+        .execute(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
         Ok(())
     }
 
