@@ -273,6 +273,19 @@ impl Codec {
 /// Cuts a segment's ciphertext into `k` original pieces and computes `n − k` recovery pieces.
 /// Needs no key: the gateway spreads what clients sealed.
 pub fn spread(params: &Params, index: u64, ciphertext: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    let recovery = recovery(params, index, ciphertext)?;
+    let mut pieces: Vec<Vec<u8>> = ciphertext
+        .chunks_exact(params.piece_size as usize)
+        .map(<[u8]>::to_vec)
+        .collect();
+    pieces.extend(recovery);
+    Ok(pieces)
+}
+
+/// The `n − k` recovery pieces of a segment's ciphertext, whose original pieces are its `k`
+/// consecutive `piece_size` slices: `spread` without copying the originals, for a caller that
+/// can use them in place.
+pub fn recovery(params: &Params, index: u64, ciphertext: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     let piece = params.piece_size as usize;
     let k = usize::from(params.k);
     if ciphertext.len() != k * piece {
@@ -284,16 +297,12 @@ pub fn spread(params: &Params, index: u64, ciphertext: &[u8]) -> Result<Vec<Vec<
         });
     }
     let originals: Vec<&[u8]> = ciphertext.chunks_exact(piece).collect();
-    let recovery =
-        reed_solomon_simd::encode(k, usize::from(params.n) - k, &originals).map_err(|e| {
-            Error::Erasure {
-                index,
-                reason: e.to_string(),
-            }
-        })?;
-    let mut pieces: Vec<Vec<u8>> = originals.into_iter().map(<[u8]>::to_vec).collect();
-    pieces.extend(recovery);
-    Ok(pieces)
+    reed_solomon_simd::encode(k, usize::from(params.n) - k, &originals).map_err(|e| {
+        Error::Erasure {
+            index,
+            reason: e.to_string(),
+        }
+    })
 }
 
 /// The ciphertext of segment `index` from any `k` of its pieces. Needs no key.

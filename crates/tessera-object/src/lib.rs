@@ -11,8 +11,8 @@ mod error;
 mod placement;
 
 pub use codec::{
-    Codec, ObjectId, ObjectKey, Params, PlainDigest, TAG_BYTES, gather, piece_id, segment_count,
-    spread,
+    Codec, ObjectId, ObjectKey, Params, PlainDigest, TAG_BYTES, gather, piece_id, recovery,
+    segment_count, spread,
 };
 pub use error::Error;
 pub use placement::{Candidate, place, xor_distance};

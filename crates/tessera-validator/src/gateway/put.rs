@@ -29,12 +29,17 @@ pub(crate) async fn put_segment(
 ) -> Result<(), Error> {
     let params = shared.params;
     let (pieces, roots) = tokio::task::spawn_blocking(move || {
-        let pieces = tessera_object::spread(&params, index, &ciphertext)?;
+        // The original pieces are slices of the ciphertext as it arrived: no copy.
+        let recovery = tessera_object::recovery(&params, index, &ciphertext)?;
+        let size = params.piece_size as usize;
+        let pieces: Vec<Bytes> = (0..usize::from(params.k))
+            .map(|i| ciphertext.slice(i * size..(i + 1) * size))
+            .chain(recovery.into_iter().map(Bytes::from))
+            .collect();
         let roots = pieces
             .iter()
             .map(|p| merkle::root(p))
             .collect::<Result<Vec<Hash>, _>>()?;
-        let pieces: Vec<Bytes> = pieces.into_iter().map(Bytes::from).collect();
         Ok::<_, Error>((pieces, roots))
     })
     .await
