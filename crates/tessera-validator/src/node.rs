@@ -15,7 +15,7 @@ use tessera_proto::tonic::transport::server::TcpIncoming;
 use tessera_rpc::{Gate, ServingStatus, notify, now_ms, stopped};
 use tessera_storage::{HashDb, MinerStats, StateDb};
 
-use crate::gateway::{GatewayService, Ledger, Miners, Shared, Shared0};
+use crate::gateway::{GatewayService, GatewayState, Ledger, Miners, Shared};
 use crate::metrics::Metrics;
 use crate::round::{self, Rules, Target};
 use crate::score::{self, Reputation};
@@ -84,7 +84,7 @@ pub async fn run(
     let params = tessera_object::Params::new(config.data.k, config.data.n, config.chunk_size.0)
         .map_err(|e| Error::Config(format!("data.k, data.n and chunk_size: {e}")))?;
     let ledger = Arc::new(Ledger::default());
-    let gateway = Shared::new(Shared0 {
+    let gateway = Shared::new(GatewayState {
         keypair_account: me,
         rules: rules.clone(),
         state: state.clone(),

@@ -72,11 +72,11 @@ impl Ledger {
 
 /// Everything the gateway's calls share.
 pub(crate) struct Shared {
-    me: Arc<Shared0>,
+    me: Arc<GatewayState>,
 }
 
 /// The inner state, behind one `Arc` so that tasks can own a handle.
-pub(crate) struct Shared0 {
+pub(crate) struct GatewayState {
     pub(crate) keypair_account: AccountId,
     pub(crate) rules: Arc<crate::round::Rules>,
     pub(crate) state: StateDb,
@@ -91,8 +91,8 @@ pub(crate) struct Shared0 {
 }
 
 impl std::ops::Deref for Shared {
-    type Target = Shared0;
-    fn deref(&self) -> &Shared0 {
+    type Target = GatewayState;
+    fn deref(&self) -> &GatewayState {
         &self.me
     }
 }
@@ -104,7 +104,7 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(inner: Shared0) -> Self {
+    pub(crate) fn new(inner: GatewayState) -> Self {
         Self {
             me: Arc::new(inner),
         }
