@@ -27,7 +27,7 @@ const KEY_DOMAIN: &[u8] = b"tessera/http-object-key/v1";
 const INDEX: &str = include_str!("../assets/index.html");
 
 #[derive(Clone)]
-struct App(std::sync::Arc<Shared>);
+struct App(Shared);
 
 /// Serves the HTTP gateway on `listener` until `shutdown` resolves.
 pub(crate) async fn serve(
@@ -46,7 +46,7 @@ pub(crate) async fn serve(
                 .put(put_object)
                 .delete(delete_object),
         )
-        .with_state(App(std::sync::Arc::new(shared)));
+        .with_state(App(shared));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

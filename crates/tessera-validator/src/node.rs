@@ -97,14 +97,14 @@ pub async fn run(
         ledger: ledger.clone(),
         metrics: metrics.clone(),
     });
-    let repairer = gateway.clone_arc();
+    let repairer = gateway.clone();
     let http_task = match config.data.http.as_deref() {
         Some(addr) => {
             let (listener, bound) = crate::http::bind(addr).await?;
             println!("http on {bound}");
             tracing::info!(%bound, "http gateway and web page serving");
             let shutdown = stopped(stop_rx.clone());
-            let shared = gateway.clone_arc();
+            let shared = gateway.clone();
             Some(tokio::spawn(async move {
                 if let Err(e) = crate::http::serve(listener, shared, shutdown).await {
                     tracing::error!(error = %e, "http gateway failed");

@@ -76,7 +76,7 @@ pub(crate) async fn fetch_segment(
                 continue;
             }
             in_flight.insert(source.piece);
-            let shared = shared.clone_arc();
+            let shared = shared.clone();
             tasks.spawn(async move {
                 let started = Instant::now();
                 let checked = shared

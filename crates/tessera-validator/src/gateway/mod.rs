@@ -70,7 +70,8 @@ impl Ledger {
     }
 }
 
-/// Everything the gateway's calls share.
+/// Everything the gateway's calls share; clones are handles to the same state.
+#[derive(Clone)]
 pub(crate) struct Shared {
     me: Arc<GatewayState>,
 }
@@ -107,12 +108,6 @@ impl Shared {
     pub(crate) fn new(inner: GatewayState) -> Self {
         Self {
             me: Arc::new(inner),
-        }
-    }
-
-    pub(crate) fn clone_arc(&self) -> Shared {
-        Shared {
-            me: self.me.clone(),
         }
     }
 
@@ -159,6 +154,21 @@ impl Shared {
         Ok(self.chain.metagraph().await?)
     }
 
+    /// The metagraph now, and the miners of it that can take pieces (see `holders`).
+    pub(crate) async fn miners_now(
+        &self,
+    ) -> Result<(tessera_chain::Metagraph, HashMap<AccountId, Holder>), Error> {
+        let metagraph = self.metagraph().await?;
+        let holders = holders(
+            &self.state,
+            &metagraph,
+            &self.keypair_account,
+            self.chunk_size,
+        )
+        .await?;
+        Ok((metagraph, holders))
+    }
+
     /// Lets a signed client in: any hotkey may store, and sees only its own objects.
     fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<AccountId, Status> {
         self.gate
@@ -182,14 +192,7 @@ impl Shared {
     /// The wire description of `o`, with the health of its segments.
     async fn info(&self, o: &ObjectRecord) -> Result<ObjectInfo, Error> {
         let placements = self.state.placements(&o.object.id).await?;
-        let metagraph = self.metagraph().await?;
-        let holders = holders(
-            &self.state,
-            &metagraph,
-            &self.keypair_account,
-            self.chunk_size,
-        )
-        .await?;
+        let (_, holders) = self.miners_now().await?;
         let health = health(&placements, &holders, o.object.segments);
         Ok(object_info(o, &health))
     }
@@ -197,14 +200,7 @@ impl Shared {
     /// `owner`'s live objects, oldest first, with their health.
     pub(crate) async fn list_objects(&self, owner: &AccountId) -> Result<Vec<ObjectInfo>, Error> {
         let now = now_ms();
-        let metagraph = self.metagraph().await?;
-        let holders = holders(
-            &self.state,
-            &metagraph,
-            &self.keypair_account,
-            self.chunk_size,
-        )
-        .await?;
+        let (_, holders) = self.miners_now().await?;
         let mut objects = Vec::new();
         for o in self.state.objects_of(owner).await? {
             if o.object.expires_ms <= now {
@@ -254,19 +250,12 @@ impl Shared {
     > {
         let o = self.owned(id, owner).await?;
         let placements = self.state.placements(&o.object.id).await?;
-        let metagraph = self.metagraph().await?;
-        let holders = holders(
-            &self.state,
-            &metagraph,
-            &self.keypair_account,
-            self.chunk_size,
-        )
-        .await?;
+        let (metagraph, holders) = self.miners_now().await?;
         let health = health(&placements, &holders, o.object.segments);
         let holders = miners::sources(holders, &metagraph);
         let info = object_info(&o, &health);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let s = self.clone_arc();
+        let s = self.clone();
         tokio::spawn(async move {
             let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
             for p in placements {
@@ -277,7 +266,7 @@ impl Shared {
             let mut next = 0u64;
             loop {
                 while pending.len() < PIPELINE && next < o.object.segments {
-                    let shared = s.clone_arc();
+                    let shared = s.clone();
                     let holders = holders.clone();
                     let placements = by_segment.remove(&next).unwrap_or_default();
                     let index = next;
@@ -360,12 +349,8 @@ impl Shared {
                 )));
             }
         }
-        let metagraph = s.metagraph().await?;
-        let holders = holders(&s.state, &metagraph, &s.keypair_account, s.chunk_size).await?;
-        let eligible = holders
-            .values()
-            .filter(|h| h.reputation >= miners::MIN_REPUTATION)
-            .count();
+        let (_, holders) = s.miners_now().await?;
+        let eligible = ready(&holders);
         if eligible < usize::from(p.n) {
             return Err(Error::Unavailable(format!(
                 "only {eligible} miners can take pieces now; {} are needed",
@@ -426,7 +411,7 @@ impl Shared {
                 while tasks.len() >= PIPELINE {
                     join_one(&mut tasks).await?;
                 }
-                let shared = s.clone_arc();
+                let shared = s.clone();
                 let holders = holders.clone();
                 tasks.spawn(async move {
                     put::put_segment(&shared, &holders, id, index, size, bytes).await
@@ -468,6 +453,14 @@ impl Shared {
             .ok_or_else(|| Error::Serve(format!("object {id} vanished after commit")))?;
         s.info(&record).await
     }
+}
+
+/// How many of `holders` are trusted with new pieces now: a put needs `n` of them.
+fn ready(holders: &HashMap<AccountId, Holder>) -> usize {
+    holders
+        .values()
+        .filter(|h| h.reputation >= miners::MIN_REPUTATION)
+        .count()
 }
 
 /// Healthy pieces per segment: pieces with a placement on a miner that can hold pieces now and
@@ -577,19 +570,8 @@ impl Gateway for GatewayService {
         let _ = (request, methods::PARAMS);
         let p = self.0.params;
         let ready = async {
-            let metagraph = self.0.metagraph().await?;
-            let h = holders(
-                &self.0.state,
-                &metagraph,
-                &self.0.keypair_account,
-                self.0.chunk_size,
-            )
-            .await?;
-            Ok::<_, Error>(
-                h.values()
-                    .filter(|h| h.reputation >= miners::MIN_REPUTATION)
-                    .count() as u32,
-            )
+            let (_, h) = self.0.miners_now().await?;
+            Ok::<_, Error>(ready(&h) as u32)
         }
         .await;
         let ready_miners = self.done("params", ready)?;

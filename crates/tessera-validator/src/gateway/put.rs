@@ -112,7 +112,7 @@ pub(crate) async fn put_segment(
 
     let mut tasks = tokio::task::JoinSet::new();
     for (p, ((holder, slot), data)) in slots.into_iter().zip(pieces).enumerate() {
-        let shared = shared.clone_arc();
+        let shared = shared.clone();
         let root = roots[p];
         let holders = holders.clone();
         let id = ids[p];
@@ -168,7 +168,7 @@ async fn store_piece(
         }
         // Whatever the failed miner kept goes back to filler; the piece moves on.
         let failed = holder.clone();
-        let release = shared.clone_arc();
+        let release = shared.clone();
         tokio::spawn(async move {
             let _ = release.miners.release(&failed, vec![slot]).await;
         });

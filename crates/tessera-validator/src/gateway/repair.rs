@@ -11,7 +11,7 @@ use tessera_object::{ObjectId, piece_id};
 use tessera_rpc::now_ms;
 use tessera_storage::PlacementRecord;
 
-use super::miners::{Holder, MIN_REPUTATION, holders};
+use super::miners::{Holder, MIN_REPUTATION};
 use super::{Shared, get, health, put};
 use crate::Error;
 
@@ -29,14 +29,7 @@ pub(crate) struct Sweep {
 
 /// Repairs the weakest segments of every complete, live object, up to `PER_SWEEP`.
 pub(crate) async fn sweep(shared: &Shared) -> Result<Sweep, Error> {
-    let metagraph = shared.metagraph().await?;
-    let holders = holders(
-        &shared.state,
-        &metagraph,
-        &shared.keypair_account,
-        shared.chunk_size,
-    )
-    .await?;
+    let (metagraph, holders) = shared.miners_now().await?;
     let sources = super::miners::sources(holders.clone(), &metagraph);
     let threshold = shared.data.repair_at();
     let now = now_ms();
@@ -205,7 +198,7 @@ async fn repair_segment(
         for p in old {
             if let Some(h) = sources.get(&p.miner) {
                 let (h, slot) = (h.clone(), p.slot);
-                let s = shared.clone_arc();
+                let s = shared.clone();
                 tokio::spawn(async move {
                     let _ = s.miners.release(&h, vec![slot]).await;
                 });
