@@ -94,9 +94,15 @@ pub(crate) async fn sample_roots(
     let rx = workers::spawn(
         tasks,
         setup.workers,
+        1,
         64,
         stop.clone(),
-        move |&(m, id): &(usize, u64)| (m, (id, keys[m].expected_root(id))),
+        move |tasks: &[(usize, u64)]| {
+            tasks
+                .iter()
+                .map(|&(m, id)| (m, (id, keys[m].expected_root(id))))
+                .collect::<Vec<_>>()
+        },
     );
     let result = write_batches(rx, &dbs, 64, &stop, shutdown, |_| {}, |_| {}).await;
     for db in dbs {

@@ -53,9 +53,11 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
         let mut rx = workers::spawn(
             (0..entry.n_chunks).collect::<Vec<u64>>(),
             setup.workers,
+            1,
             0,
             Arc::new(AtomicBool::new(false)),
-            move |&id: &u64| {
+            move |ids: &[u64]| {
+                let id = ids[0];
                 // Worker threads are outside the runtime, so they may block on it to read.
                 let stored = handle.block_on(reader.get(id));
                 let ok = match stored {
@@ -73,7 +75,7 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
                         false
                     }
                 };
-                (id, ok)
+                [(id, ok)]
             },
         );
         let mut wrong = Vec::new();

@@ -8,6 +8,7 @@ pub mod constants;
 mod error;
 pub mod identity;
 pub mod merkle;
+pub mod sha256;
 pub mod wallet;
 
 pub use error::Error;

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::constants::SEGMENT_SIZE;
+use crate::sha256::{self, Block};
 
 /// A SHA-256 digest: a Merkle root or node.
 pub type Hash = [u8; 32];
@@ -39,16 +40,75 @@ fn node(left: &Hash, right: &Hash) -> Hash {
     h.finalize().into()
 }
 
+/// Hashes `count` equal-length messages, as many at a time as the CPU likes
+/// ([`sha256::preferred_lanes`]): `message(i, blocks)` writes message `i`, padding included, as
+/// `B` blocks.
+fn hash_each<const B: usize>(count: usize, message: impl Fn(usize, &mut [Block; B])) -> Vec<Hash> {
+    fn lanes<const L: usize, const B: usize>(
+        first: usize,
+        message: &impl Fn(usize, &mut [Block; B]),
+        out: &mut Vec<Hash>,
+    ) {
+        let mut blocks = [[[0u8; 64]; B]; L];
+        for (l, lane) in blocks.iter_mut().enumerate() {
+            message(first + l, lane);
+        }
+        let mut states = [sha256::IV; L];
+        sha256::compress(&mut states, blocks.each_ref().map(|b| &b[..]));
+        out.extend(states.iter().map(sha256::digest));
+    }
+    let wide = sha256::preferred_lanes();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let first = out.len();
+        match (count - first).min(wide) {
+            1 => lanes::<1, B>(first, &message, &mut out),
+            2 => lanes::<2, B>(first, &message, &mut out),
+            3 => lanes::<3, B>(first, &message, &mut out),
+            4..16 => lanes::<4, B>(first, &message, &mut out),
+            _ => lanes::<16, B>(first, &message, &mut out),
+        }
+    }
+    out
+}
+
+/// Writes SHA-256's padding for a `len`-byte message whose last `len % 64` bytes (fewer than 56)
+/// are already at the start of `last`.
+fn pad(last: &mut Block, len: usize) {
+    last[len % 64] = 0x80;
+    last[56..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+}
+
+/// The leaf message, the prefix byte and a 1 KiB segment, is 1025 bytes: 17 blocks with padding.
+const LEAF_BLOCKS: usize = (1 + SEGMENT_SIZE + 9).div_ceil(64);
+
 fn leaves(chunk: &[u8]) -> Result<Vec<Hash>, Error> {
-    segment_count(chunk.len() as u64)?;
-    Ok(chunk.chunks_exact(SEGMENT_SIZE).map(leaf).collect())
+    let count = segment_count(chunk.len() as u64)? as usize;
+    Ok(hash_each::<LEAF_BLOCKS>(count, |i, blocks| {
+        let segment = &chunk[i * SEGMENT_SIZE..][..SEGMENT_SIZE];
+        let bytes = blocks.as_flattened_mut();
+        bytes[0] = LEAF_PREFIX;
+        bytes[1..=SEGMENT_SIZE].copy_from_slice(segment);
+        pad(&mut blocks[LEAF_BLOCKS - 1], 1 + SEGMENT_SIZE);
+    }))
+}
+
+/// The level above `level`: the prefix byte and two child hashes, 65 bytes, two blocks each.
+fn parents(level: &[Hash]) -> Vec<Hash> {
+    hash_each::<2>(level.len() / 2, |i, blocks| {
+        let bytes = blocks.as_flattened_mut();
+        bytes[0] = NODE_PREFIX;
+        bytes[1..33].copy_from_slice(&level[2 * i]);
+        bytes[33..65].copy_from_slice(&level[2 * i + 1]);
+        pad(&mut blocks[1], 65);
+    })
 }
 
 /// The Merkle root of a whole chunk.
 pub fn root(chunk: &[u8]) -> Result<Hash, Error> {
     let mut level = leaves(chunk)?;
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+        level = parents(&level);
     }
     Ok(level[0])
 }
@@ -71,7 +131,7 @@ pub fn prove(chunk: &[u8], index: u64) -> Result<Proof, Error> {
     let mut at = index as usize;
     while level.len() > 1 {
         path.push(level[at ^ 1]);
-        level = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+        level = parents(&level);
         at /= 2;
     }
     Ok(Proof { index, path })
@@ -172,6 +232,27 @@ mod tests {
                 path: vec![]
             }
         ));
+    }
+
+    #[test]
+    fn lanes_give_the_same_tree_as_one_hash_at_a_time() {
+        // Every count of leaves up to 64 crosses each remainder of the lanes at each level.
+        for segments in (0..=6).map(|k| 1usize << k) {
+            let chunk = sample(segments * SEGMENT_SIZE);
+            let mut level: Vec<Hash> = chunk.chunks_exact(SEGMENT_SIZE).map(leaf).collect();
+            assert_eq!(leaves(&chunk).unwrap(), level, "{segments} leaves");
+            while level.len() > 1 {
+                let next: Vec<Hash> = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+                assert_eq!(parents(&level), next, "level of {}", level.len());
+                level = next;
+            }
+            assert_eq!(root(&chunk).unwrap(), level[0]);
+        }
+        for odd in [1usize, 3, 5, 6, 7, 9, 17, 21, 35] {
+            let hashes: Vec<Hash> = (0..2 * odd).map(|i| [i as u8; 32]).collect();
+            let expected: Vec<Hash> = hashes.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+            assert_eq!(parents(&hashes), expected, "{odd} parents");
+        }
     }
 
     #[test]

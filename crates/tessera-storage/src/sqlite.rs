@@ -266,7 +266,7 @@ impl Db {
                 path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
             ));
             remove_db_files(&tmp)?;
-            let db = Self::connect(&tmp, true).await?;
+            let db = Self::connect(&tmp, kind, true).await?;
             db.migrate(kind).await?;
             db.write_meta(kind, meta).await?;
             // Checkpointed first: only the main file is renamed, so nothing may stay in the WAL.
@@ -288,7 +288,7 @@ impl Db {
         expect: Option<&I>,
     ) -> Result<Self, Error> {
         check_header(path, kind)?;
-        let db = Self::connect(path, false).await?;
+        let db = Self::connect(path, kind, false).await?;
         let result = async {
             db.check_identity(kind).await?;
             // Refuse a newer schema, another kind or another pair before migrating anything: a
@@ -310,7 +310,16 @@ impl Db {
         Ok(db)
     }
 
-    async fn connect(path: &Path, create: bool) -> Result<Self, Error> {
+    async fn connect(path: &Path, kind: Kind, create: bool) -> Result<Self, Error> {
+        // Checkpoint every 16 MiB of WAL (256 pages of 64 KiB) rather than SQLite's default of
+        // 1000 pages: a checkpoint ends in an fsync of the database file, and done in small steps
+        // it overlaps with other work instead of piling up at close. Partition databases start
+        // their own checkpoints off the writing connection (`partition.rs`); SQLite's, at 64 MiB,
+        // only catches up if those fall behind.
+        let autocheckpoint = match kind {
+            Kind::Partition => "1024",
+            Kind::Hashes | Kind::State => "256",
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(create)
@@ -319,11 +328,7 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10))
-            // Checkpoint every 16 MiB of WAL (256 pages of 64 KiB) rather than SQLite's default
-            // of 1000 pages. A checkpoint ends in an fsync of the database file; done in small
-            // steps it overlaps with sealing instead of piling up at close, and the WAL stays
-            // small.
-            .pragma("wal_autocheckpoint", "256");
+            .pragma("wal_autocheckpoint", autocheckpoint);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
