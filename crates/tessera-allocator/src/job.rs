@@ -267,9 +267,9 @@ async fn allocate(
     let bars = Bars::new(&targets, chunk_size);
     let keys: Vec<SealKey> = targets.iter().map(|t| t.key).collect();
     let stop = Arc::new(AtomicBool::new(false));
-    // Small transactions start the writer early. The queue holds about 32 MiB so that sealers
-    // keep going while the writer waits on the disk (a checkpoint's writes); they run at low
-    // priority (see `workers`), so running ahead never takes the writer's CPU.
+    // Transactions stay small (the writer also commits whenever nothing more is waiting). The
+    // queue holds about 32 MiB so that sealers keep going while the writer waits on the disk;
+    // they run at low priority (see `workers`), so running ahead never takes the writer's CPU.
     let batch = (4 << 20) / chunk_size as usize + 1;
     let queue = ((32 << 20) / chunk_size as usize).max(batch);
     // Chunk buffers go back to the sealers once written: a fresh megabyte per chunk costs page
