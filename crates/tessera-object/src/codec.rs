@@ -18,7 +18,9 @@ const LEN_BYTES: usize = 4;
 /// Domain separators: a change of format is a change of these strings.
 const AAD_DOMAIN: &[u8] = b"tessera/object/v1";
 const PIECE_DOMAIN: &[u8] = b"tessera/piece/v1";
-const DIGEST_DOMAIN: &[u8] = b"tessera/digest/v1";
+/// BLAKE3 key-derivation context of the digest key (BLAKE3 asks for a globally unique string
+/// naming the application, a date and the purpose).
+const DIGEST_CONTEXT: &str = "tessera 2026-11-21 object plaintext digest v2";
 
 /// A random object id, chosen by the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,11 +64,16 @@ impl std::str::FromStr for ObjectId {
     }
 }
 
-/// A keyed digest of an object's plaintext: SHA-256 over a domain tag, the object's key, its id
-/// and the bytes. The client checks it after decryption; the gateway stores it but, without the
-/// key, cannot use it to recognise a known file.
+/// A keyed digest of an object's plaintext: BLAKE3 in keyed mode, under a key derived from the
+/// object's key, over its id and then the bytes. The client checks it after decryption; the
+/// gateway stores it but, without the key, cannot use it to recognise a known file.
+///
+/// BLAKE3 rather than SHA-256 because this one pass over the whole plaintext sits on the
+/// client's critical path and cannot be split into lanes the way Merkle leaves are: BLAKE3 is
+/// itself a tree and hashes 16 KiB at a time with AVX-512, about three times SHA-256's one stream
+/// on the development machine (2.0–2.5 GiB/s against 0.6–0.9).
 #[derive(Clone)]
-pub struct PlainDigest(Sha256);
+pub struct PlainDigest(blake3::Hasher);
 
 impl std::fmt::Debug for PlainDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,10 +83,8 @@ impl std::fmt::Debug for PlainDigest {
 
 impl PlainDigest {
     pub fn new(key: &ObjectKey, object: &ObjectId) -> Self {
-        let mut h = Sha256::new();
-        h.update(DIGEST_DOMAIN);
-        h.update(key.0);
-        h.update(object.0);
+        let mut h = blake3::Hasher::new_keyed(&blake3::derive_key(DIGEST_CONTEXT, &key.0));
+        h.update(&object.0);
         Self(h)
     }
 
