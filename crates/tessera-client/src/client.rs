@@ -80,7 +80,8 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .initial_stream_window_size(tessera_rpc::STREAM_WINDOW)
-            .initial_connection_window_size(tessera_rpc::CONNECTION_WINDOW);
+            .initial_connection_window_size(tessera_rpc::CONNECTION_WINDOW)
+            .max_frame_size(tessera_rpc::MAX_FRAME);
         let channel = endpoint
             .connect()
             .await

@@ -116,6 +116,7 @@ pub async fn run(
         // round trips of window updates.
         .initial_stream_window_size(Some(tessera_rpc::STREAM_WINDOW))
         .initial_connection_window_size(Some(tessera_rpc::CONNECTION_WINDOW))
+        .max_frame_size(tessera_rpc::MAX_FRAME)
         // Past the limit requests queue rather than fail: a burst from many validators waits.
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             config.limits.concurrent_requests.max(1),

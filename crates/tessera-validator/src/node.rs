@@ -124,6 +124,7 @@ pub async fn run(
         Server::builder()
             .initial_stream_window_size(Some(tessera_rpc::STREAM_WINDOW))
             .initial_connection_window_size(Some(tessera_rpc::CONNECTION_WINDOW))
+            .max_frame_size(tessera_rpc::MAX_FRAME)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(GatewayService::server(gateway))

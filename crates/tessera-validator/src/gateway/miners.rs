@@ -82,6 +82,7 @@ impl Miners {
                     .tcp_nodelay(true)
                     .initial_stream_window_size(tessera_rpc::STREAM_WINDOW)
                     .initial_connection_window_size(tessera_rpc::CONNECTION_WINDOW)
+                    .max_frame_size(tessera_rpc::MAX_FRAME)
                     .connect_lazy();
                 channels.insert(axon, c.clone());
                 c
