@@ -13,10 +13,11 @@ use tokio::sync::mpsc;
 /// and sends on every result `work` gives.
 ///
 /// A thread takes up to `widest` consecutive items at a time, for work that is cheaper per item
-/// in a batch (sealing: `SealKey::seal_many_into`). It starts with one and doubles on each take,
-/// so that the consumer gets its first result after one item's work, and never takes more than
-/// its share of what is left, so that the threads finish together instead of one sealing a last
-/// wide batch alone.
+/// in a batch (sealing: `SealKey::seal_many_into`). A take is at most as many items as all
+/// threads have taken so far (1, 1, 2, 4, 8, ...), so that the consumer gets its first result
+/// after one item's work and the small, less efficient batches number the same whatever the
+/// thread count; and at most a thread's share of what is left, so that the threads finish
+/// together instead of one sealing a last wide batch alone.
 ///
 /// Up to `queue` results wait for the consumer; the consumer should be able to take a whole
 /// batch while it commits the previous one, or sealing and writing alternate instead of
@@ -51,11 +52,10 @@ where
         );
         std::thread::spawn(move || {
             lower_priority();
-            let mut width = 1;
             while !stop.load(Ordering::Relaxed) {
-                let left = items.len().saturating_sub(next.load(Ordering::Relaxed));
-                let take = width.min(left.div_ceil(workers)).clamp(1, widest.max(1));
-                width = (width * 2).min(widest.max(1));
+                let taken = next.load(Ordering::Relaxed);
+                let left = items.len().saturating_sub(taken);
+                let take = taken.min(left.div_ceil(workers)).clamp(1, widest.max(1));
                 let start = next.fetch_add(take, Ordering::Relaxed);
                 let Some(batch) = items.get(start..(start + take).min(items.len())) else {
                     break;
