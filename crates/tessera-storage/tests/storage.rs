@@ -692,3 +692,57 @@ async fn data_slots_survive_shrinking_and_release_only_data() {
     assert_eq!(db.chunk_ids().await.unwrap(), vec![0, 1]);
     db.close().await;
 }
+
+/// A crash in the middle of a checkpoint: the main file already has the new page 1, whose header
+/// counts pages that only the WAL holds yet. SQLite replays the WAL on open, so such a file is
+/// whole, not truncated; the same file with its WAL gone is refused as truncated.
+#[tokio::test]
+async fn a_checkpoint_cut_short_is_recovered_from_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = partition_path(dir.path());
+    let size = 64 << 10;
+    let db = PartitionDb::open(&path, &meta(size)).await.unwrap();
+    db.insert(&[chunk(0, size), chunk(1, size)]).await.unwrap();
+    db.close().await;
+    let before = std::fs::read(&path).unwrap();
+
+    // More rows, left in the WAL (far below any checkpoint threshold); its bytes are taken while
+    // the connection is open, as a crash would leave them.
+    let db = PartitionDb::open(&path, &meta(size)).await.unwrap();
+    db.insert(&[chunk(2, size), chunk(3, size), chunk(4, size)])
+        .await
+        .unwrap();
+    let wal_path = PathBuf::from(format!("{}-wal", path.display()));
+    let wal = std::fs::read(&wal_path).unwrap();
+    assert!(!wal.is_empty());
+    db.close().await;
+    let after = std::fs::read(&path).unwrap();
+    assert!(after.len() > before.len(), "the rows made the file grow");
+
+    // The crash state: the checkpoint wrote page 1 (the header with the new count) and stopped.
+    let page = 64 << 10;
+    let mut crashed = after[..page].to_vec();
+    crashed.extend_from_slice(&before[page..]);
+    std::fs::write(&path, &crashed).unwrap();
+    std::fs::write(&wal_path, &wal).unwrap();
+    let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+
+    let db = PartitionDb::open(&path, &meta(size)).await.unwrap();
+    assert_eq!(db.count().await.unwrap(), 5);
+    for id in 0..5 {
+        assert_eq!(
+            db.get(id).await.unwrap(),
+            Some(chunk(id, size)),
+            "chunk {id}"
+        );
+    }
+    db.close().await;
+
+    // Without its WAL the same main file is short of its header: refused, and left as it was.
+    std::fs::write(&path, &crashed).unwrap();
+    let _ = std::fs::remove_file(&wal_path);
+    let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+    let err = PartitionDb::open(&path, &meta(size)).await.unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), crashed);
+}
