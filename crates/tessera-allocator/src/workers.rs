@@ -57,12 +57,10 @@ where
                 let left = items.len().saturating_sub(taken);
                 let take = taken.min(left.div_ceil(workers)).clamp(1, widest.max(1));
                 let start = next.fetch_add(take, Ordering::Relaxed);
-                let Some(batch) = items.get(start..(start + take).min(items.len())) else {
-                    break;
-                };
-                if batch.is_empty() {
+                if start >= items.len() {
                     break;
                 }
+                let batch = &items[start..(start + take).min(items.len())];
                 // The consumer went away: nobody wants the rest.
                 if work(batch)
                     .into_iter()

@@ -41,7 +41,7 @@ fn node(left: &Hash, right: &Hash) -> Hash {
 }
 
 /// Hashes `count` equal-length messages, as many at a time as the CPU likes
-/// ([`sha256::preferred_lanes`]): `message(i, blocks)` writes message `i`, padding included, as
+/// ([`sha256::batch_width`]): `message(i, blocks)` writes message `i`, padding included, as
 /// `B` blocks.
 fn hash_each<const B: usize>(count: usize, message: impl Fn(usize, &mut [Block; B])) -> Vec<Hash> {
     fn lanes<const L: usize, const B: usize>(
@@ -57,15 +57,14 @@ fn hash_each<const B: usize>(count: usize, message: impl Fn(usize, &mut [Block; 
         sha256::compress(&mut states, blocks.each_ref().map(|b| &b[..]));
         out.extend(states.iter().map(sha256::digest));
     }
-    let wide = sha256::preferred_lanes();
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
         let first = out.len();
-        match (count - first).min(wide) {
+        match sha256::batch_width(count - first) {
             1 => lanes::<1, B>(first, &message, &mut out),
             2 => lanes::<2, B>(first, &message, &mut out),
             3 => lanes::<3, B>(first, &message, &mut out),
-            4..16 => lanes::<4, B>(first, &message, &mut out),
+            4 => lanes::<4, B>(first, &message, &mut out),
             _ => lanes::<16, B>(first, &message, &mut out),
         }
     }

@@ -51,6 +51,18 @@ pub fn preferred_lanes() -> usize {
     }
 }
 
+/// How many of `remaining` messages to hand [`compress`] next: all of them up to three, then four
+/// (one SHA-extension group) until sixteen fill every AVX-512 lane, never more than this CPU
+/// likes ([`preferred_lanes`]). Callers match the answer onto their const lane counts 1, 2, 3, 4
+/// and 16, the only ones it gives.
+pub fn batch_width(remaining: usize) -> usize {
+    match remaining.min(preferred_lanes()) {
+        n @ 0..4 => n,
+        4..16 => 4,
+        _ => 16,
+    }
+}
+
 /// Compresses `blocks[l]` into `states[l]` for every lane `l`. Lanes never mix; any `L` from 1
 /// to [`MAX_LANES`] works, and every lane must have the same number of blocks.
 pub fn compress<const L: usize>(states: &mut [State; L], blocks: [&[Block]; L]) {

@@ -139,14 +139,9 @@ impl SealKey {
     /// on each, in less time per chunk, since the chunks' hash chains advance together (see
     /// `tessera_core::sha256`). Sealing one chunk takes as long as ever; only a batch is faster.
     pub fn seal_many_into(&self, jobs: &mut [(u64, &mut [u8])]) {
-        let wide = tessera_core::sha256::preferred_lanes();
         let mut rest = jobs;
         while !rest.is_empty() {
-            let take = match rest.len().min(wide) {
-                n @ 0..4 => n,
-                4..16 => 4,
-                _ => 16,
-            };
+            let take = sha256::batch_width(rest.len());
             let (group, tail) = rest.split_at_mut(take);
             let (ids, outs): (Vec<u64>, Vec<&mut [u8]>) =
                 group.iter_mut().map(|(id, out)| (*id, &mut **out)).unzip();
