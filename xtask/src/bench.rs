@@ -304,15 +304,27 @@ fn timed(mut cmd: Command) -> anyhow::Result<(f64, u64, Vec<u8>)> {
 
 /// User and system CPU seconds process `pid` has used, from /proc (0 where unavailable).
 fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_secs(&pid.to_string(), 11)
+}
+
+/// User and system CPU seconds used by the children of this process that it has waited for.
+pub(crate) fn children_cpu_secs() -> f64 {
+    stat_secs("self", 13)
+}
+
+/// The sum of two adjacent CPU-time fields of `/proc/<who>/stat` in seconds, counting from the
+/// field after the parenthesised command name (0 where unavailable).
+fn stat_secs(who: &str, first: usize) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{who}/stat")) else {
         return 0.0;
     };
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    // The command name may hold spaces; the fields proper follow its closing parenthesis. Counted
+    // from 0 there, utime and stime are fields 11 and 12, cutime and cstime 13 and 14.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // Linux reports in USER_HZ, which is 100 on every architecture Tessera runs on.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(first) + ticks(first + 1)) / 100.0
 }
 
 /// The peak resident set of process `pid` in bytes, from /proc (0 where unavailable).

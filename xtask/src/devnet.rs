@@ -236,31 +236,57 @@ async fn sample(dir: &Path, validator: &str, miners: usize) -> anyhow::Result<()
 /// Builds the node binaries and the client with the cargo running this xtask, so they match
 /// the source; returns the miner's and the validator's paths (the client sits beside them).
 pub(crate) fn build(root: &Path, release: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut args = vec![
-        "build",
-        "-p",
-        "tessera-miner",
-        "-p",
-        "tessera-validator",
-        "-p",
-        "tessera-client",
-    ];
+    let out = build_packages(
+        root,
+        release,
+        &["tessera-miner", "tessera-validator", "tessera-client"],
+    )?;
+    Ok((out.join("tessera-miner"), out.join("tessera-validator")))
+}
+
+/// Builds `packages` with the cargo running this xtask; returns the folder holding the binaries.
+pub(crate) fn build_packages(
+    root: &Path,
+    release: bool,
+    packages: &[&str],
+) -> anyhow::Result<PathBuf> {
+    let mut args = vec!["build"];
+    for package in packages {
+        args.extend(["-p", package]);
+    }
     if release {
         args.push("--release");
     }
+    cargo(root, &args)?;
+    Ok(target_dir(root).join(if release { "release" } else { "debug" }))
+}
+
+/// Builds example `name` of `package` in release mode; returns its path.
+pub(crate) fn build_example(root: &Path, package: &str, name: &str) -> anyhow::Result<PathBuf> {
+    cargo(
+        root,
+        &["build", "--release", "-p", package, "--example", name],
+    )?;
+    Ok(target_dir(root).join("release").join("examples").join(name))
+}
+
+/// Runs the cargo running this xtask, so that what it builds matches the source.
+fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(&args)
+        .args(args)
         .status()
         .context("run cargo build")?;
     if !status.success() {
-        bail!("building the node binaries failed");
+        bail!("cargo {} failed", args.join(" "));
     }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let out = target.join(if release { "release" } else { "debug" });
-    Ok((out.join("tessera-miner"), out.join("tessera-validator")))
+    Ok(())
+}
+
+/// Where cargo puts build output for this workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
 pub(crate) fn write_metagraph(dir: &Path, metagraph: &Metagraph) -> anyhow::Result<()> {

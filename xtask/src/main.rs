@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_workers;
 mod devnet;
 
 /// The workspace root: xtask lives one folder below it.
@@ -60,6 +61,16 @@ enum Task {
         #[arg(long, default_value_t = 3)]
         n: u16,
     },
+    /// Measure how much a second sealing worker speeds up a `production` allocation, in
+    /// interleaved pairs against plain sealing threads.
+    BenchWorkers {
+        /// Pairs of runs, one with each worker count.
+        #[arg(long, default_value_t = 10)]
+        pairs: usize,
+        /// Chunks of 8 KiB per run.
+        #[arg(long, default_value_t = 1024)]
+        chunks: u64,
+    },
     /// Create a hotkey file in Bittensor's wallet format.
     Wallet {
         /// Wallet folder.
@@ -104,6 +115,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 n,
             },
         ),
+        Task::BenchWorkers { pairs, chunks } => bench_workers::run(workspace_root(), pairs, chunks),
         Task::Wallet {
             path,
             name,

@@ -1,13 +1,12 @@
-//! Benchmarks allocation throughput against raw SQLite inserts of random blobs, and the
-//! speed-up of a second sealing worker under the production profile.
+//! Benchmarks allocation throughput against raw SQLite inserts of random blobs. The speed-up of a
+//! second sealing worker needs paired runs and has its own harness, `cargo xtask bench-workers`.
 
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tessera_allocator::{ByteSize, Config};
-use tessera_core::{AccountId, Keypair, Wallet};
-use tessera_partition::{SealKey, SealProfile};
+use tessera_core::{Keypair, Wallet};
 
 const MIB: u64 = 1 << 20;
 /// Chunks per allocation run: large enough to reach a steady state, small enough to repeat. At
@@ -15,8 +14,9 @@ const MIB: u64 = 1 << 20;
 /// first batch were a sixth of the run; at 256 MiB they are a twentieth.
 const CHUNKS: u64 = 256;
 
-/// A wallet and a two-validator metagraph in `root`, and a config allocating into `root/db`.
-fn fixture(root: &Path, chunk_size: u64, chunks: u64, seal: &str, workers: usize) -> Config {
+/// A wallet and a two-validator metagraph in `root`, and a config allocating into `root/db` with
+/// the dev seal and one worker per core.
+fn fixture(root: &Path, chunk_size: u64, chunks: u64) -> Config {
     let wallet = Wallet::new(root.join("wallets"), "miner", "default").expect("wallet names");
     let miner = Keypair::generate();
     wallet.create_hotkey(&miner, true).expect("hotkey file");
@@ -30,10 +30,9 @@ fn fixture(root: &Path, chunk_size: u64, chunks: u64, seal: &str, workers: usize
     let mut config = Config {
         db_path: root.join("db"),
         no_prompt: true,
-        seal: seal.into(),
+        seal: "dev".into(),
         chunk_size: ByteSize(chunk_size),
         capacity: Some(ByteSize(chunks * chunk_size)),
-        workers,
         ..Config::default()
     };
     config.wallet.path = root.join("wallets");
@@ -95,7 +94,7 @@ async fn raw_insert(path: &Path, blobs: &[Vec<u8>]) {
 fn throughput(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = fixture(dir.path(), MIB, CHUNKS, "dev", 0);
+    let config = fixture(dir.path(), MIB, CHUNKS);
     let mut group = c.benchmark_group("allocate_256mib");
     group.throughput(Throughput::Bytes(CHUNKS * MIB));
     group.sample_size(10);
@@ -136,61 +135,5 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
-fn worker_scaling(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    // Production seal on 8 KiB chunks: the same work per byte as 1 MiB chunks, 128 times sooner.
-    // 256 of them, 2 MiB in all: enough that nearly all seal in full batches of 16
-    // (`SealKey::seal_many_into`) with either worker count, and that the fixed cost of a run
-    // (creating two databases, about 40 ms) stays a few percent of the faster one.
-    let chunk = 8 << 10;
-    let chunks = 256;
-    let mut group = c.benchmark_group("allocate_production_workers");
-    group.throughput(Throughput::Bytes(chunks * chunk));
-    group.sample_size(10);
-    for workers in [1usize, 2] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = fixture(dir.path(), chunk, chunks, "production", workers);
-        group.bench_function(format!("workers_{workers}"), |b| {
-            b.iter_batched(
-                || clear(&config),
-                |()| allocate_once(&rt, &config),
-                BatchSize::PerIteration,
-            )
-        });
-    }
-    // The machine's own ceiling, for reading the figures above: the same chunks sealed by one
-    // or two plain threads, with no allocator and no SQLite. On a shared VM the second vCPU is
-    // not always a whole core, and this shows by how much in the same run.
-    let key = SealKey::new(
-        AccountId([1; 32]),
-        AccountId([2; 32]),
-        chunk,
-        SealProfile::Production.params(),
-    )
-    .expect("valid chunk size");
-    for threads in [1u64, 2] {
-        group.bench_function(format!("seal_only_threads_{threads}"), |b| {
-            b.iter(|| {
-                std::thread::scope(|s| {
-                    for t in 0..threads {
-                        s.spawn(move || {
-                            let mut bufs = vec![vec![0u8; chunk as usize]; 16];
-                            for first in (t * 16..chunks).step_by(16 * threads as usize) {
-                                let mut jobs: Vec<(u64, &mut [u8])> = bufs
-                                    .iter_mut()
-                                    .enumerate()
-                                    .map(|(i, b)| (first + i as u64, &mut b[..]))
-                                    .collect();
-                                key.seal_many_into(&mut jobs);
-                            }
-                        });
-                    }
-                })
-            })
-        });
-    }
-    group.finish();
-}
-
-criterion_group!(benches, throughput, worker_scaling);
+criterion_group!(benches, throughput);
 criterion_main!(benches);

@@ -225,19 +225,6 @@ async fn allocate(
         }
     }
 
-    let mut dbs = Vec::new();
-    for t in &targets {
-        let db = PartitionDb::open(
-            &t.path,
-            &meta(setup.me, t.plan.validator, chunk_size, setup.profile),
-        )
-        .await?;
-        let dropped = db.truncate(t.plan.n_chunks).await?;
-        if dropped > 0 {
-            tracing::info!(path = %t.path.display(), dropped, "deleted chunks beyond the smaller plan");
-        }
-        dbs.push(db);
-    }
     let entries: Vec<PartitionEntry> = targets
         .iter()
         .map(|t| PartitionEntry {
@@ -309,6 +296,15 @@ async fn allocate(
                 .collect::<Vec<_>>()
         }
     });
+    // The databases open (and new ones are created, some tens of milliseconds) while the first
+    // chunks seal. If one cannot be opened, the sealers stop after their current batch.
+    let dbs = match open_partitions(setup, &targets, chunk_size).await {
+        Ok(dbs) => dbs,
+        Err(e) => {
+            stop.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+    };
     let recycle = |chunk: Chunk| {
         if let Ok(mut b) = buffers.lock() {
             b.push(chunk.data);
@@ -316,8 +312,11 @@ async fn allocate(
     };
     let written = write_batches(rx, &dbs, batch, &stop, shutdown, |p| bars.inc(p), recycle).await;
     bars.finish();
-    for db in dbs {
-        db.close().await;
+    // Each close checkpoints and syncs its file; they need not wait for one another.
+    let closing: Vec<_> = dbs.into_iter().map(|db| tokio::spawn(db.close())).collect();
+    for close in closing {
+        // A close that panicked left its WAL for the next open to replay; nothing is lost.
+        let _ = close.await;
     }
     let (written, interrupted) = written?;
     if interrupted {
@@ -340,6 +339,29 @@ async fn allocate(
         sealed_now: written,
         elapsed,
     })
+}
+
+/// Opens (or creates) every partition database of the plan and deletes chunks beyond its
+/// new size.
+async fn open_partitions(
+    setup: &Setup,
+    targets: &[Target],
+    chunk_size: u64,
+) -> Result<Vec<PartitionDb>, Error> {
+    let mut dbs = Vec::new();
+    for t in targets {
+        let db = PartitionDb::open(
+            &t.path,
+            &meta(setup.me, t.plan.validator, chunk_size, setup.profile),
+        )
+        .await?;
+        let dropped = db.truncate(t.plan.n_chunks).await?;
+        if dropped > 0 {
+            tracing::info!(path = %t.path.display(), dropped, "deleted chunks beyond the smaller plan");
+        }
+        dbs.push(db);
+    }
+    Ok(dbs)
 }
 
 /// Collects results into batches and commits each batch in one transaction. A batch is flushed
