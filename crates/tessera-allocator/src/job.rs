@@ -268,32 +268,25 @@ async fn allocate(
     let rx = workers::spawn(tasks, setup.workers, widest, queue, stop.clone(), {
         let buffers = buffers.clone();
         move |tasks: &[(usize, u64)]| {
-            let mut data: Vec<Vec<u8>> = Vec::with_capacity(tasks.len());
-            if let Ok(mut spare) = buffers.lock() {
-                let keep = spare.len().saturating_sub(tasks.len());
-                data.extend(spare.drain(keep..));
-            }
-            data.resize_with(tasks.len(), || vec![0u8; chunk_size as usize]);
+            let mut spare: Vec<Vec<u8>> = match buffers.lock() {
+                Ok(mut spare) => {
+                    let keep = spare.len().saturating_sub(tasks.len());
+                    spare.drain(keep..).collect()
+                }
+                Err(_) => Vec::new(),
+            };
             // A batch may cross from one partition into the next; each run seals with its key.
-            let mut jobs: Vec<(u64, &mut [u8])> = Vec::with_capacity(tasks.len());
-            let mut slots = data.iter_mut();
+            let mut sealed = Vec::with_capacity(tasks.len());
             for run in tasks.chunk_by(|a, b| a.0 == b.0) {
-                jobs.clear();
-                jobs.extend(
-                    run.iter()
-                        .map(|&(_, id)| id)
-                        .zip(slots.by_ref().map(|d| &mut d[..])),
+                let ids: Vec<u64> = run.iter().map(|&(_, id)| id).collect();
+                let p = run[0].0;
+                sealed.extend(
+                    workers::seal_chunks(&keys[p], &ids, &mut spare)
+                        .into_iter()
+                        .map(|chunk| (p, chunk)),
                 );
-                keys[run[0].0].seal_many_into(&mut jobs);
             }
-            tasks
-                .iter()
-                .zip(data)
-                .map(|(&(p, id), data)| {
-                    let root = merkle::root(&data).expect("chunk size checked");
-                    (p, Chunk { id, data, root })
-                })
-                .collect::<Vec<_>>()
+            sealed
         }
     });
     // The databases open (and new ones are created, some tens of milliseconds) while the first

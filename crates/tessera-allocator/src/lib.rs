@@ -23,3 +23,4 @@ pub use error::Error;
 pub use job::{Outcome, run};
 pub use layout::{PartitionEntry, node_dir, read_partition_json};
 pub use size::ByteSize;
+pub use workers::seal_in_background;

@@ -7,6 +7,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use tessera_core::{merkle, sha256};
+use tessera_partition::SealKey;
+use tessera_storage::Chunk;
 use tokio::sync::mpsc;
 
 /// Runs `work` over `items` on `workers` threads, in order of `items` as far as threads allow,
@@ -50,28 +53,79 @@ where
             tx.clone(),
             stop.clone(),
         );
-        std::thread::spawn(move || {
-            lower_priority();
-            while !stop.load(Ordering::Relaxed) {
-                let taken = next.load(Ordering::Relaxed);
-                let left = items.len().saturating_sub(taken);
-                let take = taken.min(left.div_ceil(workers)).clamp(1, widest.max(1));
-                let start = next.fetch_add(take, Ordering::Relaxed);
-                if start >= items.len() {
-                    break;
+        // Named, so that `top -H` and /proc show what the busy threads are.
+        let spawned = std::thread::Builder::new()
+            .name("sealer".into())
+            .spawn(move || {
+                lower_priority();
+                while !stop.load(Ordering::Relaxed) {
+                    let taken = next.load(Ordering::Relaxed);
+                    let left = items.len().saturating_sub(taken);
+                    let take = taken.min(left.div_ceil(workers)).clamp(1, widest.max(1));
+                    let start = next.fetch_add(take, Ordering::Relaxed);
+                    if start >= items.len() {
+                        break;
+                    }
+                    let batch = &items[start..(start + take).min(items.len())];
+                    // The consumer went away: nobody wants the rest.
+                    if work(batch)
+                        .into_iter()
+                        .any(|result| tx.blocking_send(result).is_err())
+                    {
+                        break;
+                    }
                 }
-                let batch = &items[start..(start + take).min(items.len())];
-                // The consumer went away: nobody wants the rest.
-                if work(batch)
-                    .into_iter()
-                    .any(|result| tx.blocking_send(result).is_err())
-                {
-                    break;
-                }
-            }
-        });
+            });
+        // The other threads take this one's share; with none at all the receiver closes at
+        // once, and the consumer finds results missing.
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start a sealing thread");
+        }
     }
     rx
+}
+
+/// Seals chunks `ids` with `key` together (`SealKey::seal_many_into`), each with its Merkle root,
+/// in buffers taken from `spare` where it has any.
+pub(crate) fn seal_chunks(key: &SealKey, ids: &[u64], spare: &mut Vec<Vec<u8>>) -> Vec<Chunk> {
+    let size = key.chunk_size as usize;
+    let mut data: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|_| {
+            spare
+                .pop()
+                .filter(|b| b.len() == size)
+                .unwrap_or_else(|| vec![0u8; size])
+        })
+        .collect();
+    let mut jobs: Vec<(u64, &mut [u8])> = ids
+        .iter()
+        .zip(data.iter_mut())
+        .map(|(&id, d)| (id, &mut d[..]))
+        .collect();
+    key.seal_many_into(&mut jobs);
+    ids.iter()
+        .zip(data)
+        .map(|(&id, data)| {
+            let root = merkle::root(&data).expect("chunk size checked in SealKey::new");
+            Chunk { id, data, root }
+        })
+        .collect()
+}
+
+/// Seals chunks `ids` with `key` on a thread of their own at the lowest priority, in batches as
+/// wide as the CPU hashes at once, and hands them over with their roots as they are done.
+/// Dropping the receiver stops the thread after its current batch.
+///
+/// This is how a miner puts filler back into released slots: at nice 19 the sealing never takes
+/// CPU from challenge answers, whose deadline is a few hundred milliseconds, and one thread per
+/// release bounds how much of the machine a burst of releases can claim.
+pub fn seal_in_background(key: SealKey, ids: Vec<u64>) -> mpsc::Receiver<Chunk> {
+    let widest = sha256::preferred_lanes();
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn(ids, 1, widest, widest, stop, move |batch: &[u64]| {
+        seal_chunks(&key, batch, &mut Vec::new())
+    })
 }
 
 /// Makes the calling thread yield to everything else on the machine (nice 19, Linux only).
@@ -152,5 +206,58 @@ mod tests {
         ] {
             check(n, workers, widest).await;
         }
+    }
+
+    /// Background sealing gives every id once, in order, with the bytes and root of sealing it
+    /// alone; and on Linux, sealing threads run at nice 19.
+    #[tokio::test]
+    async fn background_sealing_matches_single_chunks() {
+        use tessera_core::AccountId;
+        use tessera_partition::SealProfile;
+
+        let key = SealKey::new(
+            AccountId([3; 32]),
+            AccountId([4; 32]),
+            4096,
+            SealProfile::Dev.params(),
+        )
+        .expect("valid chunk size");
+        // More than the channel holds, so the thread is still there after the first one.
+        let ids: Vec<u64> = (7..7 + 40).collect();
+        let mut rx = seal_in_background(key, ids.clone());
+        let mut got = Vec::new();
+        let mut nice = None;
+        while let Some(chunk) = rx.recv().await {
+            if nice.is_none() {
+                nice = sealer_nice();
+            }
+            got.push(chunk);
+        }
+        assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), ids);
+        for chunk in &got {
+            assert!(
+                chunk.data == key.seal(chunk.id),
+                "chunk {} differs",
+                chunk.id
+            );
+            assert_eq!(chunk.root, key.expected_root(chunk.id));
+        }
+        if cfg!(target_os = "linux") {
+            assert_eq!(nice, Some(19), "nice value of a sealing thread");
+        }
+    }
+
+    /// The nice value of a thread of this process named `sealer`, from /proc.
+    fn sealer_nice() -> Option<i64> {
+        std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .filter_map(|task| {
+                let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+                // The name is in parentheses; nice is field 16 after it, counted from 0.
+                let (head, rest) = stat.rsplit_once(')')?;
+                head.ends_with("(sealer")
+                    .then(|| rest.split_whitespace().nth(16)?.parse().ok())?
+            })
+            .next()
     }
 }

@@ -17,7 +17,7 @@ use tessera_proto::miner::v1::{
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::{self, Request, Response, Status};
 use tessera_rpc::{Caller, Gate, Refusal};
-use tessera_storage::{Chunk, PartitionDb};
+use tessera_storage::PartitionDb;
 
 use crate::Error;
 use crate::metrics::{Method, Metrics, Outcome};
@@ -380,22 +380,15 @@ async fn prove(served: &Served, chunk_id: u64, segment: u32) -> Result<SegmentPr
 }
 
 /// Seals `ids` again as filler and writes them back; a slot stored to again meanwhile keeps the
-/// new data (the insert then fails and is logged).
+/// new data (the insert then fails and is logged). The sealing runs on a thread of its own at the
+/// lowest priority (`tessera_allocator::seal_in_background`), so that challenge answers keep
+/// their CPU however much is released.
 async fn reseal(key: SealKey, db: PartitionDb, ids: Vec<u64>) {
-    for id in ids {
-        let sealed = tokio::task::spawn_blocking(move || {
-            let data = key.seal(id);
-            merkle::root(&data).map(|root| Chunk { id, data, root })
-        })
-        .await;
-        match sealed {
-            Ok(Ok(chunk)) => {
-                if let Err(e) = db.insert(&[chunk]).await {
-                    tracing::warn!(id, error = %e, "released slot not resealed");
-                }
-            }
-            Ok(Err(e)) => tracing::warn!(id, error = %e, "released slot not resealed"),
-            Err(e) => tracing::warn!(id, error = %e, "resealing task failed"),
+    let mut sealed = tessera_allocator::seal_in_background(key, ids);
+    while let Some(chunk) = sealed.recv().await {
+        let id = chunk.id;
+        if let Err(e) = db.insert(&[chunk]).await {
+            tracing::warn!(id, error = %e, "released slot not resealed");
         }
     }
 }
