@@ -91,17 +91,25 @@ pub(crate) async fn sample_roots(
     }
     let expected = tasks.len() as u64;
     let stop = Arc::new(AtomicBool::new(false));
+    // Chunks seal in batches, as in allocation; only their roots are kept.
     let rx = workers::spawn(
         tasks,
         setup.workers,
-        1,
+        tessera_core::sha256::preferred_lanes(),
         64,
         stop.clone(),
         move |tasks: &[(usize, u64)]| {
-            tasks
-                .iter()
-                .map(|&(m, id)| (m, (id, keys[m].expected_root(id))))
-                .collect::<Vec<_>>()
+            let mut roots = Vec::with_capacity(tasks.len());
+            for run in tasks.chunk_by(|a, b| a.0 == b.0) {
+                let m = run[0].0;
+                let ids: Vec<u64> = run.iter().map(|&(_, id)| id).collect();
+                roots.extend(
+                    workers::seal_chunks(&keys[m], &ids, &mut Vec::new())
+                        .into_iter()
+                        .map(|chunk| (m, (chunk.id, chunk.root))),
+                );
+            }
+            roots
         },
     );
     let result = write_batches(rx, &dbs, 64, &stop, shutdown, |_| {}, |_| {}).await;

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use tessera_core::merkle;
+use tessera_core::{merkle, sha256};
 use tessera_partition::{SealKey, SealProfile};
-use tessera_storage::PartitionDb;
+use tessera_storage::{Chunk, PartitionDb};
 
 use crate::job::{Outcome, Setup, meta};
 use crate::{Error, layout, workers};
@@ -50,32 +50,48 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
             .collect();
         let handle = tokio::runtime::Handle::current();
         let reader = db.clone();
+        // Filler seals in batches, as in allocation; the queue holds one batch per worker.
+        let widest = sha256::preferred_lanes();
         let mut rx = workers::spawn(
             (0..entry.n_chunks).collect::<Vec<u64>>(),
             setup.workers,
-            1,
-            0,
+            widest,
+            widest * setup.workers,
             Arc::new(AtomicBool::new(false)),
             move |ids: &[u64]| {
-                let id = ids[0];
                 // Worker threads are outside the runtime, so they may block on it to read.
-                let stored = handle.block_on(reader.get(id));
-                let ok = match stored {
-                    Ok(Some(chunk)) if data.contains(&id) => {
-                        merkle::root(&chunk.data).is_ok_and(|r| r == chunk.root)
-                    }
-                    Ok(Some(chunk)) => {
-                        let expected = key.seal(id);
-                        chunk.data == expected
-                            && merkle::root(&expected).is_ok_and(|r| r == chunk.root)
-                    }
-                    Ok(None) => false,
-                    Err(e) => {
-                        tracing::warn!(id, error = %e, "chunk unreadable");
-                        false
-                    }
-                };
-                [(id, ok)]
+                let stored: Vec<(u64, Option<Chunk>)> = ids
+                    .iter()
+                    .map(|&id| match handle.block_on(reader.get(id)) {
+                        Ok(chunk) => (id, chunk),
+                        Err(e) => {
+                            tracing::warn!(id, error = %e, "chunk unreadable");
+                            (id, None)
+                        }
+                    })
+                    .collect();
+                let filler: Vec<u64> = stored
+                    .iter()
+                    .filter(|(id, chunk)| chunk.is_some() && !data.contains(id))
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut expected = workers::seal_chunks(&key, &filler, &mut Vec::new()).into_iter();
+                stored
+                    .into_iter()
+                    .map(|(id, chunk)| {
+                        let ok = match chunk {
+                            Some(chunk) if data.contains(&id) => {
+                                merkle::root(&chunk.data).is_ok_and(|r| r == chunk.root)
+                            }
+                            // In the order of `filler`, which is the order of `stored`.
+                            Some(chunk) => expected
+                                .next()
+                                .is_some_and(|e| e.data == chunk.data && e.root == chunk.root),
+                            None => false,
+                        };
+                        (id, ok)
+                    })
+                    .collect::<Vec<_>>()
             },
         );
         let mut wrong = Vec::new();
