@@ -8,10 +8,11 @@
 //! no allocator and no SQLite: the ceiling this machine allows at that moment. Both run as
 //! release-built processes, since `cargo xtask` itself is built unoptimised.
 //!
-//! The CPU time of each run splits the speed-up in two: how many cores the two workers kept busy
-//! (the allocator's part: 2.0 means no worker ever waited), and how much more CPU a chunk took
-//! with two cores sealing than with one (the machine's part: shared caches, clock speed and
-//! the host's other tenants).
+//! The CPU time of each run splits the speed-up in two: how many cores the process kept busy
+//! with two workers (the allocator's part: its CPU seconds, sealing, writing and starting up,
+//! over the wall seconds; 2.0 on two cores means nothing ever waited), and how much more CPU
+//! the same work took with two cores sealing than with one (the machine's part: shared caches,
+//! clock speed and the host's other tenants).
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -32,6 +33,9 @@ pub fn run(root: &Path, pairs: usize, chunks: u64) -> anyhow::Result<ExitCode> {
     if pairs == 0 || chunks == 0 {
         bail!("--pairs and --chunks must each be at least 1");
     }
+    let Some(capacity) = chunks.checked_mul(CHUNK) else {
+        bail!("--chunks {chunks} is too many");
+    };
     let release = build_packages(root, true, &["tessera-allocator"])?;
     let bin = release.join("tessera-allocator");
     let seal_bin = build_example(root, "tessera-partition", "seal_threads")?;
@@ -63,14 +67,15 @@ pub fn run(root: &Path, pairs: usize, chunks: u64) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     let kinds = ["allocate", "seal only"];
-    // Per kind: speed-up, cores kept busy by two workers, CPU for the same work with two against one.
+    // Per kind: speed-up, cores the process kept busy with two workers, CPU for the same work with
+    // two against one.
     let mut figures = [[vec![], vec![], vec![]], [vec![], vec![], vec![]]];
     for pair in 0..pairs {
         // Alternating the order cancels a steady drift in the machine's speed.
         let order: [usize; 2] = if pair % 2 == 0 { [1, 2] } else { [2, 1] };
         let mut runs = [[Run::default(); 3]; 2];
         for workers in order {
-            runs[0][workers] = timed(allocate(&bin, &dir, chunks, workers))?;
+            runs[0][workers] = timed(allocate(&bin, &dir, capacity, workers))?;
             runs[1][workers] = timed(seal_only(&seal_bin, chunks, workers))?;
         }
         let mut line = format!("pair {}:", pair + 1);
@@ -94,7 +99,7 @@ pub fn run(root: &Path, pairs: usize, chunks: u64) -> anyhow::Result<ExitCode> {
     println!("median of {pairs} pairs (range):");
     for (row, what) in [
         "speed-up from a second worker",
-        "cores kept busy by two",
+        "cores busy with two",
         "CPU for the same work, two vs one",
     ]
     .iter()
@@ -153,8 +158,8 @@ fn timed(mut cmd: Command) -> anyhow::Result<Run> {
     })
 }
 
-/// A fresh allocation by the release binary, as an operator runs it.
-fn allocate(bin: &Path, dir: &Path, chunks: u64, workers: usize) -> Command {
+/// A fresh allocation of `capacity` bytes by the release binary, as an operator runs it.
+fn allocate(bin: &Path, dir: &Path, capacity: u64, workers: usize) -> Command {
     let db = dir.join("db");
     let _ = std::fs::remove_dir_all(&db);
     let mut cmd = Command::new(bin);
@@ -172,7 +177,7 @@ fn allocate(bin: &Path, dir: &Path, chunks: u64, workers: usize) -> Command {
             "--no_prompt",
         ])
         .args(["--chunk_size", &CHUNK.to_string()])
-        .args(["--capacity", &(chunks * CHUNK).to_string()])
+        .args(["--capacity", &capacity.to_string()])
         .args(["--workers", &workers.to_string()]);
     cmd
 }

@@ -305,12 +305,7 @@ async fn allocate(
     };
     let written = write_batches(rx, &dbs, batch, &stop, shutdown, |p| bars.inc(p), recycle).await;
     bars.finish();
-    // Each close checkpoints and syncs its file; they need not wait for one another.
-    let closing: Vec<_> = dbs.into_iter().map(|db| tokio::spawn(db.close())).collect();
-    for close in closing {
-        // A close that panicked left its WAL for the next open to replay; nothing is lost.
-        let _ = close.await;
-    }
+    close_all(dbs).await;
     let (written, interrupted) = written?;
     if interrupted {
         return Err(Error::Interrupted { written });
@@ -343,18 +338,44 @@ async fn open_partitions(
 ) -> Result<Vec<PartitionDb>, Error> {
     let mut dbs = Vec::new();
     for t in targets {
-        let db = PartitionDb::open(
+        let opened = PartitionDb::open(
             &t.path,
             &meta(setup.me, t.plan.validator, chunk_size, setup.profile),
         )
-        .await?;
-        let dropped = db.truncate(t.plan.n_chunks).await?;
-        if dropped > 0 {
-            tracing::info!(path = %t.path.display(), dropped, "deleted chunks beyond the smaller plan");
+        .await;
+        let db = match opened {
+            Ok(db) => db,
+            Err(e) => {
+                // Those already open are closed properly, their WAL checkpointed.
+                close_all(dbs).await;
+                return Err(e.into());
+            }
+        };
+        match db.truncate(t.plan.n_chunks).await {
+            Ok(0) => {}
+            Ok(dropped) => {
+                tracing::info!(path = %t.path.display(), dropped, "deleted chunks beyond the smaller plan");
+            }
+            Err(e) => {
+                dbs.push(db);
+                close_all(dbs).await;
+                return Err(e.into());
+            }
         }
         dbs.push(db);
     }
     Ok(dbs)
+}
+
+/// Closes every database in `dbs` at once: each close checkpoints and syncs its own file.
+async fn close_all(dbs: Vec<PartitionDb>) {
+    let closing: Vec<_> = dbs.into_iter().map(|db| tokio::spawn(db.close())).collect();
+    for close in closing {
+        if let Err(e) = close.await {
+            // Its WAL stays for the next open to replay; nothing is lost.
+            tracing::warn!(error = %e, "closing a partition database failed");
+        }
+    }
 }
 
 /// Collects results into batches and commits each batch in one transaction. A batch is flushed

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 
 use tessera_core::{merkle, sha256};
 use tessera_partition::{SealKey, SealProfile};
-use tessera_storage::{Chunk, PartitionDb};
+use tessera_storage::PartitionDb;
 
 use crate::job::{Outcome, Setup, meta};
 use crate::{Error, layout, workers};
@@ -59,35 +59,31 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
             widest * setup.workers,
             Arc::new(AtomicBool::new(false)),
             move |ids: &[u64]| {
-                // Worker threads are outside the runtime, so they may block on it to read.
-                let stored: Vec<(u64, Option<Chunk>)> = ids
+                // Filler is sealed first, then each stored chunk is read and compared in turn,
+                // so that a worker holds one batch and one stored chunk, not two batches.
+                let filler: Vec<u64> = ids
                     .iter()
-                    .map(|&id| match handle.block_on(reader.get(id)) {
-                        Ok(chunk) => (id, chunk),
-                        Err(e) => {
-                            tracing::warn!(id, error = %e, "chunk unreadable");
-                            (id, None)
-                        }
-                    })
-                    .collect();
-                let filler: Vec<u64> = stored
-                    .iter()
-                    .filter(|(id, chunk)| chunk.is_some() && !data.contains(id))
-                    .map(|(id, _)| *id)
+                    .copied()
+                    .filter(|id| !data.contains(id))
                     .collect();
                 let mut expected = workers::seal_chunks(&key, &filler, &mut Vec::new()).into_iter();
-                stored
-                    .into_iter()
-                    .map(|(id, chunk)| {
-                        let ok = match chunk {
-                            Some(chunk) if data.contains(&id) => {
+                ids.iter()
+                    .map(|&id| {
+                        let is_data = data.contains(&id);
+                        let want = if is_data { None } else { expected.next() };
+                        // Worker threads are outside the runtime, so they may block on it to read.
+                        let ok = match handle.block_on(reader.get(id)) {
+                            Ok(Some(chunk)) if is_data => {
                                 merkle::root(&chunk.data).is_ok_and(|r| r == chunk.root)
                             }
-                            // In the order of `filler`, which is the order of `stored`.
-                            Some(chunk) => expected
-                                .next()
-                                .is_some_and(|e| e.data == chunk.data && e.root == chunk.root),
-                            None => false,
+                            Ok(Some(chunk)) => want.is_some_and(|w| {
+                                w.id == id && w.data == chunk.data && w.root == chunk.root
+                            }),
+                            Ok(None) => false,
+                            Err(e) => {
+                                tracing::warn!(id, error = %e, "chunk unreadable");
+                                false
+                            }
                         };
                         (id, ok)
                     })

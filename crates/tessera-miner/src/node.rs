@@ -76,6 +76,7 @@ pub async fn run(
         max_request_bytes: config.auth.max_request_bytes,
         metrics: metrics.clone(),
         throttle: Throttle::new(config.limits.bandwidth.0),
+        resealing: Arc::new(tokio::sync::Semaphore::new(1)),
     });
 
     let metrics_task = tessera_rpc::start_metrics(

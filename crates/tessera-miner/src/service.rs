@@ -75,6 +75,9 @@ pub(crate) struct Shared {
     pub(crate) max_request_bytes: usize,
     pub(crate) metrics: Metrics,
     pub(crate) throttle: Throttle,
+    /// One release is resealed at a time, however many arrive: each seals on a thread of its
+    /// own, and a burst must not become a thread and a few chunks of memory per release.
+    pub(crate) resealing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -341,7 +344,12 @@ impl Miner for MinerService {
             },
         )
         .map_err(|e| Error::Serve(e.to_string()))?;
-        tokio::spawn(reseal(key, served.db.clone(), released.clone()));
+        tokio::spawn(reseal(
+            key,
+            served.db.clone(),
+            released.clone(),
+            self.0.resealing.clone(),
+        ));
         let body = ReleaseResponse { released };
         Ok(self.0.signed(body, &caller, methods::RELEASE, started))
     }
@@ -379,16 +387,30 @@ async fn prove(served: &Served, chunk_id: u64, segment: u32) -> Result<SegmentPr
     })
 }
 
-/// Seals `ids` again as filler and writes them back; a slot stored to again meanwhile keeps the
-/// new data (the insert then fails and is logged). The sealing runs on a thread of its own at the
-/// lowest priority (`tessera_allocator::seal_in_background`), so that challenge answers keep
-/// their CPU however much is released.
-async fn reseal(key: SealKey, db: PartitionDb, ids: Vec<u64>) {
+/// Seals `ids` again as filler and writes them back, once `turn` lets it; a slot stored to again
+/// meanwhile keeps the new data (the insert then fails and is logged). The sealing runs on a
+/// thread of its own at the lowest priority (`tessera_allocator::seal_in_background`), so that
+/// challenge answers keep their CPU however much is released. Slots left unsealed, here or by a
+/// crash, are sealed by the next reallocation, which fills every missing chunk.
+async fn reseal(key: SealKey, db: PartitionDb, ids: Vec<u64>, turn: Arc<tokio::sync::Semaphore>) {
+    // The semaphore is never closed, so this only waits.
+    let Ok(_turn) = turn.acquire_owned().await else {
+        return;
+    };
+    let wanted = ids.len();
     let mut sealed = tessera_allocator::seal_in_background(key, ids);
+    let mut got = 0;
     while let Some(chunk) = sealed.recv().await {
+        got += 1;
         let id = chunk.id;
         if let Err(e) = db.insert(&[chunk]).await {
             tracing::warn!(id, error = %e, "released slot not resealed");
         }
+    }
+    if got < wanted {
+        tracing::warn!(
+            missing = wanted - got,
+            "released slots not resealed; the next reallocation seals them"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! Seals chunks with plain threads and nothing else, and prints the wall seconds it took: the
-//! reference `cargo xtask bench-workers` holds the allocator's worker scaling against.
+//! Seals chunks with plain threads and nothing else: the reference `cargo xtask bench-workers`
+//! holds the allocator's worker scaling against. It prints the seconds the sealing took, for
+//! running it by hand; the xtask times the whole process, as it does the allocator.
 //!
 //! Usage: `seal_threads THREADS CHUNKS CHUNK_SIZE`, production profile. Thread `t` seals every
 //! `THREADS`-th batch of as many chunks as the CPU hashes at once, starting with batch `t`.
@@ -10,12 +11,9 @@ use tessera_core::{AccountId, sha256};
 use tessera_partition::{SealKey, SealProfile};
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map_while(|a| a.parse().ok())
-        .collect();
-    let [threads, chunks, chunk_size] = args[..] else {
-        eprintln!("usage: seal_threads THREADS CHUNKS CHUNK_SIZE");
+    let args: Vec<Option<u64>> = std::env::args().skip(1).map(|a| a.parse().ok()).collect();
+    let [Some(threads @ 1..), Some(chunks), Some(chunk_size)] = args[..] else {
+        eprintln!("usage: seal_threads THREADS CHUNKS CHUNK_SIZE (numbers, THREADS at least 1)");
         return std::process::ExitCode::FAILURE;
     };
     let lanes = sha256::preferred_lanes() as u64;

@@ -166,6 +166,59 @@ async fn expired_and_abandoned_objects_are_reclaimable() {
     db.close().await;
 }
 
+/// The repair sweep's walk: pages of complete, unexpired objects in id order, each with the
+/// same placements as `placements` gives; pending and expired objects in between are skipped,
+/// whatever the page size.
+#[tokio::test]
+async fn live_objects_come_in_pages_with_their_placements() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    // Ids 1..=9: 4 stays pending, 6 expires at 5 000; the rest are complete, two segments each.
+    for id in 1..=9u8 {
+        let mut o = object(id, 2, 2);
+        if id == 6 {
+            o.expires_ms = 5_000;
+        }
+        db.begin_object(&o).await.unwrap();
+        for index in 0..2 {
+            db.record_segment(&[id; 16], &segment(id, index), 2_000)
+                .await
+                .unwrap();
+        }
+        if id != 4 {
+            db.commit_object(&[id; 16], &[0; 32]).await.unwrap();
+        }
+    }
+    // One failed placement, so that the flag is seen to come through.
+    assert!(
+        db.mark_failed(&account(11), 5 * 100 + 10 + 1, 3_000)
+            .await
+            .unwrap()
+    );
+    let live = [1u8, 2, 3, 5, 7, 8, 9];
+    for limit in [1, 2, 3, 100] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = db.live_objects(after.as_ref(), 6_000, limit).await.unwrap();
+            assert!(page.len() <= limit as usize, "page of {limit}");
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.object.id);
+            for (o, placements) in page {
+                assert!(o.complete);
+                assert_eq!(placements, db.placements(&o.object.id).await.unwrap());
+                assert_eq!(placements.len(), 6, "two segments of three pieces");
+                seen.push(o.object.id[0]);
+            }
+        }
+        assert_eq!(seen, live, "pages of {limit}");
+    }
+    // Before 6 expires, it is live too.
+    let all = db.live_objects(None, 4_000, 100).await.unwrap();
+    assert_eq!(all.len(), live.len() + 1);
+    db.close().await;
+}
+
 /// A state file written before the index existed (schema version 1) is migrated on open, and
 /// keeps its history.
 #[tokio::test]

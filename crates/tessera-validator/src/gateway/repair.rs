@@ -18,6 +18,9 @@ use crate::Error;
 /// Segments repaired per sweep at most, so that one sweep never delays the next round long.
 const PER_SWEEP: usize = 64;
 
+/// Objects read from the index at a time: two queries a page, and a page's placements in memory.
+const PAGE: u32 = 256;
+
 /// What one sweep found and did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Sweep {
@@ -36,53 +39,53 @@ pub(crate) async fn sweep(shared: &Shared) -> Result<Sweep, Error> {
     let mut out = Sweep::default();
     let mut budget = PER_SWEEP;
     let mut rare: HashMap<AccountId, u64> = HashMap::new();
-    for id in shared.state.complete_objects().await? {
-        let Some(o) = shared.state.object(&id).await? else {
-            continue;
-        };
-        if o.object.expires_ms <= now {
-            continue;
-        }
-        let placements = shared.state.placements(&id).await?;
-        let health = health(&placements, &holders, o.object.segments);
-        let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
-        for p in placements {
-            by_segment.entry(p.segment).or_default().push(p);
-        }
-        for (segment, healthy) in health.iter().enumerate() {
-            // Pieces of segments one loss from repair are the rare ones: their holders earn more
-            // for keeping them (docs/incentives.md).
-            if *healthy <= threshold.saturating_add(1) {
-                for p in by_segment.get(&(segment as u64)).into_iter().flatten() {
-                    if !p.failed {
-                        *rare.entry(p.miner).or_default() += o.object.piece_size;
+    let mut after = None;
+    loop {
+        let page = shared.state.live_objects(after.as_ref(), now, PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.object.id);
+        for (o, placements) in page {
+            let id = o.object.id;
+            let health = health(&placements, &holders, o.object.segments);
+            let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
+            for p in placements {
+                by_segment.entry(p.segment).or_default().push(p);
+            }
+            for (segment, healthy) in health.iter().enumerate() {
+                // Pieces of segments one loss from repair are the rare ones: their holders earn
+                // more for keeping them (docs/incentives.md).
+                if *healthy <= threshold.saturating_add(1) {
+                    for p in by_segment.get(&(segment as u64)).into_iter().flatten() {
+                        if !p.failed {
+                            *rare.entry(p.miner).or_default() += o.object.piece_size;
+                        }
                     }
                 }
-            }
-            if *healthy > threshold || *healthy >= o.object.n {
-                continue;
-            }
-            out.weak += 1;
-            if budget == 0 {
-                continue;
-            }
-            budget -= 1;
-            let placements = by_segment.remove(&(segment as u64)).unwrap_or_default();
-            match repair_segment(
-                shared,
-                &holders,
-                &sources,
-                ObjectId(id),
-                segment as u64,
-                &placements,
-            )
-            .await
-            {
-                Ok(n) => out.repaired_pieces += n,
-                Err(e) => {
-                    out.failed_segments += 1;
-                    shared.metrics.repair_failures.inc();
-                    tracing::warn!(object = %ObjectId(id), segment, error = %e, "repair failed; retrying next round");
+                if *healthy > threshold || *healthy >= o.object.n {
+                    continue;
+                }
+                out.weak += 1;
+                if budget == 0 {
+                    continue;
+                }
+                budget -= 1;
+                let placements = by_segment.remove(&(segment as u64)).unwrap_or_default();
+                match repair_segment(
+                    shared,
+                    &holders,
+                    &sources,
+                    ObjectId(id),
+                    segment as u64,
+                    &placements,
+                )
+                .await
+                {
+                    Ok(n) => out.repaired_pieces += n,
+                    Err(e) => {
+                        out.failed_segments += 1;
+                        shared.metrics.repair_failures.inc();
+                        tracing::warn!(object = %ObjectId(id), segment, error = %e, "repair failed; retrying next round");
+                    }
                 }
             }
         }
