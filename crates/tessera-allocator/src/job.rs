@@ -275,18 +275,7 @@ async fn allocate(
                 }
                 Err(_) => Vec::new(),
             };
-            // A batch may cross from one partition into the next; each run seals with its key.
-            let mut sealed = Vec::with_capacity(tasks.len());
-            for run in tasks.chunk_by(|a, b| a.0 == b.0) {
-                let ids: Vec<u64> = run.iter().map(|&(_, id)| id).collect();
-                let p = run[0].0;
-                sealed.extend(
-                    workers::seal_chunks(&keys[p], &ids, &mut spare)
-                        .into_iter()
-                        .map(|chunk| (p, chunk)),
-                );
-            }
-            sealed
+            workers::seal_tasks(&keys, tasks, &mut spare)
         }
     });
     // The databases open (and new ones are created, some tens of milliseconds) while the first

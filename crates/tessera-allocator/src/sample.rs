@@ -99,17 +99,10 @@ pub(crate) async fn sample_roots(
         64,
         stop.clone(),
         move |tasks: &[(usize, u64)]| {
-            let mut roots = Vec::with_capacity(tasks.len());
-            for run in tasks.chunk_by(|a, b| a.0 == b.0) {
-                let m = run[0].0;
-                let ids: Vec<u64> = run.iter().map(|&(_, id)| id).collect();
-                roots.extend(
-                    workers::seal_chunks(&keys[m], &ids, &mut Vec::new())
-                        .into_iter()
-                        .map(|chunk| (m, (chunk.id, chunk.root))),
-                );
-            }
-            roots
+            workers::seal_tasks(&keys, tasks, &mut Vec::new())
+                .into_iter()
+                .map(|(m, chunk)| (m, (chunk.id, chunk.root)))
+                .collect::<Vec<_>>()
         },
     );
     let result = write_batches(rx, &dbs, 64, &stop, shutdown, |_| {}, |_| {}).await;

@@ -113,6 +113,26 @@ pub(crate) fn seal_chunks(key: &SealKey, ids: &[u64], spare: &mut Vec<Vec<u8>>) 
         .collect()
 }
 
+/// Seals every `(k, id)` of `tasks` with `keys[k]`, a run of one key at a time (a batch may cross
+/// from one partition into the next), keeping `k` beside each chunk.
+pub(crate) fn seal_tasks(
+    keys: &[SealKey],
+    tasks: &[(usize, u64)],
+    spare: &mut Vec<Vec<u8>>,
+) -> Vec<(usize, Chunk)> {
+    let mut sealed = Vec::with_capacity(tasks.len());
+    for run in tasks.chunk_by(|a, b| a.0 == b.0) {
+        let k = run[0].0;
+        let ids: Vec<u64> = run.iter().map(|&(_, id)| id).collect();
+        sealed.extend(
+            seal_chunks(&keys[k], &ids, spare)
+                .into_iter()
+                .map(|chunk| (k, chunk)),
+        );
+    }
+    sealed
+}
+
 /// Seals chunks `ids` with `key` on a thread of their own at the lowest priority, in batches as
 /// wide as the CPU hashes at once, and hands them over with their roots as they are done.
 /// Dropping the receiver stops the thread after its current batch.
