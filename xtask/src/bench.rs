@@ -72,10 +72,11 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
                 stake: if uid == 0 { 1000.0 } else { 0.0 },
                 validator_permit: uid == 0,
                 axon: None,
+                last_update: 0,
             });
         }
     }
-    let mut metagraph = Metagraph { netuid: 1, neurons };
+    let mut metagraph = Metagraph::new(1, neurons);
     write_metagraph(&dir, &metagraph)?;
     let common = |name: &str| -> Vec<String> {
         let p = |x: PathBuf| x.display().to_string();

@@ -56,9 +56,10 @@ pub fn run(root: &Path, pairs: usize, chunks: u64) -> anyhow::Result<ExitCode> {
             stake,
             validator_permit: true,
             axon: None,
+            last_update: 0,
         });
     }
-    write_metagraph(&dir, &Metagraph { netuid: 1, neurons })?;
+    write_metagraph(&dir, &Metagraph::new(1, neurons))?;
 
     let lanes = sha256::preferred_lanes();
     println!(

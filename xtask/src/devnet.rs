@@ -68,9 +68,10 @@ pub fn run(
             stake: *stake,
             validator_permit: *permit,
             axon: None,
+            last_update: 0,
         });
     }
-    let mut metagraph = Metagraph { netuid: 1, neurons };
+    let mut metagraph = Metagraph::new(1, neurons);
     write_metagraph(&dir, &metagraph)?;
 
     let common = |name: &str| -> Vec<String> {

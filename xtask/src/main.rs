@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_workers;
 mod devnet;
+mod test;
 
 /// The workspace root: xtask lives one folder below it.
 fn workspace_root() -> &'static Path {
@@ -71,6 +72,8 @@ enum Task {
         #[arg(long, default_value_t = 1024)]
         chunks: u64,
     },
+    /// The README's test command: install what the tests need, then fmt, clippy and every test.
+    Test,
     /// Create a hotkey file in Bittensor's wallet format.
     Wallet {
         /// Wallet folder.
@@ -96,6 +99,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(tessera_allocator::cli::main(argv))
         }
         Task::Demo { capacity } => demo(&capacity),
+        Task::Test => test::run(workspace_root()),
         Task::Devnet {
             miners,
             validators,

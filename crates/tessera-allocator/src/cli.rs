@@ -33,10 +33,14 @@ pub struct CommonArgs {
     /// Subnet uid [default: 1].
     #[arg(long)]
     netuid: Option<u16>,
-    /// Chain to read the metagraph from; only `local` for now [default: local].
+    /// Subtensor network: finney, test, local (ws://127.0.0.1:9944) or a ws:// or wss:// URL
+    /// [default: finney].
     #[arg(long = "subtensor.network")]
     subtensor_network: Option<String>,
-    /// Local metagraph file [default: <db_path>/metagraph.toml].
+    /// Subtensor node URL; wins over --subtensor.network.
+    #[arg(long = "subtensor.chain_endpoint")]
+    subtensor_chain_endpoint: Option<String>,
+    /// A local metagraph file to use instead of any chain (the devnet and tests).
     #[arg(long = "metagraph.path")]
     metagraph_path: Option<PathBuf>,
     /// Debug logging.
@@ -74,6 +78,10 @@ impl CommonArgs {
         out.path("wallet.path", &self.wallet_path);
         out.put("netuid", self.netuid);
         out.put("subtensor.network", self.subtensor_network.clone());
+        out.put(
+            "subtensor.chain_endpoint",
+            self.subtensor_chain_endpoint.clone(),
+        );
         out.path("metagraph.path", &self.metagraph_path);
         out.flag("logging.debug", self.logging_debug);
         out.flag("logging.trace", self.logging_trace);
@@ -139,6 +147,9 @@ pub struct Args {
     /// With --validator: roots to derive per miner [default: 32].
     #[arg(long)]
     samples: Option<u64>,
+    /// Least stake a neuron with a validator permit needs to get a partition [default: 0].
+    #[arg(long = "min_stake")]
+    min_stake: Option<f64>,
 }
 
 impl Args {
@@ -154,6 +165,7 @@ impl Args {
         out.put("capacity", self.capacity.clone());
         out.flag("verify", self.verify);
         out.put("samples", self.samples);
+        out.put("min_stake", self.min_stake);
         out.0
     }
 }

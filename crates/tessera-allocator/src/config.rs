@@ -33,28 +33,34 @@ impl WalletConfig {
     }
 }
 
+/// Which Subtensor network the node follows, in Bittensor's terms.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubtensorConfig {
-    /// Only `local` (the metagraph file) exists for now.
+    /// `finney`, `test`, `local` (ws://127.0.0.1:9944) or a ws:// or wss:// URL.
     pub network: String,
+    /// A node's URL; wins over `network` when set.
+    pub chain_endpoint: Option<String>,
+}
+
+impl SubtensorConfig {
+    /// Where the node learns the subnet: the metagraph file when `metagraph.path` is set,
+    /// otherwise this network's chain.
+    pub fn source(&self, metagraph: &MetagraphConfig) -> Result<tessera_chain::Source, Error> {
+        Ok(tessera_chain::Source::choose(
+            &self.network,
+            self.chain_endpoint.as_deref(),
+            metagraph.path.as_deref().map(tessera_core::expand_tilde),
+        )?)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetagraphConfig {
-    /// The local metagraph file; `<db_path>/metagraph.toml` when unset.
+    /// A local metagraph file standing in for the chain (the devnet and tests); unset follows
+    /// the chain that `subtensor.network` names.
     pub path: Option<PathBuf>,
-}
-
-impl MetagraphConfig {
-    /// The metagraph file: `path`, or `<db_path>/metagraph.toml`, `~` expanded either way.
-    pub fn resolve(&self, db_path: &std::path::Path) -> PathBuf {
-        self.path.as_deref().map_or_else(
-            || tessera_core::expand_tilde(db_path).join("metagraph.toml"),
-            tessera_core::expand_tilde,
-        )
-    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -103,6 +109,8 @@ pub struct Config {
     pub verify: bool,
     /// With `validator`: how many chunk roots to derive per miner.
     pub samples: u64,
+    /// Least stake a neuron with a validator permit needs to count as a validator.
+    pub min_stake: f64,
 }
 
 impl Default for Config {
@@ -117,7 +125,8 @@ impl Default for Config {
             netuid: DEFAULT_NETUID,
             threshold: DEFAULT_THRESHOLD,
             subtensor: SubtensorConfig {
-                network: "local".into(),
+                network: "finney".into(),
+                chain_endpoint: None,
             },
             metagraph: MetagraphConfig { path: None },
             restart: false,
@@ -130,6 +139,7 @@ impl Default for Config {
             capacity: None,
             verify: false,
             samples: 32,
+            min_stake: 0.0,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use tessera_chain::{Chain, LocalChain, Metagraph};
+use tessera_chain::{AnyChain, Chain, Metagraph};
 use tessera_core::AccountId;
 use tessera_core::merkle;
 use tessera_core::wallet::expand_tilde;
@@ -84,10 +84,8 @@ async fn setup(config: &Config) -> Result<Setup, Error> {
         source,
     })?;
     let me = config.wallet.keypair()?.account();
-    let metagraph_path = config.metagraph.resolve(&db_path);
-    let metagraph = LocalChain::new(metagraph_path, config.netuid)
-        .metagraph()
-        .await?;
+    let source = config.subtensor.source(&config.metagraph)?;
+    let metagraph = AnyChain::new(source, config.netuid).metagraph().await?;
     let dir = layout::node_dir(&db_path, &config.wallet.name, &config.wallet.hotkey);
     let workers = match config.workers {
         0 => workers::default_count(),
@@ -153,7 +151,7 @@ async fn allocate(
     let chunk_size = config.chunk_size.0;
     let validators: Vec<(AccountId, f64)> = setup
         .metagraph
-        .validators()
+        .validators(config.min_stake)
         .filter(|n| n.hotkey != setup.me)
         .map(|n| (n.hotkey, n.stake))
         .collect();

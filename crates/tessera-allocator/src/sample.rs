@@ -33,13 +33,13 @@ pub(crate) async fn sample_roots(
         .metagraph
         .neurons
         .iter()
-        .filter(|n| !n.validator_permit && n.hotkey != setup.me)
+        .filter(|n| !n.is_validator(config.min_stake) && n.hotkey != setup.me)
         .map(|n| n.hotkey)
         .collect();
     let assumed = config.capacity.map_or(MIN_N_CHUNKS * chunk_size, |c| c.0);
     let validators: Vec<(AccountId, f64)> = setup
         .metagraph
-        .validators()
+        .validators(config.min_stake)
         .map(|n| (n.hotkey, n.stake))
         .collect();
     let range = match tessera_partition::plan(assumed, chunk_size, &validators) {

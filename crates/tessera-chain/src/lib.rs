@@ -1,39 +1,61 @@
-//! Where the metagraph comes from, and where a validator's weights go: for now local TOML files,
-//! later Subtensor, behind one trait.
+//! Where the metagraph comes from, and where a validator's weights go: a local TOML file standing
+//! in for the chain, or the Subtensor chain itself, behind one trait.
 
+mod any;
 mod error;
+mod follow;
 mod local;
 mod metagraph;
-mod weights;
+pub mod network;
+mod subtensor;
+pub mod weights;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
-use tessera_core::AccountId;
+use tessera_core::Keypair;
 
+pub use any::AnyChain;
 pub use error::Error;
+pub use follow::{ChainStatus, Follower};
 pub use local::LocalChain;
-pub use metagraph::{Metagraph, Neuron};
-pub use weights::{WEIGHT_SUM_TOLERANCE, WeightsRecord};
+pub use metagraph::{Metagraph, Neuron, SubnetParams};
+pub use network::Source;
+pub use subtensor::{PROTOCOL_GRPC, Served, SubtensorChain};
+pub use weights::{ChainWeights, Reveal, WEIGHT_SUM_TOLERANCE, WeightsRecord};
 
-/// A source of the subnet's metagraph and a sink for validators' weights.
-///
-/// It is deliberately small: a Subtensor backend comes in a later issue and may extend it then.
-pub trait Chain {
-    /// The current metagraph; asked afresh at every reallocation so that changes are picked up.
+/// A source of the subnet's metagraph and a sink for what nodes publish: miners' axons and
+/// validators' weights. Every write is signed by the node's hotkey and, on a chain, has landed in
+/// a block when the future resolves.
+pub trait Chain: Send + Sync {
+    /// The current metagraph, read afresh.
     fn metagraph(&self) -> impl Future<Output = Result<Metagraph, Error>> + Send;
 
-    /// Sets `validator`'s weights: (uid, weight) pairs whose weights are finite, not negative and
-    /// sum to 1 (within [`WEIGHT_SUM_TOLERANCE`]), each uid once; an empty set clears them.
-    /// Anything else is refused and the weights set before stay.
+    /// Publishes `axon` as where the signer's hotkey serves, unless the chain holds it already.
+    fn serve_axon(
+        &self,
+        signer: &Keypair,
+        axon: SocketAddr,
+    ) -> impl Future<Output = Result<Served, Error>> + Send;
+
+    /// Sets the signer's weights directly.
     fn set_weights(
         &self,
-        validator: &AccountId,
-        weights: &[(u16, f64)],
+        signer: &Keypair,
+        weights: &ChainWeights,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// The weights `validator` last set, or `None` if it never set any.
-    fn weights(
+    /// Commits to weights by their hash ([`Reveal::commit_hash`]), to be revealed later.
+    fn commit_weights(
         &self,
-        validator: &AccountId,
-    ) -> impl Future<Output = Result<Option<WeightsRecord>, Error>> + Send;
+        signer: &Keypair,
+        hash: [u8; 32],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Reveals weights committed before.
+    fn reveal_weights(
+        &self,
+        signer: &Keypair,
+        reveal: &Reveal,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tessera_core::AccountId;
+use std::net::SocketAddr;
+
+use tessera_core::{AccountId, Keypair};
 
 use crate::weights::check_weights;
-use crate::{Chain, Error, Metagraph, WeightsRecord};
+use crate::{Chain, ChainWeights, Error, Metagraph, Reveal, Served, WeightsRecord};
 
 /// Reads the metagraph from a TOML file, every time it is asked, so edits take effect at the next
 /// reallocation without a restart. Weights go to `weights-<validator ss58>.toml` in the same
@@ -27,6 +29,11 @@ impl LocalChain {
             path: path.into(),
             netuid,
         }
+    }
+
+    /// The metagraph file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The file holding the weights `validator` last set, beside the metagraph file.
@@ -47,7 +54,37 @@ impl Chain for LocalChain {
         Metagraph::from_toml(&text, &self.path, self.netuid)
     }
 
-    async fn set_weights(
+    /// A local file lists axons by hand (or the devnet writes them): nothing to publish.
+    async fn serve_axon(&self, _signer: &Keypair, _axon: SocketAddr) -> Result<Served, Error> {
+        Ok(Served::Unchanged)
+    }
+
+    /// Writes the shares the values stand for to the signer's weights file.
+    async fn set_weights(&self, signer: &Keypair, weights: &ChainWeights) -> Result<(), Error> {
+        self.write_weights(&signer.account(), &weights.shares())
+    }
+
+    async fn commit_weights(&self, _signer: &Keypair, _hash: [u8; 32]) -> Result<(), Error> {
+        Err(self.no_commit_reveal())
+    }
+
+    async fn reveal_weights(&self, _signer: &Keypair, _reveal: &Reveal) -> Result<(), Error> {
+        Err(self.no_commit_reveal())
+    }
+}
+
+impl LocalChain {
+    fn no_commit_reveal(&self) -> Error {
+        Error::Unsupported(format!(
+            "metagraph {}: a local metagraph file has no commit-reveal",
+            self.path.display()
+        ))
+    }
+
+    /// Writes `validator`'s weights file: (uid, weight) pairs whose weights are finite, not
+    /// negative and sum to 1 (within [`crate::WEIGHT_SUM_TOLERANCE`]), each uid once; an empty set
+    /// clears them. Anything else is refused and the file is left as it was.
+    pub fn write_weights(
         &self,
         validator: &AccountId,
         weights: &[(u16, f64)],
@@ -68,7 +105,8 @@ impl Chain for LocalChain {
             .map_err(|source| Error::WeightsIo { path, source })
     }
 
-    async fn weights(&self, validator: &AccountId) -> Result<Option<WeightsRecord>, Error> {
+    /// The weights `validator` last set, or `None` if it never set any.
+    pub async fn weights(&self, validator: &AccountId) -> Result<Option<WeightsRecord>, Error> {
         let path = self.weights_path(validator);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,

@@ -1,7 +1,7 @@
 //! The metagraph of a subnet and its TOML file format: parsing with line-numbered errors, and writing.
 //!
-//! The file looks like this; `coldkey` and `axon` may be left out, everything else is required and
-//! any other key is rejected so that a typo cannot silently drop a field:
+//! The file looks like this; `coldkey`, `axon` and `last_update` may be left out, everything else
+//! is required and any other key is rejected so that a typo cannot silently drop a field:
 //!
 //! ```toml
 //! netuid = 1
@@ -31,7 +31,49 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metagraph {
     pub netuid: u16,
+    /// The block the metagraph was read at; 0 for a local file, which has no blocks.
+    pub block: u64,
     pub neurons: Vec<Neuron>,
+    /// The subnet's hyperparameters that govern setting weights.
+    pub params: SubnetParams,
+}
+
+/// What the chain lets a validator do with its weights, as the subnet's hyperparameters say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubnetParams {
+    /// Blocks per epoch, less one (Subtensor runs an epoch every `tempo + 1` blocks).
+    pub tempo: u16,
+    /// Blocks a neuron must wait between two weight settings (or commits).
+    pub weights_rate_limit: u64,
+    /// Fewest non-zero weights a setting may carry.
+    pub min_allowed_weights: u16,
+    /// The largest share one uid may get, out of `u16::MAX`.
+    pub max_weight_limit: u16,
+    /// The version key every setting must carry.
+    pub weights_version_key: u64,
+    /// Weights go through commit and reveal instead of being set directly.
+    pub commit_reveal: bool,
+    /// Epochs between a commit and the epoch in which it must be revealed.
+    pub reveal_period_epochs: u64,
+    /// The runtime offers timelocked (drand) commits, which replace plain commit and reveal
+    /// when `commit_reveal` is on; Tessera does not support them.
+    pub timelocked: bool,
+}
+
+impl Default for SubnetParams {
+    /// No limits: what a local metagraph file, which has no hyperparameters, stands for.
+    fn default() -> Self {
+        Self {
+            tempo: 360,
+            weights_rate_limit: 0,
+            min_allowed_weights: 0,
+            max_weight_limit: u16::MAX,
+            weights_version_key: 0,
+            commit_reveal: false,
+            reveal_period_epochs: 1,
+            timelocked: false,
+        }
+    }
 }
 
 /// One registered neuron.
@@ -50,12 +92,45 @@ pub struct Neuron {
     /// must be one that others can dial, so an unspecified IP such as `0.0.0.0` or port 0 is
     /// rejected when parsing.
     pub axon: Option<SocketAddr>,
+    /// The block of the neuron's last weight setting (or of its registration); 0 when unknown.
+    pub last_update: u64,
+}
+
+impl Neuron {
+    /// The one rule for who counts as a validator, for partitions, admission and challenges: a
+    /// validator permit and at least `min_stake`. On a small subnet every neuron holds a permit,
+    /// so stake is what tells validators from miners there.
+    pub fn is_validator(&self, min_stake: f64) -> bool {
+        self.validator_permit && self.stake >= min_stake
+    }
 }
 
 impl Metagraph {
-    /// The neurons that hold a validator permit, in file order.
-    pub fn validators(&self) -> impl Iterator<Item = &Neuron> {
-        self.neurons.iter().filter(|n| n.validator_permit)
+    /// A metagraph of `neurons` with no block and no limits, as a local file describes one.
+    pub fn new(netuid: u16, neurons: Vec<Neuron>) -> Self {
+        Self {
+            netuid,
+            block: 0,
+            neurons,
+            params: SubnetParams::default(),
+        }
+    }
+
+    /// The neurons that count as validators (see [`Neuron::is_validator`]), in uid order.
+    pub fn validators(&self, min_stake: f64) -> impl Iterator<Item = &Neuron> {
+        self.neurons
+            .iter()
+            .filter(move |n| n.is_validator(min_stake))
+    }
+
+    /// The neuron registered under `hotkey`, or the error that tells its operator to register
+    /// it; `chain` says where the metagraph came from.
+    pub fn require(&self, hotkey: &AccountId, chain: &str) -> Result<&Neuron, Error> {
+        self.neuron(hotkey).ok_or_else(|| Error::NotRegistered {
+            hotkey: hotkey.to_ss58(),
+            netuid: self.netuid,
+            chain: chain.to_owned(),
+        })
     }
 
     /// The neuron registered under `hotkey`, if any.
@@ -152,10 +227,11 @@ impl Metagraph {
                 stake,
                 validator_permit: raw_neuron.validator_permit,
                 axon,
+                last_update: raw_neuron.last_update,
             });
         }
 
-        Ok(Self { netuid, neurons })
+        Ok(Self::new(netuid, neurons))
     }
 
     /// Writes the metagraph in the file format [`Metagraph::from_toml`] reads.
@@ -179,6 +255,9 @@ impl Metagraph {
             let _ = writeln!(out, "validator_permit = {}", n.validator_permit);
             if let Some(axon) = &n.axon {
                 let _ = writeln!(out, "axon = \"{axon}\"");
+            }
+            if n.last_update != 0 {
+                let _ = writeln!(out, "last_update = {}", n.last_update);
             }
         }
         out
@@ -204,6 +283,8 @@ struct RawNeuron {
     stake: Spanned<f64>,
     validator_permit: bool,
     axon: Option<Spanned<String>>,
+    #[serde(default)]
+    last_update: u64,
 }
 
 /// The file being parsed: its name for messages and its text for turning offsets into lines.

@@ -310,6 +310,8 @@ fn good_file_parses() {
     let metagraph = parse(GOOD).expect("the good file parses");
     let expected = Metagraph {
         netuid: 1,
+        block: 0,
+        params: Default::default(),
         neurons: vec![
             Neuron {
                 uid: 0,
@@ -318,6 +320,7 @@ fn good_file_parses() {
                 stake: 1000.0,
                 validator_permit: true,
                 axon: Some(SocketAddr::from(([127, 0, 0, 1], 7101))),
+                last_update: 0,
             },
             Neuron {
                 uid: 1,
@@ -327,6 +330,7 @@ fn good_file_parses() {
                 stake: 12.0,
                 validator_permit: false,
                 axon: Some("[::1]:7102".parse().expect("valid socket address")),
+                last_update: 0,
             },
             Neuron {
                 uid: 2,
@@ -335,12 +339,13 @@ fn good_file_parses() {
                 stake: 0.0,
                 validator_permit: true,
                 axon: None,
+                last_update: 0,
             },
         ],
     };
     assert_eq!(metagraph, expected);
 
-    let validators: Vec<u16> = metagraph.validators().map(|n| n.uid).collect();
+    let validators: Vec<u16> = metagraph.validators(0.0).map(|n| n.uid).collect();
     assert_eq!(validators, [0, 2]);
     assert_eq!(metagraph.neuron(&account(BOB)).map(|n| n.uid), Some(1));
     let stranger = AccountId([7; 32]);
@@ -358,6 +363,8 @@ fn a_subnet_without_neurons_is_valid() {
 fn to_toml_round_trips() {
     let metagraph = Metagraph {
         netuid: 1,
+        block: 0,
+        params: Default::default(),
         neurons: vec![
             Neuron {
                 uid: 5,
@@ -367,6 +374,7 @@ fn to_toml_round_trips() {
                 stake: 1e20,
                 validator_permit: true,
                 axon: Some("[2001:db8::1]:443".parse().expect("valid socket address")),
+                last_update: 0,
             },
             Neuron {
                 uid: 0,
@@ -375,6 +383,7 @@ fn to_toml_round_trips() {
                 stake: 1.5e-7,
                 validator_permit: false,
                 axon: None,
+                last_update: 0,
             },
             Neuron {
                 uid: 1,
@@ -383,6 +392,7 @@ fn to_toml_round_trips() {
                 stake: 0.1 + 0.2,
                 validator_permit: false,
                 axon: Some(SocketAddr::from(([192, 168, 1, 20], 7101))),
+                last_update: 0,
             },
         ],
     };
@@ -400,6 +410,8 @@ fn to_toml_round_trips() {
 fn to_toml_writes_the_documented_layout() {
     let metagraph = Metagraph {
         netuid: 1,
+        block: 0,
+        params: Default::default(),
         neurons: vec![Neuron {
             uid: 0,
             hotkey: account(ALICE),
@@ -407,6 +419,7 @@ fn to_toml_writes_the_documented_layout() {
             stake: 1000.0,
             validator_permit: true,
             axon: Some(SocketAddr::from(([127, 0, 0, 1], 7101))),
+            last_update: 0,
         }],
     };
     let expected = expand(
@@ -428,6 +441,8 @@ axon = "127.0.0.1:7101"
 fn non_finite_stake_is_written_so_that_reading_names_it() {
     let metagraph = Metagraph {
         netuid: 1,
+        block: 0,
+        params: Default::default(),
         neurons: vec![Neuron {
             uid: 0,
             hotkey: account(ALICE),
@@ -435,6 +450,7 @@ fn non_finite_stake_is_written_so_that_reading_names_it() {
             stake: f64::NAN,
             validator_permit: false,
             axon: None,
+            last_update: 0,
         }],
     };
     let error = Metagraph::from_toml(&metagraph.to_toml(), Path::new(PATH), 1)

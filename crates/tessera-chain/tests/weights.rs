@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tessera_chain::{Chain, Error, LocalChain, WeightsRecord};
+use tessera_chain::{Error, LocalChain, WeightsRecord};
 use tessera_core::AccountId;
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -35,16 +35,15 @@ fn chain(dir: &Path) -> LocalChain {
     LocalChain::new(dir.join("metagraph.toml"), 1)
 }
 
-/// Generic over the trait, as a validator will be, so that the trait itself is exercised.
 async fn set(
-    chain: &impl Chain,
+    chain: &LocalChain,
     validator: &AccountId,
     weights: &[(u16, f64)],
 ) -> Result<(), Error> {
-    chain.set_weights(validator, weights).await
+    chain.write_weights(validator, weights)
 }
 
-async fn get(chain: &impl Chain, validator: &AccountId) -> Result<Option<WeightsRecord>, Error> {
+async fn get(chain: &LocalChain, validator: &AccountId) -> Result<Option<WeightsRecord>, Error> {
     chain.weights(validator).await
 }
 

@@ -47,6 +47,12 @@ pub struct Args {
     /// Port to listen on; 0 picks a free one [default: 8091].
     #[arg(long = "axon.port")]
     axon_port: Option<u16>,
+    /// IP published on chain for validators to dial [default: the bound IP].
+    #[arg(long = "axon.external_ip")]
+    axon_external_ip: Option<String>,
+    /// Port published on chain [default: the bound port].
+    #[arg(long = "axon.external_port")]
+    axon_external_port: Option<u16>,
     /// Least stake a validator needs to be served [default: 0].
     #[arg(long = "min_stake")]
     min_stake: Option<f64>,
@@ -97,6 +103,8 @@ impl Args {
         out.put("step_secs", self.step_secs);
         out.put("axon.ip", self.axon_ip.clone());
         out.put("axon.port", self.axon_port);
+        out.put("axon.external_ip", self.axon_external_ip.clone());
+        out.put("axon.external_port", self.axon_external_port);
         out.put("min_stake", self.min_stake);
         out.put("auth.timestamp_window", self.timestamp_window);
         out.put("auth.max_request_bytes", self.max_request_bytes);

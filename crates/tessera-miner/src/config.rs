@@ -22,6 +22,10 @@ use crate::Error;
 pub struct AxonConfig {
     pub ip: String,
     pub port: u16,
+    /// The IP published on chain for validators to dial; the bound IP when unset.
+    pub external_ip: Option<String>,
+    /// The port published on chain; the bound port when unset.
+    pub external_port: Option<u16>,
 }
 
 /// How requests are authenticated.
@@ -112,6 +116,8 @@ impl Default for Config {
             axon: AxonConfig {
                 ip: "0.0.0.0".into(),
                 port: 8091,
+                external_ip: None,
+                external_port: None,
             },
             min_stake: 0.0,
             auth: AuthConfig {
@@ -171,6 +177,7 @@ impl Config {
             chunk_size: self.chunk_size,
             seal: self.seal.clone(),
             capacity: self.capacity,
+            min_stake: self.min_stake,
             ..tessera_allocator::Config::default()
         }
     }
@@ -193,11 +200,6 @@ impl Config {
             &self.wallet.name,
             &self.wallet.hotkey,
         )
-    }
-
-    /// The metagraph file: `metagraph.path`, or `<db_path>/metagraph.toml`.
-    pub fn metagraph_path(&self) -> PathBuf {
-        self.metagraph.resolve(&self.db_path)
     }
 }
 
@@ -273,7 +275,6 @@ mod tests {
                 ..Config::default()
             };
             expected.wallet.path = "/var/lib/tessera/wallets".into();
-            expected.metagraph.path = Some("/var/lib/tessera/metagraph.toml".into());
             expected.metrics.addr = loaded.metrics.addr.clone();
             assert!(expected.metrics.addr.is_some());
             assert_eq!(loaded, expected);

@@ -58,6 +58,7 @@ pub(crate) struct Metrics {
     pub(crate) disk_free: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub(crate) disk_low: Gauge,
     pub(crate) reallocations: Counter<u64, AtomicU64>,
+    pub(crate) chain: tessera_rpc::ChainGauges,
 }
 
 impl Metrics {
@@ -73,6 +74,7 @@ impl Metrics {
             disk_free: Gauge::default(),
             disk_low: Gauge::default(),
             reallocations: Counter::default(),
+            chain: tessera_rpc::ChainGauges::default(),
         };
         let mut r = Registry::with_prefix("tessera_miner");
         r.register(
@@ -125,6 +127,7 @@ impl Metrics {
             "Reallocations completed while serving",
             m.reallocations.clone(),
         );
+        m.chain.register(&mut r);
         // Every known series starts at zero, so dashboards and rate() see it from the start
         // rather than from the first event.
         for outcome in ["proved", "missing"] {
@@ -145,6 +148,10 @@ impl Metrics {
             });
         }
         (m, Arc::new(r))
+    }
+
+    pub(crate) fn chain(&self, status: tessera_chain::ChainStatus) {
+        self.chain.set(status.connected, status.block);
     }
 
     pub(crate) fn reject(&self, reason: &str) {

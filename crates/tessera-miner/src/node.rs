@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tessera_allocator::{Outcome, PartitionEntry};
-use tessera_chain::{Chain, LocalChain};
+use tessera_chain::{AnyChain, Chain, ChainStatus, Follower, Served as AxonServed};
 use tessera_core::AccountId;
 use tessera_partition::SealProfile;
 use tessera_proto::miner::v1::miner_server::{MinerServer, SERVICE_NAME};
@@ -40,7 +41,27 @@ pub async fn run(
     let stop_rx = tessera_rpc::stop_signal(shutdown);
     let keypair = config.wallet.keypair()?;
     let me = keypair.account();
-    let chain = LocalChain::new(config.metagraph_path(), config.netuid);
+    let (metrics, registry) = Metrics::new();
+    let chain = Arc::new(AnyChain::new(
+        config.subtensor.source(&config.metagraph)?,
+        config.netuid,
+    ));
+    let observer = {
+        let metrics = metrics.clone();
+        Arc::new(move |s: ChainStatus| metrics.chain(s))
+    };
+    let Some(follower) = Follower::start(
+        chain.clone(),
+        Duration::from_secs(config.step_secs.max(1)),
+        observer,
+        stopped(stop_rx.clone()),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    // An unregistered hotkey is told so before anything is written.
+    follower.metagraph().require(&me, &chain.describe())?;
 
     // Provision first: a miner that serves before its partitions exist fails every challenge.
     let entries = match allocate(&config, config.restart, stopped(stop_rx.clone())).await? {
@@ -48,11 +69,10 @@ pub async fn run(
         None => return Ok(()),
     };
     let partitions = open_partitions(&me, &entries).await?;
-    let (metrics, registry) = Metrics::new();
     count_partitions(&metrics, &entries);
 
     let policy = Policy {
-        metagraph: chain.metagraph().await?,
+        metagraph: (*follower.metagraph()).clone(),
         min_stake: config.min_stake,
         blacklist: config.blacklisted()?,
     };
@@ -153,9 +173,11 @@ pub async fn run(
         })
     });
 
+    let published = published_axon(&config, bound);
     let steps = tokio::spawn(step_loop(
         config.clone(),
-        chain,
+        follower,
+        published,
         shared.clone(),
         stop_rx.clone(),
     ));
@@ -324,17 +346,70 @@ fn check_disk(config: &Config, metrics: &Metrics, was_low: &mut bool) {
     *was_low = low;
 }
 
+/// The address published on chain: `--axon.external_ip` and `--axon.external_port`, each
+/// defaulting to the bound one; `None` when the bound IP is unspecified and no external IP is
+/// set, since nobody can dial 0.0.0.0.
+fn published_axon(config: &Config, bound: SocketAddr) -> Option<SocketAddr> {
+    let ip = match config.axon.external_ip.as_deref() {
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                tracing::error!(
+                    ip = text,
+                    "axon.external_ip is not an IP address; publishing no axon"
+                );
+                return None;
+            }
+        },
+        None if bound.ip().is_unspecified() => {
+            tracing::warn!(%bound, "bound to an unspecified IP and no axon.external_ip set; publishing no axon");
+            return None;
+        }
+        None => bound.ip(),
+    };
+    Some(SocketAddr::new(
+        ip,
+        config.axon.external_port.unwrap_or(bound.port()),
+    ))
+}
+
+/// Publishes `axon` on chain unless the metagraph shows it already; a failure is logged and
+/// tried again at the next step.
+async fn publish_axon(
+    chain: &AnyChain,
+    keypair: &tessera_core::Keypair,
+    axon: SocketAddr,
+    current: Option<SocketAddr>,
+) {
+    if current == Some(axon) {
+        return;
+    }
+    match chain.serve_axon(keypair, axon).await {
+        Ok(AxonServed::Published) => tracing::info!(%axon, "axon published on chain"),
+        Ok(AxonServed::Unchanged) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, %axon, "publishing the axon failed; trying again next step")
+        }
+    }
+}
+
 /// Every step re-reads the metagraph for the gate and checks free space; every
 /// `steps_per_reallocate` steps the partitions follow the metagraph. Service goes on meanwhile:
 /// the allocator writes through its own connections, and the served set is swapped only once the
 /// new one is complete.
 async fn step_loop(
     config: Config,
-    chain: LocalChain,
+    follower: Follower,
+    published: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
     let me = shared.keypair.account();
+    let chain = follower.chain().clone();
+    let my_axon = |f: &Follower| f.metagraph().neuron(&me).and_then(|n| n.axon);
+    if let Some(axon) = published {
+        publish_axon(&chain, &shared.keypair, axon, my_axon(&follower)).await;
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(config.step_secs.max(1)));
     let mut step = 0u64;
     let mut disk_low = false;
@@ -344,13 +419,13 @@ async fn step_loop(
         tick.tick().await;
         step += 1;
         check_disk(&config, &shared.metrics, &mut disk_low);
-        match chain.metagraph().await {
-            Ok(m) => {
-                if let Ok(mut p) = shared.policy.write() {
-                    p.metagraph = m;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "keeping the previous metagraph"),
+        // The follower refreshes the metagraph in the background; the gate takes its latest.
+        let latest = follower.metagraph();
+        if let Ok(mut p) = shared.policy.write() {
+            p.metagraph = (*latest).clone();
+        }
+        if let Some(axon) = published {
+            publish_axon(&chain, &shared.keypair, axon, my_axon(&follower)).await;
         }
         if config.steps_per_reallocate == 0 || !step.is_multiple_of(config.steps_per_reallocate) {
             continue;

@@ -14,7 +14,7 @@ pub use auth::{
     Caller, Error, Gate, Refusal, chunk_signed, sign_metadata, sign_request, sign_response,
     sign_response_body, signed, verify_response, verify_response_body,
 };
-pub use metrics::{sample, scrape, serve_metrics, total};
+pub use metrics::{ChainGauges, sample, scrape, serve_metrics, total};
 pub use serve::{Standard, remap_oversize, standard_services};
 pub use tonic_health::ServingStatus;
 

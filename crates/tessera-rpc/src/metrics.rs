@@ -131,3 +131,31 @@ pub fn total(text: &str, name: &str) -> f64 {
         })
         .sum()
 }
+
+/// Every node's view of its chain: whether the last read reached it, and the block it saw.
+#[derive(Clone, Debug, Default)]
+pub struct ChainGauges {
+    connected: prometheus_client::metrics::gauge::Gauge,
+    block: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl ChainGauges {
+    /// Registers `chain_connected` and `chain_block` under the registry's prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "chain_connected",
+            "1 while the last read of the chain (or metagraph file) succeeded",
+            self.connected.clone(),
+        );
+        registry.register(
+            "chain_block",
+            "The block of the last metagraph read (0 for a metagraph file)",
+            self.block.clone(),
+        );
+    }
+
+    pub fn set(&self, connected: bool, block: u64) {
+        self.connected.set(i64::from(connected));
+        self.block.set(i64::try_from(block).unwrap_or(i64::MAX));
+    }
+}

@@ -5,6 +5,8 @@
 //! Only tests depend on this crate. It panics freely: a fixture that cannot be built is a broken
 //! test, and the panic message says which step failed.
 
+pub mod localnet;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -150,6 +152,8 @@ impl Net {
     pub fn write_metagraph(&self, neurons: &[Spec]) {
         let metagraph = Metagraph {
             netuid: 1,
+            block: 0,
+            params: Default::default(),
             neurons: neurons
                 .iter()
                 .enumerate()
@@ -160,6 +164,7 @@ impl Net {
                     stake: s.stake,
                     validator_permit: s.permit,
                     axon: s.axon,
+                    last_update: 0,
                 })
                 .collect(),
         };

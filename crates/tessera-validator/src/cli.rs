@@ -26,6 +26,9 @@ pub struct Args {
     /// Port of that endpoint; 0 picks a free one [default: 8092].
     #[arg(long = "axon.port")]
     axon_port: Option<u16>,
+    /// Least stake a permit holder needs to count as a validator [default: 0].
+    #[arg(long = "min_stake")]
+    min_stake: Option<f64>,
     /// Chunk size miners must use, such as 1MiB [default: 1MiB].
     #[arg(long = "chunk_size")]
     chunk_size: Option<String>,
@@ -92,6 +95,7 @@ impl Args {
         self.service.overrides(&mut out);
         out.put("axon.ip", self.axon_ip.clone());
         out.put("axon.port", self.axon_port);
+        out.put("min_stake", self.min_stake);
         out.put("chunk_size", self.chunk_size.clone());
         out.put("seal", self.seal.clone());
         out.put("round_secs", self.round_secs);

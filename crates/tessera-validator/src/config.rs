@@ -81,6 +81,9 @@ pub struct Config {
     pub metagraph: MetagraphConfig,
     pub logging: LoggingConfig,
     pub axon: AxonConfig,
+    /// Least stake a neuron with a validator permit needs to count as a validator; the others
+    /// are challenged as miners.
+    pub min_stake: f64,
     /// The chunk size miners must use; a miner reporting another fails its challenges.
     pub chunk_size: ByteSize,
     /// The seal profile miners must use, `dev` or `production`.
@@ -108,6 +111,7 @@ impl Default for Config {
                 ip: "0.0.0.0".into(),
                 port: 8092,
             },
+            min_stake: 0.0,
             chunk_size: alloc.chunk_size,
             seal: alloc.seal,
             round_secs: 12,
@@ -182,11 +186,6 @@ impl Config {
             .map_err(|e| Error::Config(format!("seal: {e}")))?;
         Ok(config)
     }
-
-    /// The metagraph file: `metagraph.path`, or `<db_path>/metagraph.toml`.
-    pub fn metagraph_path(&self) -> PathBuf {
-        self.metagraph.resolve(&self.db_path)
-    }
 }
 
 #[cfg(test)]
@@ -245,7 +244,6 @@ mod tests {
                 ..Config::default()
             };
             expected.wallet.path = "/var/lib/tessera/wallets".into();
-            expected.metagraph.path = Some("/var/lib/tessera/metagraph.toml".into());
             expected.metrics.addr = loaded.metrics.addr.clone();
             assert!(expected.metrics.addr.is_some());
             assert_eq!(loaded, expected);

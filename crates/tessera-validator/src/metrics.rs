@@ -32,6 +32,7 @@ fn verify_histogram() -> Histogram {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
+    pub(crate) chain: tessera_rpc::ChainGauges,
     pub(crate) items: Family<ItemLabels, Counter>,
     pub(crate) rounds: Counter,
     pub(crate) verify: Histogram,
@@ -62,6 +63,7 @@ pub(crate) struct CallLabels {
 impl Metrics {
     pub(crate) fn new() -> (Self, Arc<Registry>) {
         let m = Metrics {
+            chain: tessera_rpc::ChainGauges::default(),
             items: Family::default(),
             rounds: Counter::default(),
             verify: verify_histogram(),
@@ -79,6 +81,7 @@ impl Metrics {
             weak_segments: Gauge::default(),
         };
         let mut r = Registry::with_prefix("tessera_validator");
+        m.chain.register(&mut r);
         r.register(
             "challenge_items",
             "Challenge items sent, by miner and outcome (passed or failed)",

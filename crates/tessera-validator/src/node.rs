@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tessera_chain::{Chain, LocalChain, Metagraph};
+use tessera_chain::{AnyChain, Chain, ChainStatus, Follower, Metagraph};
 use tessera_core::AccountId;
 use tessera_partition::SealProfile;
 use tessera_proto::tonic::transport::Server;
@@ -48,9 +48,28 @@ pub async fn run(
     let mut stop_rx = tessera_rpc::stop_signal(shutdown);
     let keypair = config.wallet.keypair()?;
     let me = keypair.account();
-    let chain = LocalChain::new(config.metagraph_path(), config.netuid);
-    // Fail early on a bad metagraph rather than at the first round.
-    chain.metagraph().await?;
+    let (metrics, registry) = Metrics::new();
+    let chain = Arc::new(AnyChain::new(
+        config.subtensor.source(&config.metagraph)?,
+        config.netuid,
+    ));
+    let observer = {
+        let metrics = metrics.clone();
+        Arc::new(move |s: ChainStatus| metrics.chain.set(s.connected, s.block))
+    };
+    // One refresh per round's worth of time; rounds and the gateway read what it last fetched.
+    let Some(follower) = Follower::start(
+        chain.clone(),
+        Duration::from_secs(config.round_secs.max(1)),
+        observer,
+        stopped(stop_rx.clone()),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    // An unregistered hotkey is told so before anything is written.
+    follower.metagraph().require(&me, &chain.describe())?;
 
     let dir = node_dir(&config);
     std::fs::create_dir_all(&dir).map_err(|source| {
@@ -72,7 +91,6 @@ pub async fn run(
         pool: config.challenge.pool,
     });
 
-    let (metrics, registry) = Metrics::new();
     let metrics_task = tessera_rpc::start_metrics(
         config.metrics.addr.as_deref(),
         registry,
@@ -88,7 +106,8 @@ pub async fn run(
         keypair_account: me,
         rules: rules.clone(),
         state: state.clone(),
-        chain: LocalChain::new(config.metagraph_path(), config.netuid),
+        metagraph: follower.subscribe(),
+        min_stake: config.min_stake,
         data: config.data.clone(),
         params,
         chunk_size: config.chunk_size.0,
@@ -154,19 +173,22 @@ pub async fn run(
         ledger: ledger.clone(),
         slack_ms: config.challenge.slack_ms,
         hedge_ms: config.data.hedge_ms,
+        min_stake: config.min_stake,
         pools: HashMap::new(),
         serving: HashMap::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_epoch = Instant::now();
+    let mut weights_task: Option<tokio::task::JoinHandle<Result<(), Error>>> = None;
     loop {
         tokio::select! {
             _ = stop_rx.wait_for(|s| *s) => break,
             _ = tick.tick() => {}
         }
-        match chain.metagraph().await {
-            Ok(metagraph) => {
+        {
+            let metagraph = follower.metagraph();
+            {
                 if let Err(e) = run_round(&mut rounds, &metagraph, round).await {
                     tracing::error!(error = %e, round, "round failed");
                 }
@@ -189,17 +211,36 @@ pub async fn run(
                     Err(e) => tracing::error!(error = %e, "repair sweep failed"),
                 }
                 round += 1;
-                if last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1)) {
-                    match set_weights(&chain, &state, &metagraph, &me, epoch, &metrics).await {
-                        Ok(()) => epoch += 1,
-                        Err(e) => tracing::error!(error = %e, epoch, "setting weights failed"),
+                // The weights of the last epoch may still be on their way to a block: rounds
+                // never wait for the chain.
+                if let Some(task) = weights_task.take_if(|t| t.is_finished()) {
+                    match task.await {
+                        Ok(Ok(())) => epoch += 1,
+                        Ok(Err(e)) => tracing::error!(error = %e, epoch, "setting weights failed"),
+                        Err(e) => tracing::error!(error = %e, epoch, "the weights task failed"),
                     }
+                }
+                let due = last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1));
+                if due && weights_task.is_none() && weights_allowed(&metagraph, &me) {
+                    weights_task = Some(tokio::spawn(set_weights(
+                        chain.clone(),
+                        rules.clone(),
+                        state.clone(),
+                        metagraph.clone(),
+                        config.min_stake,
+                        epoch,
+                        metrics.clone(),
+                    )));
                     last_epoch = Instant::now();
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "metagraph unreadable; skipping this round"),
         }
     }
+    if let Some(task) = weights_task {
+        // A submission in flight is given a moment to land; the next start sets weights anew.
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    follower.stop().await;
 
     health
         .set_service_status("", ServingStatus::NotServing)
@@ -227,13 +268,13 @@ pub async fn run(
     Ok(())
 }
 
-/// The miners of the metagraph: neurons other than this validator, without a validator permit,
-/// that serve an axon.
-fn targets(metagraph: &Metagraph, me: &AccountId) -> Vec<Target> {
+/// The miners of the metagraph: neurons other than this validator that do not count as
+/// validators (see `Neuron::is_validator`) and serve an axon.
+fn targets(metagraph: &Metagraph, me: &AccountId, min_stake: f64) -> Vec<Target> {
     metagraph
         .neurons
         .iter()
-        .filter(|n| n.hotkey != *me && !n.validator_permit)
+        .filter(|n| n.hotkey != *me && !n.is_validator(min_stake))
         .filter_map(|n| {
             n.axon.map(|axon| Target {
                 hotkey: n.hotkey,
@@ -252,6 +293,7 @@ struct Rounds {
     ledger: Arc<Ledger>,
     slack_ms: u64,
     hedge_ms: u64,
+    min_stake: f64,
     pools: HashMap<AccountId, HashDb>,
     /// Bytes each miner served the gateway correctly and the seconds they took, decayed by
     /// `score::SERVING_DECAY` per round.
@@ -278,7 +320,7 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
     let busiest = r.serving.values().map(|(b, _)| *b).fold(0.0, f64::max);
     let serving = &r.serving;
     let mut tasks = tokio::task::JoinSet::new();
-    for target in targets(metagraph, &rules.keypair.account()) {
+    for target in targets(metagraph, &rules.keypair.account(), r.min_stake) {
         let axon = target.axon.to_string();
         state
             .upsert_miner(&target.hotkey, target.uid, Some(&axon), now)
@@ -414,29 +456,64 @@ async fn next_stats(
     })
 }
 
-/// Normalises the scores of the metagraph's current miners and sets them on the chain, recording
-/// them in the state database too.
+/// Whether the chain's weights rate limit lets this validator set weights at the metagraph's
+/// block: the runtime refuses a setting within `weights_rate_limit` blocks of its last one.
+fn weights_allowed(metagraph: &Metagraph, me: &AccountId) -> bool {
+    let Some(n) = metagraph.neuron(me) else {
+        return false;
+    };
+    let limit = metagraph.params.weights_rate_limit;
+    let allowed = n.last_update == 0 || metagraph.block >= n.last_update.saturating_add(limit);
+    if !allowed {
+        tracing::debug!(
+            block = metagraph.block,
+            last_update = n.last_update,
+            limit,
+            "weights rate limit: waiting"
+        );
+    }
+    allowed
+}
+
+/// Normalises the scores of the metagraph's current miners, converts them to what the chain takes
+/// and sets them, recording them in the state database too.
 async fn set_weights(
-    chain: &LocalChain,
-    state: &StateDb,
-    metagraph: &Metagraph,
-    me: &AccountId,
+    chain: Arc<AnyChain>,
+    rules: Arc<Rules>,
+    state: StateDb,
+    metagraph: Arc<Metagraph>,
+    min_stake: f64,
     epoch: u64,
-    metrics: &Metrics,
+    metrics: Metrics,
 ) -> Result<(), Error> {
+    let me = rules.keypair.account();
+    let params = &metagraph.params;
+    if params.commit_reveal {
+        return Err(Error::Chain(tessera_chain::Error::Unsupported(format!(
+            "netuid {} has commit-reveal weights on, which this validator does not submit yet",
+            metagraph.netuid
+        ))));
+    }
     let stats: HashMap<AccountId, MinerStats> = state.all_stats().await?.into_iter().collect();
-    let scores: Vec<(u16, f64)> = targets(metagraph, me)
+    let scores: Vec<(u16, f64)> = targets(&metagraph, &me, min_stake)
         .iter()
         .map(|t| (t.uid, stats.get(&t.hotkey).map_or(0.0, |s| s.score)))
         .collect();
-    let weights = score::normalize(&scores);
-    chain.set_weights(me, &weights).await?;
+    let shares = score::normalize(&scores);
+    if shares.is_empty() {
+        tracing::info!(epoch, "no miner has a score yet; no weights to set");
+        return Ok(());
+    }
+    let n = u16::try_from(metagraph.neurons.len()).unwrap_or(u16::MAX);
+    let weights = tessera_chain::weights::for_chain(&shares, n, params);
+    chain.set_weights(&rules.keypair, &weights).await?;
     let by_uid: HashMap<u16, AccountId> = metagraph
         .neurons
         .iter()
         .map(|n| (n.uid, n.hotkey))
         .collect();
     let rows: Vec<(u16, AccountId, f64)> = weights
+        .shares()
         .iter()
         .filter_map(|(uid, w)| by_uid.get(uid).map(|h| (*uid, *h, *w)))
         .collect();

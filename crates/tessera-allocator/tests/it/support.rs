@@ -91,6 +91,8 @@ impl Node {
     pub fn write_metagraph(&self, neurons: &[(&str, f64, bool)]) {
         let metagraph = Metagraph {
             netuid: 1,
+            block: 0,
+            params: Default::default(),
             neurons: neurons
                 .iter()
                 .enumerate()
@@ -101,6 +103,7 @@ impl Node {
                     stake: *stake,
                     validator_permit: *permit,
                     axon: None,
+                    last_update: 0,
                 })
                 .collect(),
         };

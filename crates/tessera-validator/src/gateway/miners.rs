@@ -293,6 +293,7 @@ pub(crate) async fn holders(
     state: &StateDb,
     metagraph: &Metagraph,
     me: &AccountId,
+    min_stake: f64,
     chunk_size: u64,
 ) -> Result<HashMap<AccountId, Holder>, Error> {
     let stats: HashMap<AccountId, tessera_storage::MinerStats> =
@@ -305,7 +306,7 @@ pub(crate) async fn holders(
         .collect();
     let mut out = HashMap::new();
     for n in &metagraph.neurons {
-        if n.hotkey == *me || n.validator_permit || blacklist.contains(&n.hotkey) {
+        if n.hotkey == *me || n.is_validator(min_stake) || blacklist.contains(&n.hotkey) {
             continue;
         }
         let (Some(axon), Some(s)) = (n.axon, stats.get(&n.hotkey)) else {

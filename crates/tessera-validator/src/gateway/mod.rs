@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tessera_chain::{Chain, LocalChain};
+use tessera_chain::Metagraph;
 use tessera_core::AccountId;
 use tessera_object::{ObjectId, Params};
 use tessera_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
@@ -81,7 +81,10 @@ pub(crate) struct GatewayState {
     pub(crate) keypair_account: AccountId,
     pub(crate) rules: Arc<crate::round::Rules>,
     pub(crate) state: StateDb,
-    pub(crate) chain: LocalChain,
+    /// The metagraph the node's follower keeps fresh: reading it touches neither chain nor disk.
+    pub(crate) metagraph: tokio::sync::watch::Receiver<Arc<Metagraph>>,
+    /// Least stake a permit holder needs to count as a validator, not a miner.
+    pub(crate) min_stake: f64,
     pub(crate) data: DataConfig,
     pub(crate) params: Params,
     pub(crate) chunk_size: u64,
@@ -150,19 +153,20 @@ impl Shared {
         e.1 += took;
     }
 
-    pub(crate) async fn metagraph(&self) -> Result<tessera_chain::Metagraph, Error> {
-        Ok(self.chain.metagraph().await?)
+    pub(crate) async fn metagraph(&self) -> Result<Arc<Metagraph>, Error> {
+        Ok(self.metagraph.borrow().clone())
     }
 
     /// The metagraph now, and the miners of it that can take pieces (see `holders`).
     pub(crate) async fn miners_now(
         &self,
-    ) -> Result<(tessera_chain::Metagraph, HashMap<AccountId, Holder>), Error> {
+    ) -> Result<(Arc<Metagraph>, HashMap<AccountId, Holder>), Error> {
         let metagraph = self.metagraph().await?;
         let holders = holders(
             &self.state,
             &metagraph,
             &self.keypair_account,
+            self.min_stake,
             self.chunk_size,
         )
         .await?;

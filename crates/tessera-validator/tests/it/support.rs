@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tessera_chain::{Chain, LocalChain, WeightsRecord};
+use tessera_chain::{LocalChain, WeightsRecord};
 use tessera_testkit::{Net, Process, Spec, account, bin};
 use tessera_validator::status::MinerRow;
 
