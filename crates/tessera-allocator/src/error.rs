@@ -19,11 +19,6 @@ pub enum Error {
     #[error("{0}{hint}", hint = restart_hint(.0))]
     Storage(#[from] tessera_storage::Error),
 
-    #[error(
-        "subtensor network '{0}' is not supported yet: use --subtensor.network local with --metagraph.path"
-    )]
-    UnsupportedNetwork(String),
-
     #[error("invalid --threshold {0}: it must be above 0 and at most 1")]
     Threshold(f64),
 

@@ -70,9 +70,8 @@ async fn setup(config: &Config) -> Result<Setup, Error> {
     // Cheap checks first, so a typo costs nothing.
     let profile: SealProfile = config.seal.parse()?;
     tessera_core::merkle::segment_count(config.chunk_size.0)?;
-    if config.subtensor.network != "local" {
-        return Err(Error::UnsupportedNetwork(config.subtensor.network.clone()));
-    }
+    // A network name that means nothing is refused before any connection is tried.
+    config.subtensor.source(&config.metagraph)?;
     if config.capacity.is_none() && !(config.threshold > 0.0 && config.threshold <= 1.0) {
         return Err(Error::Threshold(config.threshold));
     }

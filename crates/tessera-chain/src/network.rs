@@ -30,10 +30,12 @@ impl Source {
         chain_endpoint: Option<&str>,
         metagraph_path: Option<PathBuf>,
     ) -> Result<Self, Error> {
-        if let Some(path) = metagraph_path {
-            return Ok(Source::File(path));
-        }
-        endpoint(network, chain_endpoint).map(Source::Subtensor)
+        // A bad network is refused even when a file wins: the flag says something wrong.
+        let url = endpoint(network, chain_endpoint)?;
+        Ok(match metagraph_path {
+            Some(path) => Source::File(path),
+            None => Source::Subtensor(url),
+        })
     }
 }
 

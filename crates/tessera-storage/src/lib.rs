@@ -21,8 +21,8 @@ pub use hashes::HashDb;
 pub use partition::{Chunk, PartitionDb};
 pub use sqlite::Meta;
 pub use state::{
-    ChallengeRecord, Holders, MinerRecord, MinerStats, NewObject, ObjectRecord, PlacementRecord,
-    SegmentRecord, StateDb, WeightRows, Window,
+    ChallengeRecord, Holders, MinerRecord, MinerStats, NewObject, ObjectRecord, PendingCommit,
+    PlacementRecord, SegmentRecord, StateDb, WeightRows, Window,
 };
 
 use tessera_core::AccountId;

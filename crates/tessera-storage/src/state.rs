@@ -64,6 +64,23 @@ pub struct MinerRecord {
     pub last_seen_ms: u64,
 }
 
+/// Weights committed on chain and waiting to be revealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingCommit {
+    /// The commit hash the chain holds.
+    pub hash: [u8; 32],
+    pub netuid: u16,
+    pub uids: Vec<u16>,
+    pub values: Vec<u16>,
+    pub salt: Vec<u16>,
+    pub version_key: u64,
+    /// The chain's block when the commit was submitted.
+    pub commit_block: u64,
+    /// The validator's epoch the weights belong to.
+    pub epoch: u64,
+    pub created_ms: u64,
+}
+
 /// The weights of one epoch: (uid, hotkey, weight) in the order they were recorded.
 pub type WeightRows = Vec<(u16, AccountId, f64)>;
 
@@ -425,6 +442,80 @@ impl StateDb {
             })
             .collect::<Result<_, Error>>()?;
         Ok(Some((epoch, set_ms, weights)))
+    }
+
+    /// Keeps a commit until it is revealed; written before the commit is submitted, so that no
+    /// commit on chain is ever without its salt here.
+    pub async fn save_commit(&self, c: &PendingCommit) -> Result<(), Error> {
+        let le = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        sqlx::query(
+            "INSERT OR REPLACE INTO weight_commits
+             (hash, netuid, uids, weight_values, salt, version_key, commit_block, epoch, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.hash[..])
+        .bind(i64::from(c.netuid))
+        .bind(le(&c.uids))
+        .bind(le(&c.values))
+        .bind(le(&c.salt))
+        .bind(self.int("version_key", c.version_key)?)
+        .bind(self.int("commit_block", c.commit_block)?)
+        .bind(self.int("epoch", c.epoch)?)
+        .bind(self.int("created_ms", c.created_ms)?)
+        .execute(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        Ok(())
+    }
+
+    /// Every commit not yet revealed, oldest first.
+    pub async fn pending_commits(&self) -> Result<Vec<PendingCommit>, Error> {
+        let rows = sqlx::query(
+            "SELECT hash, netuid, uids, weight_values, salt, version_key, commit_block, epoch,
+                    created_ms
+             FROM weight_commits ORDER BY created_ms",
+        )
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        let table = "weight_commits";
+        rows.iter()
+            .map(|r| {
+                let blob = |i: usize| -> Result<Vec<u8>, Error> {
+                    r.try_get::<Vec<u8>, _>(i).map_err(self.db.sql())
+                };
+                let u16s = |i: usize| -> Result<Vec<u16>, Error> {
+                    Ok(blob(i)?
+                        .chunks_exact(2)
+                        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                        .collect())
+                };
+                let hash: [u8; 32] = blob(0)?
+                    .try_into()
+                    .map_err(|_| self.bad_row(table, "a commit hash is not 32 bytes".into()))?;
+                Ok(PendingCommit {
+                    hash,
+                    netuid: self.uid(r, 1, table)?,
+                    uids: u16s(2)?,
+                    values: u16s(3)?,
+                    salt: u16s(4)?,
+                    version_key: self.u64(r, 5, table, "version_key")?,
+                    commit_block: self.u64(r, 6, table, "commit_block")?,
+                    epoch: self.u64(r, 7, table, "epoch")?,
+                    created_ms: self.u64(r, 8, table, "created_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets a commit: revealed, or no longer revealable.
+    pub async fn remove_commit(&self, hash: &[u8; 32]) -> Result<(), Error> {
+        sqlx::query("DELETE FROM weight_commits WHERE hash = ?")
+            .bind(&hash[..])
+            .execute(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(())
     }
 
     /// Flushes the WAL into the file and closes it.

@@ -95,6 +95,13 @@ function sudoCalls(list, netuid) {
 }
 
 let out;
+// A transaction whose mortal era starts at the genesis block is refused as Invalid by chopsticks
+// (as an immortal one is, whose checks use the genesis hash too); a busy machine can hand out the
+// port before the first block is built, so make sure there is one.
+if ((await api.rpc.chain.getHeader()).number.toNumber() === 0) {
+  await api._rpcCore.provider.send('dev_newBlock', [{ count: 1 }]);
+}
+
 if (command === 'setup') {
   const spec = JSON.parse(rest[0]);
   const owner = keyring.addFromUri(spec.owner ?? '//Alice');

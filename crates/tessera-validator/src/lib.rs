@@ -16,6 +16,7 @@ mod reclaim;
 mod round;
 pub mod score;
 pub mod status;
+mod weights;
 
 pub use config::{AxonConfig, ChallengeConfig, Config, DataConfig};
 pub use error::Error;

@@ -39,6 +39,8 @@ pub(crate) struct Metrics {
     pub(crate) score: Family<MinerLabel, FloatGauge>,
     pub(crate) weight: Family<MinerLabel, FloatGauge>,
     pub(crate) weights_set: Counter,
+    pub(crate) commits: Counter,
+    pub(crate) reveals: Counter,
     pub(crate) last_weights: FloatGauge,
     /// Gateway calls by method and gRPC code.
     pub(crate) calls: Family<CallLabels, Counter>,
@@ -70,6 +72,8 @@ impl Metrics {
             score: Family::default(),
             weight: Family::default(),
             weights_set: Counter::default(),
+            commits: Counter::default(),
+            reveals: Counter::default(),
             last_weights: FloatGauge::default(),
             calls: Family::default(),
             bytes_in: Counter::default(),
@@ -98,6 +102,16 @@ impl Metrics {
             "miner_weight",
             "Each miner's last weight set",
             m.weight.clone(),
+        );
+        r.register(
+            "weight_commits",
+            "Weight commits submitted on a subnet with commit-reveal",
+            m.commits.clone(),
+        );
+        r.register(
+            "weight_reveals",
+            "Weight commits revealed",
+            m.reveals.clone(),
         );
         r.register(
             "weights_set",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tessera_chain::{AnyChain, Chain, ChainStatus, Follower, Metagraph};
+use tessera_chain::{AnyChain, ChainStatus, Follower, Metagraph};
 use tessera_core::AccountId;
 use tessera_partition::SealProfile;
 use tessera_proto::tonic::transport::Server;
@@ -180,7 +180,15 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_epoch = Instant::now();
-    let mut weights_task: Option<tokio::task::JoinHandle<Result<(), Error>>> = None;
+    let mut weights_task: Option<tokio::task::JoinHandle<Result<crate::weights::Done, Error>>> =
+        None;
+    let weigher = crate::weights::Weigher {
+        chain: chain.clone(),
+        rules: rules.clone(),
+        state: state.clone(),
+        metrics: metrics.clone(),
+        min_stake: config.min_stake,
+    };
     loop {
         tokio::select! {
             _ = stop_rx.wait_for(|s| *s) => break,
@@ -215,23 +223,25 @@ pub async fn run(
                 // never wait for the chain.
                 if let Some(task) = weights_task.take_if(|t| t.is_finished()) {
                     match task.await {
-                        Ok(Ok(())) => epoch += 1,
+                        Ok(Ok(crate::weights::Done::Epoch)) => epoch += 1,
+                        Ok(Ok(crate::weights::Done::Nothing)) => {}
                         Ok(Err(e)) => tracing::error!(error = %e, epoch, "setting weights failed"),
                         Err(e) => tracing::error!(error = %e, epoch, "the weights task failed"),
                     }
                 }
-                let due = last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1));
-                if due && weights_task.is_none() && weights_allowed(&metagraph, &me) {
-                    weights_task = Some(tokio::spawn(set_weights(
-                        chain.clone(),
-                        rules.clone(),
-                        state.clone(),
+                // Every round the task reveals what is due; once an epoch, within the chain's
+                // rate limit, it sets (or commits) new weights.
+                if weights_task.is_none() {
+                    let due = last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1))
+                        && crate::weights::allowed(&metagraph, &me);
+                    if due {
+                        last_epoch = Instant::now();
+                    }
+                    weights_task = Some(tokio::spawn(weigher.clone().run(
                         metagraph.clone(),
-                        config.min_stake,
                         epoch,
-                        metrics.clone(),
+                        due,
                     )));
-                    last_epoch = Instant::now();
                 }
             }
         }
@@ -270,7 +280,7 @@ pub async fn run(
 
 /// The miners of the metagraph: neurons other than this validator that do not count as
 /// validators (see `Neuron::is_validator`) and serve an axon.
-fn targets(metagraph: &Metagraph, me: &AccountId, min_stake: f64) -> Vec<Target> {
+pub(crate) fn targets(metagraph: &Metagraph, me: &AccountId, min_stake: f64) -> Vec<Target> {
     metagraph
         .neurons
         .iter()
@@ -454,80 +464,4 @@ async fn next_stats(
         score: score::score(proven, reputation, factor),
         updated_ms: now_ms(),
     })
-}
-
-/// Whether the chain's weights rate limit lets this validator set weights at the metagraph's
-/// block: the runtime refuses a setting within `weights_rate_limit` blocks of its last one.
-fn weights_allowed(metagraph: &Metagraph, me: &AccountId) -> bool {
-    let Some(n) = metagraph.neuron(me) else {
-        return false;
-    };
-    let limit = metagraph.params.weights_rate_limit;
-    let allowed = n.last_update == 0 || metagraph.block >= n.last_update.saturating_add(limit);
-    if !allowed {
-        tracing::debug!(
-            block = metagraph.block,
-            last_update = n.last_update,
-            limit,
-            "weights rate limit: waiting"
-        );
-    }
-    allowed
-}
-
-/// Normalises the scores of the metagraph's current miners, converts them to what the chain takes
-/// and sets them, recording them in the state database too.
-async fn set_weights(
-    chain: Arc<AnyChain>,
-    rules: Arc<Rules>,
-    state: StateDb,
-    metagraph: Arc<Metagraph>,
-    min_stake: f64,
-    epoch: u64,
-    metrics: Metrics,
-) -> Result<(), Error> {
-    let me = rules.keypair.account();
-    let params = &metagraph.params;
-    if params.commit_reveal {
-        return Err(Error::Chain(tessera_chain::Error::Unsupported(format!(
-            "netuid {} has commit-reveal weights on, which this validator does not submit yet",
-            metagraph.netuid
-        ))));
-    }
-    let stats: HashMap<AccountId, MinerStats> = state.all_stats().await?.into_iter().collect();
-    let scores: Vec<(u16, f64)> = targets(&metagraph, &me, min_stake)
-        .iter()
-        .map(|t| (t.uid, stats.get(&t.hotkey).map_or(0.0, |s| s.score)))
-        .collect();
-    let shares = score::normalize(&scores);
-    if shares.is_empty() {
-        tracing::info!(epoch, "no miner has a score yet; no weights to set");
-        return Ok(());
-    }
-    let n = u16::try_from(metagraph.neurons.len()).unwrap_or(u16::MAX);
-    let weights = tessera_chain::weights::for_chain(&shares, n, params);
-    chain.set_weights(&rules.keypair, &weights).await?;
-    let by_uid: HashMap<u16, AccountId> = metagraph
-        .neurons
-        .iter()
-        .map(|n| (n.uid, n.hotkey))
-        .collect();
-    let rows: Vec<(u16, AccountId, f64)> = weights
-        .shares()
-        .iter()
-        .filter_map(|(uid, w)| by_uid.get(uid).map(|h| (*uid, *h, *w)))
-        .collect();
-    let set_ms = now_ms();
-    state.record_weights(epoch, set_ms, &rows).await?;
-    metrics.weight.clear();
-    for (_, hotkey, w) in &rows {
-        metrics
-            .weight
-            .get_or_create(&metrics.miner(&hotkey.to_string()))
-            .set(*w);
-    }
-    metrics.weights_set.inc();
-    metrics.last_weights.set(set_ms as f64 / 1000.0);
-    tracing::info!(epoch, miners = rows.len(), "weights set");
-    Ok(())
 }

@@ -84,8 +84,8 @@ const CASES: &[Case] = &[
     // The chain and the metagraph.
     Case {
         name: "unsupported network",
-        flags: &["--subtensor.network=finney"],
-        says: &["subtensor network 'finney' is not supported", "local"],
+        flags: &["--subtensor.network=nonsense"],
+        says: &["--subtensor.network 'nonsense'", "finney, test, local"],
         ..CASE
     },
     Case {
