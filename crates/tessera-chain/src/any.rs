@@ -48,21 +48,21 @@ impl Chain for AnyChain {
         }
     }
 
-    async fn set_weights(&self, signer: &Keypair, weights: &ChainWeights) -> Result<(), Error> {
+    async fn set_weights(&self, signer: &Keypair, weights: &ChainWeights) -> Result<u64, Error> {
         match self {
             AnyChain::Local(c) => c.set_weights(signer, weights).await,
             AnyChain::Subtensor(c) => c.set_weights(signer, weights).await,
         }
     }
 
-    async fn commit_weights(&self, signer: &Keypair, hash: [u8; 32]) -> Result<(), Error> {
+    async fn commit_weights(&self, signer: &Keypair, hash: [u8; 32]) -> Result<u64, Error> {
         match self {
             AnyChain::Local(c) => c.commit_weights(signer, hash).await,
             AnyChain::Subtensor(c) => c.commit_weights(signer, hash).await,
         }
     }
 
-    async fn reveal_weights(&self, signer: &Keypair, reveal: &Reveal) -> Result<(), Error> {
+    async fn reveal_weights(&self, signer: &Keypair, reveal: &Reveal) -> Result<u64, Error> {
         match self {
             AnyChain::Local(c) => c.reveal_weights(signer, reveal).await,
             AnyChain::Subtensor(c) => c.reveal_weights(signer, reveal).await,

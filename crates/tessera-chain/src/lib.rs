@@ -26,7 +26,8 @@ pub use weights::{ChainWeights, Reveal, WEIGHT_SUM_TOLERANCE, WeightsRecord};
 
 /// A source of the subnet's metagraph and a sink for what nodes publish: miners' axons and
 /// validators' weights. Every write is signed by the node's hotkey and, on a chain, has landed in
-/// a block when the future resolves.
+/// a block when the future resolves; weight calls return that block's number (0 for a file), from
+/// which the weights rate limit counts.
 pub trait Chain: Send + Sync {
     /// The current metagraph, read afresh.
     fn metagraph(&self) -> impl Future<Output = Result<Metagraph, Error>> + Send;
@@ -43,19 +44,19 @@ pub trait Chain: Send + Sync {
         &self,
         signer: &Keypair,
         weights: &ChainWeights,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Commits to weights by their hash ([`Reveal::commit_hash`]), to be revealed later.
     fn commit_weights(
         &self,
         signer: &Keypair,
         hash: [u8; 32],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Reveals weights committed before.
     fn reveal_weights(
         &self,
         signer: &Keypair,
         reveal: &Reveal,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 }

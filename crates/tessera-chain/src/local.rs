@@ -60,15 +60,16 @@ impl Chain for LocalChain {
     }
 
     /// Writes the shares the values stand for to the signer's weights file.
-    async fn set_weights(&self, signer: &Keypair, weights: &ChainWeights) -> Result<(), Error> {
+    async fn set_weights(&self, signer: &Keypair, weights: &ChainWeights) -> Result<u64, Error> {
         self.write_weights(&signer.account(), &weights.shares())
+            .map(|()| 0)
     }
 
-    async fn commit_weights(&self, _signer: &Keypair, _hash: [u8; 32]) -> Result<(), Error> {
+    async fn commit_weights(&self, _signer: &Keypair, _hash: [u8; 32]) -> Result<u64, Error> {
         Err(self.no_commit_reveal())
     }
 
-    async fn reveal_weights(&self, _signer: &Keypair, _reveal: &Reveal) -> Result<(), Error> {
+    async fn reveal_weights(&self, _signer: &Keypair, _reveal: &Reveal) -> Result<u64, Error> {
         Err(self.no_commit_reveal())
     }
 }

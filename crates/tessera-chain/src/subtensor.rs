@@ -409,7 +409,7 @@ impl SubtensorChain {
         signer: &Keypair,
         what: &'static str,
         call: Call,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let _one = self.submitting.lock().await;
         let client = self.client().await?;
         let result = tokio::time::timeout(
@@ -435,7 +435,7 @@ impl SubtensorChain {
         signer: &Keypair,
         what: &'static str,
         call: Call,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let at = client
             .at_current_block()
             .await
@@ -461,8 +461,13 @@ impl SubtensorChain {
             match status {
                 TransactionStatus::InBestBlock(in_block)
                 | TransactionStatus::InFinalizedBlock(in_block) => {
+                    let hash = in_block.block_hash();
                     return match in_block.wait_for_success().await {
-                        Ok(_) => Ok(()),
+                        Ok(_) => client
+                            .at_block(hash)
+                            .await
+                            .map(|at| at.block_number())
+                            .map_err(|e| self.unreachable(e)),
                         Err(subxt::error::TransactionEventsError::ExtrinsicFailed(
                             subxt::error::DispatchError::Module(e),
                         )) => Err(Error::Dispatch {
@@ -527,7 +532,7 @@ impl Chain for SubtensorChain {
         Ok(Served::Published)
     }
 
-    async fn set_weights(&self, signer: &Keypair, weights: &ChainWeights) -> Result<(), Error> {
+    async fn set_weights(&self, signer: &Keypair, weights: &ChainWeights) -> Result<u64, Error> {
         let call = dynamic::tx(
             PALLET,
             "set_weights",
@@ -541,7 +546,7 @@ impl Chain for SubtensorChain {
         self.submit(signer, "set_weights", call).await
     }
 
-    async fn commit_weights(&self, signer: &Keypair, hash: [u8; 32]) -> Result<(), Error> {
+    async fn commit_weights(&self, signer: &Keypair, hash: [u8; 32]) -> Result<u64, Error> {
         let call = dynamic::tx(
             PALLET,
             "commit_weights",
@@ -550,7 +555,7 @@ impl Chain for SubtensorChain {
         self.submit(signer, "commit_weights", call).await
     }
 
-    async fn reveal_weights(&self, signer: &Keypair, reveal: &Reveal) -> Result<(), Error> {
+    async fn reveal_weights(&self, signer: &Keypair, reveal: &Reveal) -> Result<u64, Error> {
         let call = dynamic::tx(
             PALLET,
             "reveal_weights",

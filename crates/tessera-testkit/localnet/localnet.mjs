@@ -44,28 +44,20 @@ function failure(events) {
 }
 
 // Signs every call with `signer` at consecutive nonces, builds one block and checks each landed.
-// A transaction the pool found invalid (seen when the machine is busy and the chain builds its
-// first block late) is signed afresh once.
+// Signs every call with `signer` at consecutive nonces, builds one block and checks each landed.
+// Each transaction is handed to the pool only once the one before is in it: chopsticks refuses
+// as Invalid a nonce whose predecessor it has not seen, which happens when concurrent
+// submissions arrive out of order on a busy machine.
 async function submit(signer, calls) {
-  try {
-    await submitOnce(signer, calls);
-  } catch (e) {
-    if (!/: Invalid$/.test(e.message)) throw e;
-    await submitOnce(signer, calls);
-  }
-}
-
-async function submitOnce(signer, calls) {
   // The nonce in the chain's state, not accountNextIndex: chopsticks counts transactions that
   // its pool dropped there, and a nonce past the state's waits forever.
   let nonce = (await api.query.system.account(signer.address)).nonce.toNumber();
-  const ready = [];
   const done = [];
   for (const call of calls) {
     const name = `${call.method.section}.${call.method.method}`;
     let pooled;
-    ready.push(new Promise((resolve) => { pooled = resolve; }));
-    done.push(new Promise((resolve, reject) => {
+    const ready = new Promise((resolve) => { pooled = resolve; });
+    const landed = new Promise((resolve, reject) => {
       call.signAndSend(signer, { nonce: nonce++ }, (r) => {
         if (r.status.isReady || r.status.isBroadcast) pooled();
         if (r.status.isInBlock) {
@@ -76,10 +68,12 @@ async function submitOnce(signer, calls) {
           reject(new Error(`${name}: ${r.status.toString()}`));
         }
       }).catch((e) => { pooled(); reject(new Error(`${name}: ${e.message}`)); });
-    }));
+    });
+    // Awaited below; until then a rejection must not end the process as unhandled.
+    landed.catch(() => {});
+    done.push(landed);
+    await ready;
   }
-  // Build the block only once the pool holds every transaction.
-  await Promise.all(ready);
   await api._rpcCore.provider.send('dev_newBlock', [{ count: 1 }]);
   const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('transactions not in a block within 60 s')), 60000));
   await Promise.race([Promise.all(done), timeout]);

@@ -189,15 +189,30 @@ impl Localnet {
             .append(true)
             .open(&self.log)
             .expect("chain log");
+        let config = if resume {
+            // Resuming takes the head from the database. The flag form of `--resume` reaches
+            // chopsticks as a string it refuses, so it goes in a config of its own, which also
+            // leaves out the storage imports: applied again over a later head, the fixed
+            // timestamp would go back in time and the next block's slot check would fail.
+            let path = self.log.with_file_name("resume.yml");
+            let text = format!(
+                "genesis: {}\nhost: 127.0.0.1\nbuild-block-mode: Manual\nruntime-log-level: 1\n\
+                 resume: true\n",
+                self.dir.join("raonet.json").display()
+            );
+            std::fs::write(&path, text).expect("resume config");
+            path
+        } else {
+            self.dir.join("chopsticks.yml")
+        };
         let mut cmd = Command::new("node");
         cmd.arg("node_modules/@acala-network/chopsticks/chopsticks.cjs")
-            .args(["-c", "chopsticks.yml", "--port"])
+            .arg("-c")
+            .arg(&config)
+            .arg("--port")
             .arg(self.port.to_string())
             .arg("--db")
             .arg(&self.db);
-        if resume {
-            cmd.args(["--resume", "true"]);
-        }
         let mut child = cmd
             .current_dir(&self.dir)
             .stdin(Stdio::null())
@@ -251,6 +266,17 @@ impl Localnet {
     pub fn stop(&mut self) {
         self.pacer = None;
         if let Some(mut child) = self.child.take() {
+            // SIGTERM first, so that chopsticks closes its database cleanly for a restart.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -261,6 +287,23 @@ impl Localnet {
     pub fn restart(&mut self, every: Duration) {
         self.stop();
         self.launch(true);
+        // Resumed from its database, chopsticks reports a genesis hash other than the one the
+        // runtime keeps in `System::BlockHash(0)`, which every signature covers (CheckGenesis):
+        // each transaction would be refused as a bad proof. Put the reported one in its place,
+        // as a real node's would be.
+        let body = rpc(self.port, "chain_getBlockHash", "[0]")
+            .unwrap_or_else(|e| panic!("chain_getBlockHash: {e}"));
+        let genesis = body
+            .split('"')
+            .find(|part| part.starts_with("0x") && part.len() == 66)
+            .unwrap_or_else(|| panic!("no genesis hash in {body}"))
+            .to_owned();
+        rpc(
+            self.port,
+            "dev_setStorage",
+            &format!(r#"[{{"System":{{"BlockHash":[[[0],"{genesis}"]]}}}}]"#),
+        )
+        .unwrap_or_else(|e| panic!("dev_setStorage: {e}"));
         self.pace(every);
     }
 

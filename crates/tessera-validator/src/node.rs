@@ -188,6 +188,7 @@ pub async fn run(
         state: state.clone(),
         metrics: metrics.clone(),
         min_stake: config.min_stake,
+        landed: Arc::default(),
     };
     loop {
         tokio::select! {
@@ -233,7 +234,7 @@ pub async fn run(
                 // rate limit, it sets (or commits) new weights.
                 if weights_task.is_none() {
                     let due = last_epoch.elapsed() >= Duration::from_secs(config.epoch_secs.max(1))
-                        && crate::weights::allowed(&metagraph, &me);
+                        && weigher.allowed(&metagraph);
                     if due {
                         last_epoch = Instant::now();
                     }

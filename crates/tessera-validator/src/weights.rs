@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng as _;
 use tessera_chain::weights::{ChainWeights, Reveal, for_chain};
@@ -37,6 +38,9 @@ pub(crate) struct Weigher {
     pub(crate) state: StateDb,
     pub(crate) metrics: Metrics,
     pub(crate) min_stake: f64,
+    /// The block the last setting, commit or reveal landed in: the metagraph's `LastUpdate` can
+    /// lag it by a refresh, and the rate limit counts from it.
+    pub(crate) landed: Arc<AtomicU64>,
 }
 
 /// The chain's epoch at `block`, as Subtensor counts it for commit-reveal: a subnet runs its epoch
@@ -45,17 +49,23 @@ pub(crate) fn chain_epoch(block: u64, netuid: u16, tempo: u16) -> u64 {
     (block + u64::from(netuid) + 1) / (u64::from(tempo) + 1)
 }
 
-/// Whether the chain's weights rate limit lets this validator set (or commit) weights at the
-/// metagraph's block: the runtime refuses one within `weights_rate_limit` blocks of its last.
-pub(crate) fn allowed(metagraph: &Metagraph, me: &AccountId) -> bool {
-    let Some(n) = metagraph.neuron(me) else {
-        return false;
-    };
-    let limit = metagraph.params.weights_rate_limit;
-    n.last_update == 0 || metagraph.block >= n.last_update.saturating_add(limit)
-}
-
 impl Weigher {
+    /// Whether the chain's weights rate limit lets this validator set (or commit) weights at the
+    /// metagraph's block: the runtime refuses one within `weights_rate_limit` blocks of the last,
+    /// which is the later of what the metagraph shows and what this validator saw land.
+    pub(crate) fn allowed(&self, metagraph: &Metagraph) -> bool {
+        let Some(n) = metagraph.neuron(&self.rules.keypair.account()) else {
+            return false;
+        };
+        let last = n.last_update.max(self.landed.load(Ordering::Relaxed));
+        let limit = metagraph.params.weights_rate_limit;
+        last == 0 || metagraph.block >= last.saturating_add(limit)
+    }
+
+    fn landed_at(&self, block: u64) {
+        self.landed.fetch_max(block, Ordering::Relaxed);
+    }
+
     /// Reveals every commit whose window has come, then, when `due`, sets or commits the weights
     /// of `epoch`.
     pub(crate) async fn run(
@@ -151,11 +161,15 @@ impl Weigher {
             created_ms: now_ms(),
         };
         self.state.save_commit(&pending).await?;
-        if let Err(e) = self.chain.commit_weights(&self.rules.keypair, hash).await {
-            // Not on chain (or not known to be): nothing to reveal. A commit that did land in a
-            // block we never heard of fails its reveal later with NoWeightsCommitFound, harmless.
-            self.state.remove_commit(&hash).await?;
-            return Err(e.into());
+        match self.chain.commit_weights(&self.rules.keypair, hash).await {
+            Ok(block) => self.landed_at(block),
+            Err(e) => {
+                // Not on chain (or not known to be): nothing to reveal. A commit that did land in
+                // a block we never heard of fails its reveal later with NoWeightsCommitFound,
+                // which drops it.
+                self.state.remove_commit(&hash).await?;
+                return Err(e.into());
+            }
         }
         self.metrics.commits.inc();
         tracing::info!(
@@ -195,7 +209,8 @@ impl Weigher {
                 .reveal_weights(&self.rules.keypair, &reveal)
                 .await
             {
-                Ok(()) => {
+                Ok(block) => {
+                    self.landed_at(block);
                     self.state.remove_commit(&c.hash).await?;
                     let weights = ChainWeights {
                         uids: c.uids,
