@@ -242,7 +242,7 @@ impl SubtensorChain {
                 let st = &st;
                 let owner = &owner;
                 async move {
-                    st.fetch(owner, (h.clone(),))
+                    st.fetch(owner, (*h,))
                         .await
                         .map_err(|e| fail("Owner")(e.into()))?
                         .decode()
@@ -254,7 +254,7 @@ impl SubtensorChain {
                 let st = &st;
                 let alpha = &alpha;
                 async move {
-                    st.fetch(alpha, (h.clone(), netuid))
+                    st.fetch(alpha, (*h, netuid))
                         .await
                         .map_err(|e| fail("TotalHotkeyAlpha")(e.into()))?
                         .decode()
