@@ -308,6 +308,11 @@ fn cpu_secs(pid: u32) -> f64 {
     stat_secs(&pid.to_string(), 11)
 }
 
+/// User and system CPU seconds this process has used.
+pub(crate) fn own_cpu_secs() -> f64 {
+    stat_secs("self", 11)
+}
+
 /// User and system CPU seconds used by the children of this process that it has waited for.
 pub(crate) fn children_cpu_secs() -> f64 {
     stat_secs("self", 13)

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_chain;
 mod bench_workers;
 mod devnet;
 mod test;
@@ -74,6 +75,16 @@ enum Task {
     },
     /// The README's test command: install what the tests need, then fmt, clippy and every test.
     Test,
+    /// Read a subnet's metagraph from the local Subtensor chain against a raw read of the same
+    /// keys, and time set_weights to its block.
+    BenchChain {
+        /// Neurons on the subnet, the owner's included.
+        #[arg(long, default_value_t = 256)]
+        neurons: usize,
+        /// Reads of each kind.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
     /// Create a hotkey file in Bittensor's wallet format.
     Wallet {
         /// Wallet folder.
@@ -100,6 +111,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Task::Demo { capacity } => demo(&capacity),
         Task::Test => test::run(workspace_root()),
+        Task::BenchChain { neurons, rounds } => bench_chain::run(neurons, rounds),
         Task::Devnet {
             miners,
             validators,

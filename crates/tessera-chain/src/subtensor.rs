@@ -355,6 +355,62 @@ impl SubtensorChain {
         }
     }
 
+    /// Every storage key a read of `metagraph` covers, so that a benchmark can fetch the same
+    /// keys raw and compare.
+    pub async fn metagraph_keys(&self, metagraph: &Metagraph) -> Result<Vec<Vec<u8>>, Error> {
+        let client = self.client().await?;
+        let at = client
+            .at_current_block()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let st = at.storage();
+        let netuid = self.netuid;
+        let bad = |e: subxt::error::StorageError| self.read_error("keys", e.into());
+        let mut keys = Vec::new();
+        for item in [
+            "NetworksAdded",
+            "ValidatorPermit",
+            "LastUpdate",
+            "Tempo",
+            "WeightsSetRateLimit",
+            "MinAllowedWeights",
+            "MaxWeightsLimit",
+            "WeightsVersionKey",
+            "CommitRevealWeightsEnabled",
+            "RevealPeriodEpochs",
+        ] {
+            let entry = st
+                .entry(dynamic::storage::<(u16,), Value>(PALLET, item))
+                .map_err(bad)?;
+            keys.push(entry.fetch_key((netuid,)).map_err(bad)?);
+        }
+        let uid_key = st
+            .entry(dynamic::storage::<(u16, u16), Value>(PALLET, "Keys"))
+            .map_err(bad)?;
+        let axon = st
+            .entry(dynamic::storage::<(u16, AccountId32), Value>(
+                PALLET, "Axons",
+            ))
+            .map_err(bad)?;
+        let owner = st
+            .entry(dynamic::storage::<(AccountId32,), Value>(PALLET, "Owner"))
+            .map_err(bad)?;
+        let alpha = st
+            .entry(dynamic::storage::<(AccountId32, u16), Value>(
+                PALLET,
+                "TotalHotkeyAlpha",
+            ))
+            .map_err(bad)?;
+        for n in &metagraph.neurons {
+            let hotkey = AccountId32(n.hotkey.0);
+            keys.push(uid_key.fetch_key((netuid, n.uid)).map_err(bad)?);
+            keys.push(axon.fetch_key((netuid, hotkey)).map_err(bad)?);
+            keys.push(owner.fetch_key((hotkey,)).map_err(bad)?);
+            keys.push(alpha.fetch_key((hotkey, netuid)).map_err(bad)?);
+        }
+        Ok(keys)
+    }
+
     /// The weights the chain holds from the neuron `uid`: (uid, value) pairs.
     pub async fn weights_of(&self, uid: u16) -> Result<Vec<(u16, u16)>, Error> {
         self.with_client(|client| async move {
