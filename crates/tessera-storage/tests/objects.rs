@@ -229,11 +229,12 @@ async fn version_one_state_files_migrate() {
     let db = StateDb::open(&path, &account(1)).await.unwrap();
     db.blacklist_add(&account(9), "kept", 1).await.unwrap();
     db.close().await;
-    // Undo migration 2 by hand, as a file from the previous release would be.
+    // Undo every migration after the first by hand, as a file from the first release would be.
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     for sql in [
+        "DROP TABLE weight_commits",
         "DROP TABLE placements",
         "DROP TABLE pieces",
         "DROP TABLE segments",

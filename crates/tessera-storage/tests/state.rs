@@ -8,8 +8,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tessera_core::AccountId;
 use tessera_storage::{
-    ChallengeRecord, Chunk, Error, HashDb, Meta, MinerRecord, MinerStats, PartitionDb, StateDb,
-    Window,
+    ChallengeRecord, Chunk, Error, HashDb, Meta, MinerRecord, MinerStats, PartitionDb,
+    PendingCommit, StateDb, Window,
 };
 
 const VALIDATOR: u8 = 2;
@@ -174,8 +174,8 @@ async fn file_is_wal_with_our_application_id() {
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
     assert_eq!(&bytes[18..20], &[2, 2]);
     assert_eq!(&bytes[68..72], b"TESS");
-    // user_version, big-endian at offset 60: piece health is migration 3.
-    assert_eq!(&bytes[60..64], &[0, 0, 0, 3]);
+    // user_version, big-endian at offset 60: weight commits are migration 4.
+    assert_eq!(&bytes[60..64], &[0, 0, 0, 4]);
 }
 
 #[tokio::test]
@@ -622,5 +622,38 @@ async fn a_state_database_is_no_partition_and_its_owner_still_opens_it() {
 
     let db = StateDb::open(&path, &validator()).await.unwrap();
     assert_eq!(db.challenge_count(&account(10)).await.unwrap(), 2);
+    db.close().await;
+}
+
+/// A weight commit survives a restart with every field, comes back oldest first, and is gone once
+/// removed.
+#[tokio::test]
+async fn weight_commits_survive_a_reopen_until_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("validator.sqlite");
+    let commit = |n: u8, created_ms: u64| PendingCommit {
+        hash: [n; 32],
+        netuid: 2,
+        uids: vec![1, 65535, 7],
+        values: vec![65535, 1, 300],
+        salt: vec![9, 8, 7, 6, 5, 4, 3, 2],
+        version_key: u64::from(n) << 40,
+        commit_block: 1234,
+        epoch: 5,
+        created_ms,
+    };
+    let db = StateDb::open(&path, &validator()).await.unwrap();
+    assert!(db.pending_commits().await.unwrap().is_empty());
+    db.save_commit(&commit(2, 20)).await.unwrap();
+    db.save_commit(&commit(1, 10)).await.unwrap();
+    db.close().await;
+
+    let db = StateDb::open(&path, &validator()).await.unwrap();
+    assert_eq!(
+        db.pending_commits().await.unwrap(),
+        vec![commit(1, 10), commit(2, 20)]
+    );
+    db.remove_commit(&[1; 32]).await.unwrap();
+    assert_eq!(db.pending_commits().await.unwrap(), vec![commit(2, 20)]);
     db.close().await;
 }
