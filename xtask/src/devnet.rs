@@ -1,7 +1,10 @@
 //! `cargo xtask devnet`: a local network of real miner and validator processes on 127.0.0.1,
 //! with a live scoreboard, stopped in order on Ctrl-C or after `--duration`.
 //!
-//! It only arranges files and processes; the nodes' own libraries do all the work.
+//! It only arranges files and processes; the nodes' own libraries do all the work. With
+//! `--chain subtensor` the network runs on the real Subtensor runtime (chopsticks, as the tests
+//! use it): the nodes find each other through the chain, and the scoreboard shows the weights the
+//! chain holds.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -10,8 +13,23 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tessera_chain::{Metagraph, Neuron};
+use tessera_chain::{Chain, Metagraph, Neuron, SubtensorChain};
 use tessera_core::{Keypair, Wallet};
+use tessera_testkit::localnet::Localnet;
+
+/// Where the devnet's subnet lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChainKind {
+    /// A metagraph file the devnet writes, with the miners' axons in it.
+    File,
+    /// The real Subtensor runtime on a local chopsticks node: registration, stake, axons and
+    /// weights all on chain.
+    Subtensor,
+}
+
+/// Stake (alpha) under which a permit holder is treated as a miner on the local chain, where
+/// every neuron holds a permit and the subnet owner's hotkey holds a little alpha.
+const CHAIN_MIN_STAKE: &str = "100";
 
 /// The chunk size of the local network: small, so nodes start in a moment.
 const CHUNK: &str = "256KiB";
@@ -32,6 +50,7 @@ pub fn run(
     miners: usize,
     validators: usize,
     duration: u64,
+    chain: ChainKind,
 ) -> anyhow::Result<ExitCode> {
     if miners == 0 || validators == 0 {
         bail!("--miners and --validators must each be at least 1");
@@ -73,27 +92,51 @@ pub fn run(
     }
     let mut metagraph = Metagraph::new(1, neurons);
     write_metagraph(&dir, &metagraph)?;
+    let local = match chain {
+        ChainKind::File => None,
+        ChainKind::Subtensor => Some(start_chain(&names)?),
+    };
+    let chain_flags: Vec<String> = match &local {
+        None => vec![
+            "--metagraph.path".into(),
+            dir.join("metagraph.toml").display().to_string(),
+        ],
+        Some((net, netuid)) => vec![
+            "--subtensor.chain_endpoint".into(),
+            net.url(),
+            "--netuid".into(),
+            netuid.to_string(),
+            "--min_stake".into(),
+            CHAIN_MIN_STAKE.into(),
+        ],
+    };
+    // The runtime refuses 127.0.0.1 as an axon, but takes the rest of the loopback range.
+    let miner_ip = if local.is_some() {
+        "127.0.0.2"
+    } else {
+        "127.0.0.1"
+    };
 
-    let common = |name: &str| -> Vec<String> {
+    let common = |name: &str, ip: &str| -> Vec<String> {
         let p = |x: PathBuf| x.display().to_string();
-        vec![
+        let mut args: Vec<String> = vec![
             "--db_path".into(),
             p(dir.join("db")),
             "--wallet.path".into(),
             p(dir.join("wallets")),
             "--wallet.name".into(),
             name.into(),
-            "--metagraph.path".into(),
-            p(dir.join("metagraph.toml")),
             "--axon.ip".into(),
-            "127.0.0.1".into(),
+            ip.into(),
             "--axon.port".into(),
             "0".into(),
             "--seal".into(),
             "dev".into(),
             "--chunk_size".into(),
             CHUNK.into(),
-        ]
+        ];
+        args.extend(chain_flags.iter().cloned());
+        args
     };
 
     // Miners first: their axons go into the metagraph before any validator looks.
@@ -101,7 +144,7 @@ pub fn run(
     let result = (|| -> anyhow::Result<()> {
         for i in 1..=miners {
             let name = format!("miner-{i}");
-            let mut args = common(&name);
+            let mut args = common(&name, miner_ip);
             args.extend([
                 "--capacity".into(),
                 format!("{}MiB", 4 * i),
@@ -122,7 +165,7 @@ pub fn run(
         write_metagraph(&dir, &metagraph)?;
         for i in 1..=validators {
             let name = format!("validator-{i}");
-            let mut args = common(&name);
+            let mut args = common(&name, "127.0.0.1");
             args.extend([
                 "--round_secs".into(),
                 "2".into(),
@@ -157,8 +200,16 @@ pub fn run(
         stop(&mut nodes);
         return Ok(ExitCode::FAILURE);
     }
+    let onchain = local
+        .as_ref()
+        .map(|(net, netuid)| SubtensorChain::new(net.url(), *netuid));
     let interrupted = runtime.block_on(scoreboard(
-        &dir, &metagraph, validators, &mut nodes, duration,
+        &dir,
+        &metagraph,
+        onchain.as_ref(),
+        validators,
+        &mut nodes,
+        duration,
     ));
     let clean = stop(&mut nodes);
     println!(
@@ -171,6 +222,39 @@ pub fn run(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Starts the local Subtensor chain and registers every node on a new subnet, the validators
+/// staked 1000, 2000, ... TAO; returns the chain and the subnet's netuid.
+fn start_chain(names: &[(String, bool, f64)]) -> anyhow::Result<(Localnet, u16)> {
+    println!("starting the local Subtensor chain (chopsticks)...");
+    let mut net = Localnet::start();
+    let alice = Keypair::from_uri("//Alice")?.account();
+    let mut hotkeys = Vec::new();
+    let mut stakes = serde_json::Map::new();
+    for (name, _, stake) in names {
+        let hotkey = Keypair::from_uri(&format!("//{name}"))?.account().to_ss58();
+        if *stake > 0.0 {
+            stakes.insert(hotkey.clone(), serde_json::json!(stake));
+        }
+        hotkeys.push(hotkey);
+    }
+    let spec = serde_json::json!({
+        "owner_hotkey": alice.to_ss58(),
+        "hotkeys": hotkeys,
+        "stakes": stakes,
+        // Two-second epochs' worth of blocks between weight settings, at a block every 500 ms.
+        "hyper": [["sudo_set_tempo", 20], ["sudo_set_weights_set_rate_limit", 4]],
+    });
+    let out: serde_json::Value = serde_json::from_str(&net.script(&["setup", &spec.to_string()]))
+        .context("subnet setup output")?;
+    let netuid = out["netuid"].as_u64().context("netuid")? as u16;
+    net.pace(Duration::from_millis(500));
+    println!(
+        "  chain {} (spec 218), subnet netuid {netuid}, a block every 500 ms",
+        net.url()
+    );
+    Ok((net, netuid))
 }
 
 /// Stores a sample file through the first validator's gateway as the client `//client`, reads
@@ -341,6 +425,7 @@ pub(crate) fn spawn(bin: &Path, name: &str, args: &[String], logs: &Path) -> any
 async fn scoreboard(
     dir: &Path,
     metagraph: &Metagraph,
+    onchain: Option<&SubtensorChain>,
     validators: usize,
     nodes: &mut [Node],
     duration: u64,
@@ -353,9 +438,18 @@ async fn scoreboard(
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
         let mut out = String::new();
+        // On the chain, names come from its metagraph and the last column is what it holds.
+        let current = match onchain {
+            Some(c) => c.metagraph().await.ok(),
+            None => None,
+        };
+        let metagraph = current.as_ref().unwrap_or(metagraph);
         out.push_str(&format!(
-            "\n--- devnet, {:.0} s ---\n",
-            started.elapsed().as_secs_f64()
+            "\n--- devnet, {:.0} s{} ---\n",
+            started.elapsed().as_secs_f64(),
+            current
+                .as_ref()
+                .map_or_else(String::new, |m| format!(", block {}", m.block))
         ));
         for i in 1..=validators {
             let name = format!("validator-{i}");
@@ -368,9 +462,21 @@ async fn scoreboard(
                 .join("default")
                 .join(tessera_validator::STATE_FILE);
             out.push_str(&format!(
-                "{name}\n  {:<10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>7}\n",
-                "miner", "claimed", "proven", "data", "success", "latency", "weight"
+                "{name}\n  {:<10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>7}{}\n",
+                "miner",
+                "claimed",
+                "proven",
+                "data",
+                "success",
+                "latency",
+                "weight",
+                if onchain.is_some() { "   chain" } else { "" }
             ));
+            let held = match (onchain, metagraph.neuron(&me.account())) {
+                (Some(c), Some(v)) => c.weights_of(v.uid).await.ok(),
+                _ => None,
+            };
+            let total: f64 = held.iter().flatten().map(|(_, w)| f64::from(*w)).sum();
             match tessera_validator::status::read(&state, &me.account()).await {
                 Ok(rows) => {
                     for r in rows {
@@ -379,8 +485,16 @@ async fn scoreboard(
                             .iter()
                             .find(|n| n.hotkey == r.hotkey)
                             .map_or_else(|| r.hotkey.to_string(), |n| format!("uid {}", n.uid));
+                        let chain_weight = held.as_ref().map_or_else(String::new, |held| {
+                            let uid = metagraph.neuron(&r.hotkey).map(|n| n.uid);
+                            let w = held
+                                .iter()
+                                .find(|(u, _)| Some(*u) == uid)
+                                .map_or(0.0, |(_, w)| f64::from(*w));
+                            format!(" {:>7.3}", if total > 0.0 { w / total } else { 0.0 })
+                        });
                         out.push_str(&format!(
-                            "  {:<10} {:>9.1}M {:>9.1}M {:>9.2}M {:>7.0}% {:>7.1}ms {:>7.3}\n",
+                            "  {:<10} {:>9.1}M {:>9.1}M {:>9.2}M {:>7.0}% {:>7.1}ms {:>7.3}{chain_weight}\n",
                             who,
                             r.claimed_bytes as f64 / 1048576.0,
                             r.proven_bytes as f64 / 1048576.0,

@@ -50,6 +50,10 @@ enum Task {
         /// Seconds to run; 0 runs until Ctrl-C.
         #[arg(long, default_value_t = 60)]
         duration: u64,
+        /// Where the subnet lives: a metagraph file, or the real Subtensor runtime on a local
+        /// chopsticks node (registration, axons and weights on chain).
+        #[arg(long, value_enum, default_value = "file")]
+        chain: devnet::ChainKind,
     },
     /// Measure put and get of client objects through release-built nodes against raw SQLite.
     BenchData {
@@ -116,7 +120,8 @@ fn main() -> anyhow::Result<ExitCode> {
             miners,
             validators,
             duration,
-        } => devnet::run(workspace_root(), miners, validators, duration),
+            chain,
+        } => devnet::run(workspace_root(), miners, validators, duration, chain),
         Task::BenchData {
             size_mib,
             miners,

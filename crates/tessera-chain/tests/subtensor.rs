@@ -169,6 +169,9 @@ async fn refusals_are_named_and_commits_reveal() {
         &serde_json::json!({"netuid": netuid, "calls": [
             ["sudo_set_weights_set_rate_limit", 0],
             ["sudo_set_commit_reveal_weights_enabled", true],
+            // Reveals three epochs (15 blocks) after the commit: a reveal right after the
+            // commit is early however slow the machine.
+            ["sudo_set_commit_reveal_weights_interval", 3],
         ]})
         .to_string(),
     ]);
@@ -196,7 +199,7 @@ async fn refusals_are_named_and_commits_reveal() {
         "{early}"
     );
     let mut revealed = Err(early);
-    for _ in 0..40 {
+    for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         revealed = chain.reveal_weights(&vera, &reveal).await;
         match &revealed {
