@@ -180,6 +180,8 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_epoch = Instant::now();
+    // Backoff between retries of a weights submission that failed on the way to the chain.
+    let mut retry = Duration::ZERO;
     let mut weights_task: Option<tokio::task::JoinHandle<Result<crate::weights::Done, Error>>> =
         None;
     let weigher = crate::weights::Weigher {
@@ -224,9 +226,26 @@ pub async fn run(
                 // never wait for the chain.
                 if let Some(task) = weights_task.take_if(|t| t.is_finished()) {
                     match task.await {
-                        Ok(Ok(crate::weights::Done::Epoch)) => epoch += 1,
+                        Ok(Ok(crate::weights::Done::Epoch)) => {
+                            epoch += 1;
+                            retry = Duration::ZERO;
+                        }
                         Ok(Ok(crate::weights::Done::Nothing)) => {}
-                        Ok(Err(e)) => tracing::error!(error = %e, epoch, "setting weights failed"),
+                        Ok(Err(e)) => {
+                            let transient = matches!(&e, Error::Chain(c) if c.is_transient());
+                            if transient {
+                                // The chain was unreachable or the transaction did not land:
+                                // try again after a backoff rather than a whole epoch.
+                                let epoch_len = Duration::from_secs(config.epoch_secs.max(1));
+                                retry = (retry * 2).clamp(tick.period(), epoch_len);
+                                last_epoch = Instant::now()
+                                    .checked_sub(epoch_len.saturating_sub(retry))
+                                    .unwrap_or(last_epoch);
+                                tracing::warn!(error = %e, epoch, retry_in = ?retry, "setting weights failed; retrying");
+                            } else {
+                                tracing::error!(error = %e, epoch, "setting weights failed");
+                            }
+                        }
                         Err(e) => tracing::error!(error = %e, epoch, "the weights task failed"),
                     }
                 }
