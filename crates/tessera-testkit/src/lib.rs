@@ -247,7 +247,7 @@ impl Process {
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
-                std::env::var("TESSERA_TEST_LOG").unwrap_or_else(|_| "info".into()),
+                std::env::var("TESTKIT_NODE_LOG").unwrap_or_else(|_| "info".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
