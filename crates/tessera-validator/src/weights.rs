@@ -62,9 +62,9 @@ impl Weigher {
         };
         let last = n.last_update.max(self.landed.load(Ordering::Relaxed));
         let limit = metagraph.params.weights_rate_limit;
-        // Two blocks of margin: once, on a loaded test machine, a setting submitted at a
-        // metagraph block past `last + limit` still failed with SettingWeightsTooFast, and a
-        // margin costs nothing against limits of a hundred blocks.
+        // Two blocks of margin: the metagraph's block is read before the call is submitted and
+        // the call lands a block or more later, so the margin only errs on the safe side, and
+        // costs nothing against limits of a hundred blocks.
         let ok =
             last == 0 || metagraph.block >= last.saturating_add(limit).saturating_add(RATE_MARGIN);
         tracing::debug!(
@@ -117,9 +117,13 @@ impl Weigher {
         if params.commit_reveal {
             self.commit(&metagraph, weights, epoch).await?;
         } else {
-            self.chain
+            let block = self
+                .chain
                 .set_weights(&self.rules.keypair, &weights)
                 .await?;
+            // The metagraph shows this setting's `LastUpdate` only after its next refresh; until
+            // then the rate limit counts from the block it landed in.
+            self.landed_at(block);
             self.record(&metagraph, &weights, epoch).await?;
             tracing::info!(epoch, miners = weights.uids.len(), "weights set");
         }
