@@ -95,11 +95,33 @@ pub fn run(neurons: usize, rounds: usize) -> anyhow::Result<ExitCode> {
             uids: miners,
             version_key: m.params.weights_version_key,
         };
+        let head = || -> anyhow::Result<u64> {
+            let body = rpc(net.port, "chain_getHeader", "[]").map_err(anyhow::Error::msg)?;
+            // The body may come chunked: the JSON is what lies between the outer braces.
+            let json = body
+                .find('{')
+                .zip(body.rfind('}'))
+                .map(|(a, b)| &body[a..=b])
+                .context("no JSON in chain_getHeader's answer")?;
+            let v: serde_json::Value = serde_json::from_str(json)?;
+            let number = v["result"]["number"].as_str().context("header number")?;
+            Ok(u64::from_str_radix(number.trim_start_matches("0x"), 16)?)
+        };
         let mut landed = Vec::new();
+        let mut blocks = Vec::new();
         for _ in 0..rounds.min(5) {
-            let t = Instant::now();
-            chain.set_weights(validator, &weights).await?;
+            let (t, before) = (Instant::now(), head()?);
+            let at = chain.set_weights(validator, &weights).await?;
             landed.push(t.elapsed().as_secs_f64());
+            blocks.push((at - before) as f64);
+        }
+        // What one block costs chopsticks to build, with nothing in it: the floor under the
+        // figure above, since the pacer asks for a block only once the last one is built.
+        let mut empty = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            net.new_block();
+            empty.push(t.elapsed().as_secs_f64());
         }
 
         let median = |v: &mut Vec<f64>| {
@@ -124,11 +146,14 @@ pub fn run(neurons: usize, rounds: usize) -> anyhow::Result<ExitCode> {
             median(&mut rc) * 1e3
         );
         println!(
-            "set_weights to its block, {} weights, blocks every {:?}: median {:.2} s over {}",
+            "set_weights to its block, {} weights, a block asked for every {:?}: median {:.2} s \
+             and {} blocks over {}; building an empty block takes chopsticks {:.2} s",
             weights.uids.len(),
             pace,
             median(&mut landed),
-            landed.len()
+            median(&mut blocks),
+            landed.len(),
+            median(&mut empty)
         );
         Ok(())
     })?;
