@@ -4,6 +4,7 @@
 //! depends on none of them.
 
 pub mod auth;
+pub mod commit;
 pub mod constants;
 mod error;
 pub mod identity;

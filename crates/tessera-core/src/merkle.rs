@@ -141,14 +141,18 @@ pub fn prove(chunk: &[u8], index: u64) -> Result<Proof, Error> {
 /// The tree depth comes from the chunk size the verifier expects, never from the proof, so a
 /// short or long path is rejected rather than reinterpreted.
 pub fn verify(root: &Hash, chunk_size: u64, segment: &[u8], proof: &Proof) -> bool {
-    let Ok(segments) = segment_count(chunk_size) else {
-        return false;
-    };
+    root_of(chunk_size, segment, proof).is_some_and(|r| &r == root)
+}
+
+/// The root that `segment` and `proof` hash up to in a chunk of `chunk_size` bytes, or `None`
+/// when the segment, the index or the path's length does not fit that chunk size.
+pub fn root_of(chunk_size: u64, segment: &[u8], proof: &Proof) -> Option<Hash> {
+    let segments = segment_count(chunk_size).ok()?;
     if segment.len() != SEGMENT_SIZE
         || proof.index >= segments
         || proof.path.len() != segments.trailing_zeros() as usize
     {
-        return false;
+        return None;
     }
     let mut acc = leaf(segment);
     let mut at = proof.index;
@@ -160,7 +164,7 @@ pub fn verify(root: &Hash, chunk_size: u64, segment: &[u8], proof: &Proof) -> bo
         };
         at >>= 1;
     }
-    &acc == root
+    Some(acc)
 }
 
 #[cfg(test)]
