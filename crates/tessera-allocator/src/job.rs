@@ -337,6 +337,13 @@ async fn open_partitions(
                 return Err(e.into());
             }
         };
+        // The committed size first: the commitment's tree covers the plan's slots, and a shrink
+        // logs what the cut slots held before they go.
+        if let Err(e) = db.set_size(t.plan.n_chunks).await {
+            dbs.push(db);
+            close_all(dbs).await;
+            return Err(e.into());
+        }
         match db.truncate(t.plan.n_chunks).await {
             Ok(0) => {}
             Ok(dropped) => {

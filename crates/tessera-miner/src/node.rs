@@ -312,6 +312,8 @@ async fn open_partitions(
             seal_passes: profile.params().passes,
         };
         let db = PartitionDb::open(&e.path, &meta).await?;
+        // The allocator sets it too; a partition from before commitments learns it here.
+        db.set_size(e.n_chunks).await?;
         out.insert(
             e.validator,
             Served {

@@ -15,6 +15,7 @@ mod hashes;
 mod partition;
 mod sqlite;
 mod state;
+mod tree;
 
 pub use error::Error;
 pub use hashes::HashDb;
@@ -24,6 +25,7 @@ pub use state::{
     ChallengeRecord, Holders, MinerRecord, MinerStats, NewObject, ObjectRecord, PendingCommit,
     PlacementRecord, SegmentRecord, StateDb, WeightRows, Window,
 };
+pub use tree::{TreeState, TreeUpdate};
 
 use tessera_core::AccountId;
 

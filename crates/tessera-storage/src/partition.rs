@@ -10,6 +10,7 @@ use tessera_core::merkle::Hash;
 
 use crate::Error;
 use crate::sqlite::{Db, Kind, Meta, remove_db_files};
+use crate::tree::{self, Cache};
 
 /// One stored chunk: its bytes and the Merkle root computed when it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub struct PartitionDb {
     db: Db,
     meta: Meta,
     wal: Arc<Wal>,
+    /// The group nodes as last read, brought up to date from `leaf_log` whenever the sequence
+    /// number has moved, whoever wrote (`tree.rs`).
+    tree: Arc<tokio::sync::Mutex<Cache>>,
 }
 
 /// Chunks arrive by the megabyte, so their WAL fills fast. Left to SQLite, the checkpoint runs
@@ -51,6 +55,7 @@ impl PartitionDb {
             db,
             meta: meta.clone(),
             wal: Arc::default(),
+            tree: Arc::default(),
         })
     }
 
@@ -62,6 +67,7 @@ impl PartitionDb {
             db,
             meta,
             wal: Arc::default(),
+            tree: Arc::default(),
         })
     }
 
@@ -76,6 +82,14 @@ impl PartitionDb {
 
     pub fn path(&self) -> &Path {
         &self.db.path
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn tree_cache(&self) -> &tokio::sync::Mutex<Cache> {
+        &self.tree
     }
 
     /// The ids present, in order.
@@ -98,6 +112,7 @@ impl PartitionDb {
     /// Writes `chunks` in one transaction: after a crash either all of them are there or none.
     pub async fn insert(&self, chunks: &[Chunk]) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
         for chunk in chunks {
             self.check_len(chunk.id, chunk.data.len())?;
             sqlx::query("INSERT INTO chunks (id, data, root) VALUES (?, ?, ?)")
@@ -107,10 +122,14 @@ impl PartitionDb {
                 .execute(&mut *tx)
                 .await
                 .map_err(self.db.sql())?;
+            // An insert only fills a slot that held nothing.
+            tree::log(&mut tx, seq, chunk.id, &tessera_core::commit::EMPTY)
+                .await
+                .map_err(self.db.sql())?;
         }
         tx.commit().await.map_err(self.db.sql())?;
         self.wrote(chunks.iter().map(|c| c.data.len() as u64).sum());
-        Ok(())
+        self.cap_log().await
     }
 
     /// Counts `bytes` just committed and, past [`CHECKPOINT_EVERY`], starts a checkpoint in the
@@ -138,14 +157,34 @@ impl PartitionDb {
     /// Client data is never dropped by a shrink: it stays until its validator releases it.
     pub async fn truncate(&self, n_chunks: u64) -> Result<u64, Error> {
         // Past i64::MAX the bound would wrap negative and delete everything.
-        let Ok(n_chunks) = i64::try_from(n_chunks) else {
+        let Ok(from) = i64::try_from(n_chunks) else {
             return Ok(0);
         };
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
+        let gone = sqlx::query(
+            "SELECT id, root FROM chunks INDEXED BY chunks_leaf WHERE id >= ? AND kind = 0",
+        )
+        .bind(from)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(self.db.sql())?;
+        let mut slots = Vec::with_capacity(gone.len());
+        for r in &gone {
+            let id: i64 = r.try_get(0).map_err(self.db.sql())?;
+            let root: Vec<u8> = r.try_get(1).map_err(self.db.sql())?;
+            let old = root.try_into().unwrap_or(tessera_core::commit::EMPTY);
+            tree::log(&mut tx, seq, id as u64, &old)
+                .await
+                .map_err(self.db.sql())?;
+            slots.push(id as u64);
+        }
         let done = sqlx::query("DELETE FROM chunks WHERE id >= ? AND kind = 0")
-            .bind(n_chunks)
-            .execute(&self.db.pool)
+            .bind(from)
+            .execute(&mut *tx)
             .await
             .map_err(self.db.sql())?;
+        tx.commit().await.map_err(self.db.sql())?;
         Ok(done.rows_affected())
     }
 
@@ -157,6 +196,12 @@ impl PartitionDb {
             what: "slot",
             value: id,
         })?;
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
+        let old = tree::leaf_of(&mut tx, slot).await.map_err(self.db.sql())?;
+        tree::log(&mut tx, seq, id, &old)
+            .await
+            .map_err(self.db.sql())?;
         // An upsert rewrites the row in place; `INSERT OR REPLACE` would delete it and insert it
         // again, freeing and reallocating a megabyte of overflow pages.
         sqlx::query(
@@ -166,9 +211,10 @@ impl PartitionDb {
         .bind(slot)
         .bind(data)
         .bind(&root[..])
-        .execute(&self.db.pool)
+        .execute(&mut *tx)
         .await
         .map_err(self.db.sql())?;
+        tx.commit().await.map_err(self.db.sql())?;
         self.wrote(data.len() as u64);
         Ok(())
     }
@@ -177,17 +223,22 @@ impl PartitionDb {
     /// data, which the caller reseals.
     pub async fn release_data(&self, ids: &[u64]) -> Result<Vec<u64>, Error> {
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
         let mut gone = Vec::new();
         for &id in ids {
             let Ok(slot) = i64::try_from(id) else {
                 continue;
             };
+            let old = tree::leaf_of(&mut tx, slot).await.map_err(self.db.sql())?;
             let done = sqlx::query("DELETE FROM chunks WHERE id = ? AND kind = 1")
                 .bind(slot)
                 .execute(&mut *tx)
                 .await
                 .map_err(self.db.sql())?;
             if done.rows_affected() > 0 {
+                tree::log(&mut tx, seq, id, &old)
+                    .await
+                    .map_err(self.db.sql())?;
                 gone.push(id);
             }
         }

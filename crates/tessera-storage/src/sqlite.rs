@@ -44,6 +44,22 @@ impl Kind {
                 // A slot holds sealed filler (0) or a piece of client data (1), which no seal
                 // reproduces: verification and shrinking must leave those alone.
                 "ALTER TABLE chunks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
+                // The partition's tree for its commitment (challenges v2): the leaves are read
+                // through a covering index, never through the megabyte rows; `tree` holds the
+                // sequence number and committed size, `leaf_log` the old leaf of each change
+                // since the validator last synced. On an existing partition the index reads
+                // every row once.
+                "CREATE INDEX chunks_leaf ON chunks (id, root);
+                 CREATE TABLE tree (
+                     one INTEGER PRIMARY KEY CHECK (one = 0),
+                     seq INTEGER NOT NULL,
+                     n_chunks INTEGER NOT NULL,
+                     log_from INTEGER NOT NULL
+                 );
+                 INSERT INTO tree (one, seq, n_chunks, log_from) VALUES (0, 0, 0, 0);
+                 CREATE TABLE leaf_log (seq INTEGER NOT NULL, slot INTEGER NOT NULL, old BLOB NOT NULL);
+                 CREATE INDEX leaf_log_slot ON leaf_log (slot, seq);
+                 CREATE INDEX leaf_log_seq ON leaf_log (seq);",
             ],
             Kind::Hashes => &[
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
