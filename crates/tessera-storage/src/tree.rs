@@ -205,13 +205,15 @@ impl PartitionDb {
                 paths.push(Vec::new());
                 continue;
             }
-            if !groups.contains_key(&g) {
-                let leaves = group_leaves(&mut tx, g, n_chunks)
-                    .await
-                    .map_err(self.db().sql())?;
-                groups.insert(g, leaves);
-            }
-            paths.push(commit::group_path(&groups[&g], (slot % GROUP) as usize));
+            let leaves = match groups.entry(g) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    group_leaves(&mut tx, g, n_chunks)
+                        .await
+                        .map_err(self.db().sql())?,
+                ),
+            };
+            paths.push(commit::group_path(leaves, (slot % GROUP) as usize));
         }
         tx.commit().await.map_err(self.db().sql())?;
         Ok((seq, paths))
