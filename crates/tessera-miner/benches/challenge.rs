@@ -69,6 +69,7 @@ fn segment_proof(data: &[u8], chunk_id: u64, segment: u32) -> SegmentProof {
         segment,
         data: data[segment as usize * SEGMENT_SIZE..][..SEGMENT_SIZE].to_vec(),
         path: proof.path.iter().map(|h| h.to_vec()).collect(),
+        group_path: Vec::new(),
     }
 }
 
@@ -90,7 +91,7 @@ fn signed_response(
             )
         })
         .collect();
-    let mut response = Response::new(ChallengeResponse { proofs });
+    let mut response = Response::new(ChallengeResponse { proofs, seq: 0 });
     let caller = Caller {
         hotkey: *validator,
         nonce,
@@ -263,7 +264,7 @@ async fn validator_run(
     let me = keypair(name);
     let dave = keypair("Dave").account();
     let mut client = MinerClient::new(tessera_testkit::channel(addr).await);
-    let (req, _) = signed(InfoRequest {}, &me, &dave, methods::INFO);
+    let (req, _) = signed(InfoRequest::default(), &me, &dave, methods::INFO);
     let partition = client
         .info(req)
         .await

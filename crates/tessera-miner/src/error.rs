@@ -48,6 +48,11 @@ pub enum Error {
 
     #[error("request of {len} bytes is over the {limit}-byte limit")]
     TooLarge { len: usize, limit: usize },
+
+    #[error(
+        "no update from commitment {from_seq}: the miner no longer has the leaves it replaced (or it never signed that one); take the commitment afresh"
+    )]
+    NoUpdate { from_seq: u64 },
 }
 
 impl From<Error> for Status {
@@ -55,7 +60,9 @@ impl From<Error> for Status {
     fn from(e: Error) -> Status {
         match e {
             Error::TooManyItems { .. } => Status::invalid_argument(e.to_string()),
-            Error::NoPartition(_) => Status::failed_precondition(e.to_string()),
+            Error::NoPartition(_) | Error::NoUpdate { .. } => {
+                Status::failed_precondition(e.to_string())
+            }
             Error::SlotOutOfRange { .. } => Status::out_of_range(e.to_string()),
             Error::PieceLength { .. } | Error::NotSegments(_) => {
                 Status::invalid_argument(e.to_string())

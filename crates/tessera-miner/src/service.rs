@@ -6,22 +6,26 @@ use std::time::Instant;
 
 use tessera_chain::Metagraph;
 use tessera_core::constants::SEGMENT_SIZE;
-use tessera_core::{AccountId, Keypair, merkle};
+use tessera_core::{AccountId, Keypair, commit, merkle};
 use tessera_partition::{SealKey, SealParams};
 use tessera_proto::miner::v1::miner_server::Miner;
 use tessera_proto::miner::v1::{
-    ChallengeRequest, ChallengeResponse, InfoRequest, InfoResponse, Partition, PingRequest,
-    PingResponse, ReleaseRequest, ReleaseResponse, RetrieveRequest, RetrieveResponse, SegmentProof,
-    StoreRequest, StoreResponse, methods,
+    ChallengeRequest, ChallengeResponse, Commitment, GroupChange, InfoRequest, InfoResponse,
+    OldLeaf, Partition, PingRequest, PingResponse, ReleaseRequest, ReleaseResponse,
+    RetrieveRequest, RetrieveResponse, SegmentProof, StoreRequest, StoreResponse, SyncRequest,
+    SyncResponse, methods,
 };
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::{self, Request, Response, Status};
 use tessera_rpc::{Caller, Gate, Refusal};
-use tessera_storage::PartitionDb;
+use tessera_storage::{PartitionDb, TreeState};
 
 use crate::Error;
 use crate::metrics::{Method, Metrics, Outcome};
 use crate::throttle::Throttle;
+
+/// The most groups one `Sync` answer shows: about 2 MiB.
+const MAX_SYNC_GROUPS: usize = 1024;
 
 /// One partition the miner serves to one validator.
 #[derive(Debug, Clone)]
@@ -118,6 +122,26 @@ impl Shared {
         })
     }
 
+    /// The miner's signed commitment to `served`'s tree as `tree` describes it.
+    fn commitment(&self, served: &Served, validator: &AccountId, tree: &TreeState) -> Commitment {
+        let signed = commit::Commitment {
+            miner: self.keypair.account(),
+            validator: *validator,
+            chunk_size: served.chunk_size,
+            seal_passes: served.passes,
+            n_chunks: tree.n_chunks,
+            seq: tree.seq,
+            root: tree.root,
+        }
+        .sign(&self.keypair);
+        Commitment {
+            n_chunks: tree.n_chunks,
+            seq: tree.seq,
+            root: tree.root.to_vec(),
+            signature: signed.signature.0.to_vec(),
+        }
+    }
+
     fn partition(&self, validator: &AccountId) -> Option<Served> {
         self.partitions
             .read()
@@ -169,7 +193,16 @@ impl Miner for MinerService {
     async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let started = Instant::now();
         let caller = self.0.admit(&request, methods::INFO)?;
-        let partition = self.0.partition(&caller.hotkey).map(|s| Partition {
+        let served = self.0.partition(&caller.hotkey);
+        let (mut commitment, mut groups) = (None, Vec::new());
+        if let Some(s) = &served {
+            let tree = s.db.tree().await.map_err(Error::from)?;
+            commitment = Some(self.0.commitment(s, &caller.hotkey, &tree));
+            if request.get_ref().groups {
+                groups = tree.groups.concat();
+            }
+        }
+        let partition = served.map(|s| Partition {
             n_chunks: s.n_chunks,
             chunk_size: s.chunk_size,
             seal_profile: s.profile,
@@ -179,6 +212,8 @@ impl Miner for MinerService {
             hotkey: self.0.keypair.account().to_ss58(),
             partition,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            commitment,
+            groups,
         };
         Ok(self.0.signed(body, &caller, methods::INFO, started))
     }
@@ -206,6 +241,12 @@ impl Miner for MinerService {
         for item in items {
             proofs.push(prove(&served, item.chunk_id, item.segment).await?);
         }
+        // The group paths, all from one snapshot of the tree, and the commitment they belong to.
+        let ids: Vec<u64> = items.iter().map(|i| i.chunk_id).collect();
+        let (seq, paths) = served.db.group_paths(&ids).await.map_err(Error::from)?;
+        for (proof, path) in proofs.iter_mut().zip(paths) {
+            proof.group_path = path.iter().map(|h| h.to_vec()).collect();
+        }
         let proved = proofs.iter().filter(|p| !p.data.is_empty()).count() as u64;
         let m = &self.0.metrics;
         for (outcome, n) in [
@@ -220,7 +261,7 @@ impl Miner for MinerService {
                     .inc_by(n);
             }
         }
-        let body = ChallengeResponse { proofs };
+        let body = ChallengeResponse { proofs, seq };
         let bytes = body.encoded_len() as u64;
         // The bandwidth cap delays the answer rather than refusing it: a validator sees a slow
         // miner, which the operator chose, not a broken one.
@@ -353,6 +394,50 @@ impl Miner for MinerService {
         let body = ReleaseResponse { released };
         Ok(self.0.signed(body, &caller, methods::RELEASE, started))
     }
+
+    async fn sync(&self, request: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
+        let started = Instant::now();
+        let caller = self.0.admit(&request, methods::SYNC)?;
+        let served = self
+            .0
+            .partition(&caller.hotkey)
+            .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+        let SyncRequest {
+            from_seq,
+            from_n_chunks,
+        } = *request.get_ref();
+        let update = served
+            .db
+            .update_since(from_seq, from_n_chunks)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NoUpdate { from_seq })?;
+        // Each group shown is about 2 KiB; a fresh commitment is 32 bytes a group. Past this,
+        // growth is better taken afresh (and audited afresh, which new chunks need anyway).
+        if update.groups.len() > MAX_SYNC_GROUPS {
+            return Err(Error::NoUpdate { from_seq }.into());
+        }
+        let body = SyncResponse {
+            commitment: Some(self.0.commitment(&served, &caller.hotkey, &update.state)),
+            groups: update
+                .groups
+                .into_iter()
+                .map(|g| GroupChange {
+                    index: g.index,
+                    leaves: g.leaves.concat(),
+                    old: g
+                        .old
+                        .into_iter()
+                        .map(|(slot, leaf)| OldLeaf {
+                            slot,
+                            leaf: leaf.to_vec(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        Ok(self.0.signed(body, &caller, methods::SYNC, started))
+    }
 }
 
 /// The segment and its path, or an empty proof when the chunk is not held (or the index is out
@@ -363,6 +448,7 @@ async fn prove(served: &Served, chunk_id: u64, segment: u32) -> Result<SegmentPr
         segment,
         data: Vec::new(),
         path: Vec::new(),
+        group_path: Vec::new(),
     };
     if chunk_id >= served.n_chunks {
         return Ok(empty);
@@ -384,6 +470,7 @@ async fn prove(served: &Served, chunk_id: u64, segment: u32) -> Result<SegmentPr
         segment,
         data,
         path: proof.path.iter().map(|h| h.to_vec()).collect(),
+        group_path: Vec::new(),
     })
 }
 

@@ -17,6 +17,7 @@ pub mod miner {
             pub const STORE: &str = "/tessera.miner.v1.Miner/Store";
             pub const RETRIEVE: &str = "/tessera.miner.v1.Miner/Retrieve";
             pub const RELEASE: &str = "/tessera.miner.v1.Miner/Release";
+            pub const SYNC: &str = "/tessera.miner.v1.Miner/Sync";
         }
     }
 }

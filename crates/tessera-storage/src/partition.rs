@@ -111,6 +111,10 @@ impl PartitionDb {
 
     /// Writes `chunks` in one transaction: after a crash either all of them are there or none.
     pub async fn insert(&self, chunks: &[Chunk]) -> Result<(), Error> {
+        // Nothing written is no new sequence number.
+        if chunks.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
         let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
         for chunk in chunks {
@@ -179,6 +183,11 @@ impl PartitionDb {
                 .map_err(self.db.sql())?;
             slots.push(id as u64);
         }
+        if slots.is_empty() {
+            // Nothing to delete: no new sequence number.
+            tx.rollback().await.map_err(self.db.sql())?;
+            return Ok(0);
+        }
         let done = sqlx::query("DELETE FROM chunks WHERE id >= ? AND kind = 0")
             .bind(from)
             .execute(&mut *tx)
@@ -241,6 +250,10 @@ impl PartitionDb {
                     .map_err(self.db.sql())?;
                 gone.push(id);
             }
+        }
+        if gone.is_empty() {
+            tx.rollback().await.map_err(self.db.sql())?;
+            return Ok(gone);
         }
         tx.commit().await.map_err(self.db.sql())?;
         Ok(gone)

@@ -92,7 +92,7 @@ pub(crate) async fn challenge(
 
     // What does it claim for us, and is it sealed the way we require?
     let (req, nonce) = signed(
-        InfoRequest {},
+        InfoRequest { groups: false },
         &rules.keypair,
         &target.hotkey,
         methods::INFO,

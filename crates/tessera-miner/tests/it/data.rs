@@ -42,7 +42,7 @@ async fn pieces_replace_filler_and_go_back_to_it() {
     let miner = Miner::start(&[]).await;
     let mut client = miner.client().await;
     let (alice, dave) = (keypair("Alice"), miner.hotkey());
-    let (req, _) = signed(InfoRequest {}, &alice, &dave, methods::INFO);
+    let (req, _) = signed(InfoRequest::default(), &alice, &dave, methods::INFO);
     let n = client
         .info(req)
         .await

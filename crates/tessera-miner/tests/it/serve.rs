@@ -21,7 +21,7 @@ async fn validators_get_their_partition_and_sound_proofs() {
 
     // Stakes 3000 : 1000 : 500 : 5 (+1 each) split 32 chunks of 64 KiB.
     let alice = validator("Alice");
-    let (req, nonce) = signed(InfoRequest {}, &alice, &dave, methods::INFO);
+    let (req, nonce) = signed(InfoRequest::default(), &alice, &dave, methods::INFO);
     let resp = client.info(req).await.expect("info");
     verify_response(
         &resp,
@@ -128,7 +128,7 @@ async fn health_reflection_and_orderly_stop() {
 async fn claim(miner: &Miner, who: &str) -> Result<u64, String> {
     let mut client = miner.client().await;
     let (req, _) = signed(
-        InfoRequest {},
+        InfoRequest::default(),
         &validator(who),
         &miner.hotkey(),
         methods::INFO,

@@ -56,25 +56,20 @@ pub fn spawn(net: &Net, extra: &[&str]) -> Process {
 pub fn spawn_env(net: &Net, extra: &[&str], env: &[(&str, String)]) -> Process {
     let mut args = net.node_args("Dave");
     let blacklist = account("Mallory").to_string();
-    for a in [
-        "--axon.ip",
-        "127.0.0.1",
-        "--axon.port",
-        "0",
-        "--seal",
-        "dev",
-        "--chunk_size",
-        "64KiB",
-        "--capacity",
-        "2MiB",
-        "--min_stake",
-        "10",
-        "--blacklist.hotkeys",
-        &blacklist,
-        "--step_secs",
-        "1",
+    // The defaults of these tests; a flag in `extra` replaces its default here.
+    for [flag, value] in [
+        ["--axon.ip", "127.0.0.1"],
+        ["--axon.port", "0"],
+        ["--seal", "dev"],
+        ["--chunk_size", "64KiB"],
+        ["--capacity", "2MiB"],
+        ["--min_stake", "10"],
+        ["--blacklist.hotkeys", &blacklist],
+        ["--step_secs", "1"],
     ] {
-        args.push(a.into());
+        if !extra.contains(&flag) {
+            args.extend([flag.into(), value.into()]);
+        }
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     Process::spawn_env(

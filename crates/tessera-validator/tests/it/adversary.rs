@@ -12,7 +12,7 @@ use tessera_proto::miner::v1::miner_server::{Miner, MinerServer};
 use tessera_proto::miner::v1::{
     ChallengeRequest, ChallengeResponse, InfoRequest, InfoResponse, Partition, PingRequest,
     PingResponse, ReleaseRequest, ReleaseResponse, RetrieveRequest, RetrieveResponse, SegmentProof,
-    StoreRequest, StoreResponse, methods,
+    StoreRequest, StoreResponse, SyncRequest, SyncResponse, methods,
 };
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::transport::Server;
@@ -84,6 +84,9 @@ impl Miner for Adversary {
                 seal_passes: SealProfile::Production.params().passes,
             }),
             version: "cheat".into(),
+            // Checked against roots the validator seals itself, these cheats commit to nothing.
+            commitment: None,
+            groups: Vec::new(),
         };
         Ok(self.answer(body, &caller, methods::INFO))
     }
@@ -117,13 +120,18 @@ impl Miner for Adversary {
                         segment: item.segment,
                         data: chunk[start..start + SEGMENT_SIZE].to_vec(),
                         path: proof.path.iter().map(|h| h.to_vec()).collect(),
+                        group_path: Vec::new(),
                     }
                 })
                 .collect()
         })
         .await
         .unwrap();
-        Ok(self.answer(ChallengeResponse { proofs }, &caller, methods::CHALLENGE))
+        Ok(self.answer(
+            ChallengeResponse { proofs, seq: 0 },
+            &caller,
+            methods::CHALLENGE,
+        ))
     }
 
     async fn store(&self, _: Request<StoreRequest>) -> Result<Response<StoreResponse>, Status> {
@@ -142,6 +150,10 @@ impl Miner for Adversary {
         _: Request<ReleaseRequest>,
     ) -> Result<Response<ReleaseResponse>, Status> {
         Err(Status::unimplemented("cheats keep nothing"))
+    }
+
+    async fn sync(&self, _: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
+        Err(Status::unimplemented("cheats commit to nothing"))
     }
 }
 
