@@ -22,8 +22,8 @@ pub use hashes::HashDb;
 pub use partition::{Chunk, PartitionDb};
 pub use sqlite::Meta;
 pub use state::{
-    ChallengeRecord, Holders, MinerRecord, MinerStats, NewObject, ObjectRecord, PendingCommit,
-    PlacementRecord, SegmentRecord, StateDb, WeightRows, Window,
+    ChallengeRecord, HeldCommitment, Holders, Lie, MinerRecord, MinerStats, NewObject,
+    ObjectRecord, PendingCommit, PlacementRecord, SegmentRecord, StateDb, WeightRows, Window,
 };
 pub use tree::{TreeState, TreeUpdate};
 

@@ -13,9 +13,11 @@ use tessera_core::AccountId;
 
 use crate::Error;
 
+mod commitments;
 mod objects;
 
 use crate::sqlite::{Db, Identity, Kind, MetaRows};
+pub use commitments::{HeldCommitment, Lie};
 pub use objects::{Holders, NewObject, ObjectRecord, PlacementRecord, SegmentRecord};
 
 /// One challenge of a round and its outcome.

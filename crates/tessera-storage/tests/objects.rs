@@ -234,6 +234,9 @@ async fn version_one_state_files_migrate() {
         .await
         .unwrap();
     for sql in [
+        "DROP TABLE lies",
+        "DROP TABLE audits",
+        "DROP TABLE commitments",
         "DROP TABLE weight_commits",
         "DROP TABLE placements",
         "DROP TABLE pieces",

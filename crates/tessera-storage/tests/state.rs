@@ -8,8 +8,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tessera_core::AccountId;
 use tessera_storage::{
-    ChallengeRecord, Chunk, Error, HashDb, Meta, MinerRecord, MinerStats, PartitionDb,
-    PendingCommit, StateDb, Window,
+    ChallengeRecord, Chunk, Error, HashDb, HeldCommitment, Lie, Meta, MinerRecord, MinerStats,
+    PartitionDb, PendingCommit, StateDb, Window,
 };
 
 const VALIDATOR: u8 = 2;
@@ -174,8 +174,8 @@ async fn file_is_wal_with_our_application_id() {
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
     assert_eq!(&bytes[18..20], &[2, 2]);
     assert_eq!(&bytes[68..72], b"TESS");
-    // user_version, big-endian at offset 60: weight commits are migration 4.
-    assert_eq!(&bytes[60..64], &[0, 0, 0, 4]);
+    // user_version, big-endian at offset 60: commitments, audits and lies are migration 5.
+    assert_eq!(&bytes[60..64], &[0, 0, 0, 5]);
 }
 
 #[tokio::test]
@@ -655,5 +655,77 @@ async fn weight_commits_survive_a_reopen_until_removed() {
     );
     db.remove_commit(&[1; 32]).await.unwrap();
     assert_eq!(db.pending_commits().await.unwrap(), vec![commit(2, 20)]);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn commitments_audits_and_lies_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let (milo, mallory) = (account(10), account(11));
+    let held = HeldCommitment {
+        miner: milo,
+        seq: 7,
+        n_chunks: 130,
+        root: [1; 32],
+        signature: [2; 64],
+        groups: vec![[3; 32], [4; 32], [5; 32]],
+        audited: 64,
+        taken_ms: 1_000,
+    };
+    let lie = Lie {
+        miner: mallory,
+        at_ms: 2_000,
+        barred_until_ms: 2_000 + 7 * 86_400_000,
+        slot: 42,
+        committed_leaf: [6; 32],
+        sealed_root: [7; 32],
+        commitment: vec![8; 125],
+        commitment_signature: [9; 64],
+        answer: vec![10; 1600],
+        answer_signature: [11; 64],
+        nonce: [12; 16],
+    };
+    let db = StateDb::open(&path, &validator()).await.unwrap();
+    db.save_commitment(&held).await.unwrap();
+    for (slot, passed) in [(1, true), (2, true), (3, false)] {
+        db.record_audit(&milo, 7, slot, passed, 1_500)
+            .await
+            .unwrap();
+    }
+    db.record_lie(&lie).await.unwrap();
+    db.close().await;
+
+    let db = StateDb::open(&path, &validator()).await.unwrap();
+    assert_eq!(db.commitment(&milo).await.unwrap(), Some(held.clone()));
+    assert_eq!(db.commitment(&mallory).await.unwrap(), None);
+    assert_eq!(db.audit_counts(&milo).await.unwrap(), (2, 1));
+    assert_eq!(db.audit_counts(&mallory).await.unwrap(), (0, 0));
+    assert_eq!(db.lies(&mallory).await.unwrap(), vec![lie.clone()]);
+    assert!(db.lies(&milo).await.unwrap().is_empty());
+    assert_eq!(
+        db.barred_until(&mallory, 3_000).await.unwrap(),
+        Some(lie.barred_until_ms)
+    );
+    assert_eq!(
+        db.barred_until(&mallory, lie.barred_until_ms)
+            .await
+            .unwrap(),
+        None,
+        "the bar ends"
+    );
+    assert_eq!(db.barred_until(&milo, 3_000).await.unwrap(), None);
+
+    // A newer commitment replaces the held one; a dropped one is gone.
+    let newer = HeldCommitment {
+        seq: 8,
+        groups: vec![[3; 32]],
+        n_chunks: 64,
+        ..held
+    };
+    db.save_commitment(&newer).await.unwrap();
+    assert_eq!(db.commitment(&milo).await.unwrap(), Some(newer));
+    db.drop_commitment(&milo).await.unwrap();
+    assert_eq!(db.commitment(&milo).await.unwrap(), None);
     db.close().await;
 }
