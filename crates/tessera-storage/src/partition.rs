@@ -10,7 +10,7 @@ use tessera_core::merkle::Hash;
 
 use crate::Error;
 use crate::sqlite::{Db, Kind, Meta, remove_db_files};
-use crate::tree::{self, Cache};
+use crate::tree::Cache;
 
 /// One stored chunk: its bytes and the Merkle root computed when it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,7 +116,6 @@ impl PartitionDb {
             return Ok(());
         }
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
-        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
         for chunk in chunks {
             self.check_len(chunk.id, chunk.data.len())?;
             sqlx::query("INSERT INTO chunks (id, data, root) VALUES (?, ?, ?)")
@@ -124,10 +123,6 @@ impl PartitionDb {
                 .bind(&chunk.data[..])
                 .bind(&chunk.root[..])
                 .execute(&mut *tx)
-                .await
-                .map_err(self.db.sql())?;
-            // An insert only fills a slot that held nothing.
-            tree::log(&mut tx, seq, chunk.id, &tessera_core::commit::EMPTY)
                 .await
                 .map_err(self.db.sql())?;
         }
@@ -164,36 +159,11 @@ impl PartitionDb {
         let Ok(from) = i64::try_from(n_chunks) else {
             return Ok(0);
         };
-        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
-        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
-        let gone = sqlx::query(
-            "SELECT id, root FROM chunks INDEXED BY chunks_leaf WHERE id >= ? AND kind = 0",
-        )
-        .bind(from)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(self.db.sql())?;
-        let mut slots = Vec::with_capacity(gone.len());
-        for r in &gone {
-            let id: i64 = r.try_get(0).map_err(self.db.sql())?;
-            let root: Vec<u8> = r.try_get(1).map_err(self.db.sql())?;
-            let old = root.try_into().unwrap_or(tessera_core::commit::EMPTY);
-            tree::log(&mut tx, seq, id as u64, &old)
-                .await
-                .map_err(self.db.sql())?;
-            slots.push(id as u64);
-        }
-        if slots.is_empty() {
-            // Nothing to delete: no new sequence number.
-            tx.rollback().await.map_err(self.db.sql())?;
-            return Ok(0);
-        }
         let done = sqlx::query("DELETE FROM chunks WHERE id >= ? AND kind = 0")
             .bind(from)
-            .execute(&mut *tx)
+            .execute(&self.db.pool)
             .await
             .map_err(self.db.sql())?;
-        tx.commit().await.map_err(self.db.sql())?;
         Ok(done.rows_affected())
     }
 
@@ -205,12 +175,6 @@ impl PartitionDb {
             what: "slot",
             value: id,
         })?;
-        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
-        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
-        let old = tree::leaf_of(&mut tx, slot).await.map_err(self.db.sql())?;
-        tree::log(&mut tx, seq, id, &old)
-            .await
-            .map_err(self.db.sql())?;
         // An upsert rewrites the row in place; `INSERT OR REPLACE` would delete it and insert it
         // again, freeing and reallocating a megabyte of overflow pages.
         sqlx::query(
@@ -220,10 +184,9 @@ impl PartitionDb {
         .bind(slot)
         .bind(data)
         .bind(&root[..])
-        .execute(&mut *tx)
+        .execute(&self.db.pool)
         .await
         .map_err(self.db.sql())?;
-        tx.commit().await.map_err(self.db.sql())?;
         self.wrote(data.len() as u64);
         Ok(())
     }
@@ -232,28 +195,19 @@ impl PartitionDb {
     /// data, which the caller reseals.
     pub async fn release_data(&self, ids: &[u64]) -> Result<Vec<u64>, Error> {
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
-        let seq = tree::bump(&mut tx).await.map_err(self.db.sql())?;
         let mut gone = Vec::new();
         for &id in ids {
             let Ok(slot) = i64::try_from(id) else {
                 continue;
             };
-            let old = tree::leaf_of(&mut tx, slot).await.map_err(self.db.sql())?;
             let done = sqlx::query("DELETE FROM chunks WHERE id = ? AND kind = 1")
                 .bind(slot)
                 .execute(&mut *tx)
                 .await
                 .map_err(self.db.sql())?;
             if done.rows_affected() > 0 {
-                tree::log(&mut tx, seq, id, &old)
-                    .await
-                    .map_err(self.db.sql())?;
                 gone.push(id);
             }
-        }
-        if gone.is_empty() {
-            tx.rollback().await.map_err(self.db.sql())?;
-            return Ok(gone);
         }
         tx.commit().await.map_err(self.db.sql())?;
         Ok(gone)

@@ -217,3 +217,27 @@ async fn another_writer_is_seen_and_paths_match_the_commitment() {
     commit::check_leaf(&after.groups, 130, 129, &root(129), &paths[2]).unwrap();
     assert!(paths[3].is_empty(), "slot 130 is beyond the partition");
 }
+
+#[tokio::test]
+async fn a_change_made_by_hand_is_logged_too() {
+    use sqlx::{Connection, SqliteConnection};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data-v");
+    let db = PartitionDb::open(&path, &meta()).await.unwrap();
+    db.set_size(100).await.unwrap();
+    let batch: Vec<Chunk> = (0..100).map(|i| chunk(i, i)).collect();
+    db.insert(&batch).await.unwrap();
+    let held = db.tree().await.unwrap();
+    // A miner that drops chunks behind its own software's back: triggers log it anyway.
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM chunks WHERE id % 2 = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let changes = check(&db, &held).await;
+    assert_eq!(changes.len(), 50);
+    assert!(changes.iter().all(|c| c.slot % 2 == 1 && c.new == EMPTY));
+}

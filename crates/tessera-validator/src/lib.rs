@@ -6,6 +6,7 @@
 //! scoreboards and operators without talking to the running process.
 
 pub mod cli;
+mod commitments;
 mod config;
 mod error;
 mod gateway;

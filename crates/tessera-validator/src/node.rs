@@ -377,8 +377,9 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
             .into_iter()
             .collect();
         let rules = rules.clone();
+        let state = state.clone();
         tasks.spawn(async move {
-            let outcome = round::challenge(&rules, &target, &pool, &data).await;
+            let outcome = round::challenge(&rules, &target, &pool, &data, &state).await;
             (target, outcome, data)
         });
     }

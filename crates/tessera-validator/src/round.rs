@@ -17,9 +17,10 @@ use tessera_proto::miner::v1::{
 };
 use tessera_proto::tonic::transport::{Channel, Endpoint};
 use tessera_rpc::{now_ms, signed, verify_response};
-use tessera_storage::{ChallengeRecord, HashDb, Meta};
+use tessera_storage::{ChallengeRecord, HashDb, Meta, StateDb};
 
 use crate::Error;
+use crate::commitments;
 
 /// A miner as the metagraph lists it.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ pub(crate) struct Outcome {
 }
 
 /// How long connecting and the unhurried calls (`Info`, `Ping`) may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Challenges `target` once. Never fails: whatever goes wrong on the miner's side is a failed
 /// item with its reason; only the validator's own storage errors are errors.
@@ -62,6 +63,7 @@ pub(crate) async fn challenge(
     target: &Target,
     pool: &HashDb,
     data: &HashMap<u64, Option<Hash>>,
+    state: &StateDb,
 ) -> Result<Outcome, Error> {
     let peer = format!("miner {} at {}", target.hotkey, target.axon);
     let fail_all = |reason: String, claimed_bytes: u64, latency_ms: u64| {
@@ -105,7 +107,9 @@ pub(crate) async fn challenge(
     if let Err(e) = verify_response(&info, methods::INFO, &target.hotkey, &me, &nonce, &peer) {
         return Ok(fail_all(e.to_string(), 0, 0));
     }
-    let Some(partition) = info.into_inner().partition else {
+    let info = info.into_inner();
+    let offered = info.commitment;
+    let Some(partition) = info.partition else {
         return Ok(fail_all(
             "claims no partition for this validator".into(),
             0,
@@ -136,6 +140,16 @@ pub(crate) async fn challenge(
         return Ok(fail_all("claims an empty partition".into(), 0, 0));
     }
     let claimed_bytes = n_chunks.saturating_mul(rules.chunk_size);
+
+    // The miner's commitment, taken or brought up to date; a miner that offers none is checked
+    // as before, against roots alone.
+    let mut held = match &offered {
+        Some(c) => match commitments::hold(rules, target, &mut client, c, state).await? {
+            Ok(h) => Some(h),
+            Err(reason) => return Ok(fail_all(format!("commitment: {reason}"), 0, 0)),
+        },
+        None => None,
+    };
 
     // Targets and their roots, all from the validator's side.
     let key = SealKey::new(target.hotkey, me, rules.chunk_size, rules.profile.params())?;
@@ -234,14 +248,40 @@ pub(crate) async fn challenge(
     ) {
         return Ok(fail_all(e.to_string(), claimed_bytes, latency_ms));
     }
-    let proofs = response.into_inner().proofs;
+    let response = response.into_inner();
+    // Paths of a newer commitment (a store or a reseal landed since `Info`): follow it first,
+    // outside the deadline, which the answer already met.
+    if let Some(h) = held.as_mut().filter(|h| h.seq != response.seq) {
+        match commitments::update(rules, target, &mut client, h).await {
+            Ok(Some(next)) => {
+                state.save_commitment(&next).await?;
+                *h = next;
+            }
+            Ok(None) => state.drop_commitment(&target.hotkey).await?,
+            Err(reason) => {
+                tracing::info!(%peer, %reason, "commitment update after a challenge failed")
+            }
+        }
+    }
+    let proofs = response.proofs;
     let at_ms = now_ms();
     let checking = Instant::now();
     let records = targets
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let verdict = check_proof(rules.chunk_size, t, proofs.get(i));
+            let verdict = check_proof(rules.chunk_size, t, proofs.get(i)).and_then(|()| {
+                let (Some(h), Some(p)) = (&held, proofs.get(i)) else {
+                    return Ok(());
+                };
+                if h.seq != response.seq {
+                    return Err(format!(
+                        "paths of commitment {}, but the commitment held is {}",
+                        response.seq, h.seq
+                    ));
+                }
+                commitments::folds(rules.chunk_size, h, p).map(|_| ())
+            });
             ChallengeRecord {
                 chunk_id: t.id,
                 segment: t.segment,

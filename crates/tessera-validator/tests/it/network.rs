@@ -104,4 +104,21 @@ async fn weights_follow_proven_capacity_and_fall_for_bad_miners() {
     assert!((0.15..=0.85).contains(&g), "George {g}");
     assert_eq!(rows["Harry"].success_rate, 0.0);
     assert!(rows["Harry"].challenges > 0);
+
+    // Every miner that answers holds its commitment at the validator (challenges v2), George's
+    // with the chunks it lost as empty leaves: its items fold into it and fail on the data.
+    let path = subnet
+        .net
+        .node_dir("Alice")
+        .join(tessera_validator::STATE_FILE);
+    let state = tessera_storage::StateDb::open(&path, &account("Alice"))
+        .await
+        .unwrap();
+    for name in ["Dave", "Eve", "Ferdie", "George"] {
+        let held = state.commitment(&account(name)).await.unwrap();
+        assert!(
+            held.is_some_and(|h| h.n_chunks > 0),
+            "{name} holds no commitment"
+        );
+    }
 }

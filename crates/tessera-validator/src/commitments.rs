@@ -1,0 +1,275 @@
+//! Holding each miner's commitment (challenges v2): take it afresh with its group nodes, follow
+//! it through `Sync` updates, and check that every answered item folds into it.
+//!
+//! This is the first step of issue 13: items are still checked against roots the validator
+//! derived itself (v1), and the commitment check comes on top of that; audits, lies and
+//! hash-only items follow.
+
+use tessera_core::commit::{self, Commitment, GroupUpdate, SignedCommitment};
+use tessera_core::merkle::{self, Hash};
+use tessera_core::{AccountId, Signature};
+use tessera_proto::miner::v1::miner_client::MinerClient;
+use tessera_proto::miner::v1::{self as pb, InfoRequest, SyncRequest, methods};
+use tessera_proto::tonic::transport::Channel;
+use tessera_proto::tonic::{Code, Status};
+use tessera_rpc::{now_ms, signed, verify_response};
+use tessera_storage::{HeldCommitment, StateDb};
+
+use crate::Error;
+use crate::round::{CALL_TIMEOUT, Rules, Target};
+
+fn hash(bytes: &[u8]) -> Option<Hash> {
+    bytes.try_into().ok()
+}
+
+/// The miner's commitment from the wire, checked: its signature, keys and seal.
+fn checked(
+    rules: &Rules,
+    miner: &AccountId,
+    c: &pb::Commitment,
+) -> Result<SignedCommitment, String> {
+    let root = hash(&c.root).ok_or("commitment root is not 32 bytes")?;
+    let signature: [u8; 64] = c
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| "commitment signature is not 64 bytes")?;
+    let signed = SignedCommitment {
+        commitment: Commitment {
+            miner: *miner,
+            validator: rules.keypair.account(),
+            chunk_size: rules.chunk_size,
+            seal_passes: rules.profile.params().passes,
+            n_chunks: c.n_chunks,
+            seq: c.seq,
+            root,
+        },
+        signature: Signature(signature),
+    };
+    signed
+        .check(
+            miner,
+            &rules.keypair.account(),
+            rules.chunk_size,
+            rules.profile.params().passes,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(signed)
+}
+
+fn held_of(s: &SignedCommitment, groups: Vec<Hash>, audited: u32, taken_ms: u64) -> HeldCommitment {
+    HeldCommitment {
+        miner: s.commitment.miner,
+        seq: s.commitment.seq,
+        n_chunks: s.commitment.n_chunks,
+        root: s.commitment.root,
+        signature: s.signature.0,
+        groups,
+        audited,
+        taken_ms,
+    }
+}
+
+fn as_commitment(rules: &Rules, h: &HeldCommitment) -> Commitment {
+    Commitment {
+        miner: h.miner,
+        validator: rules.keypair.account(),
+        chunk_size: rules.chunk_size,
+        seal_passes: rules.profile.params().passes,
+        n_chunks: h.n_chunks,
+        seq: h.seq,
+        root: h.root,
+    }
+}
+
+/// Brings what the validator holds of `target`'s commitment up to `offered` (the one its `Info`
+/// carried): nothing to do when it is the one held, an update through `Sync` when it is newer,
+/// the commitment afresh with every group node otherwise. `Ok(Err(reason))` is the miner's
+/// fault, a reason to fail its round; `Err` is the validator's own storage.
+pub(crate) async fn hold(
+    rules: &Rules,
+    target: &Target,
+    client: &mut MinerClient<Channel>,
+    offered: &pb::Commitment,
+    state: &StateDb,
+) -> Result<Result<HeldCommitment, String>, Error> {
+    let offered = match checked(rules, &target.hotkey, offered) {
+        Ok(c) => c,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let held = state.commitment(&target.hotkey).await?;
+    if let Some(h) = &held {
+        if h.seq == offered.commitment.seq && h.root == offered.commitment.root {
+            return Ok(Ok(h.clone()));
+        }
+        if offered.commitment.seq < h.seq {
+            return Ok(Err(format!(
+                "commitment sequence went backwards: {} after {}",
+                offered.commitment.seq, h.seq
+            )));
+        }
+        match update(rules, target, client, h).await {
+            Ok(Some(next)) => {
+                state.save_commitment(&next).await?;
+                return Ok(Ok(next));
+            }
+            // The miner cannot show the way from the one held: take it afresh.
+            Ok(None) => {}
+            Err(reason) => return Ok(Err(reason)),
+        }
+    }
+    match fresh(rules, target, client).await {
+        Ok(next) => {
+            state.save_commitment(&next).await?;
+            Ok(Ok(next))
+        }
+        Err(reason) => Ok(Err(reason)),
+    }
+}
+
+/// The commitment afresh, with every group node, which must hash to its root.
+async fn fresh(
+    rules: &Rules,
+    target: &Target,
+    client: &mut MinerClient<Channel>,
+) -> Result<HeldCommitment, String> {
+    let (req, nonce) = signed(
+        InfoRequest { groups: true },
+        &rules.keypair,
+        &target.hotkey,
+        methods::INFO,
+    );
+    let info = match tokio::time::timeout(CALL_TIMEOUT, client.info(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(status)) => return Err(format!("info refused: {status}")),
+        Err(_) => return Err("info timed out".into()),
+    };
+    let peer = format!("miner {} at {}", target.hotkey, target.axon);
+    verify_response(
+        &info,
+        methods::INFO,
+        &target.hotkey,
+        &rules.keypair.account(),
+        &nonce,
+        &peer,
+    )
+    .map_err(|e| e.to_string())?;
+    let info = info.into_inner();
+    let c = info.commitment.ok_or("info carries no commitment")?;
+    let signed = checked(rules, &target.hotkey, &c)?;
+    if info.groups.len() % 32 != 0 {
+        return Err(format!(
+            "group nodes of {} bytes, not a multiple of 32",
+            info.groups.len()
+        ));
+    }
+    let groups: Vec<Hash> = info.groups.chunks_exact(32).filter_map(hash).collect();
+    commit::check_groups(&signed.commitment, &groups).map_err(|e| e.to_string())?;
+    Ok(held_of(&signed, groups, 0, now_ms()))
+}
+
+/// The update from `held` to the miner's current commitment; `Ok(None)` when the miner says it
+/// cannot show it (`FAILED_PRECONDITION`).
+pub(crate) async fn update(
+    rules: &Rules,
+    target: &Target,
+    client: &mut MinerClient<Channel>,
+    held: &HeldCommitment,
+) -> Result<Option<HeldCommitment>, String> {
+    let (req, nonce) = signed(
+        SyncRequest {
+            from_seq: held.seq,
+            from_n_chunks: held.n_chunks,
+        },
+        &rules.keypair,
+        &target.hotkey,
+        methods::SYNC,
+    );
+    let answer = match tokio::time::timeout(CALL_TIMEOUT, client.sync(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(status)) if status.code() == Code::FailedPrecondition => return Ok(None),
+        Ok(Err(status)) => return Err(format!("sync refused: {}", one_line(&status))),
+        Err(_) => return Err("sync timed out".into()),
+    };
+    let peer = format!("miner {} at {}", target.hotkey, target.axon);
+    verify_response(
+        &answer,
+        methods::SYNC,
+        &target.hotkey,
+        &rules.keypair.account(),
+        &nonce,
+        &peer,
+    )
+    .map_err(|e| e.to_string())?;
+    let answer = answer.into_inner();
+    let next = checked(
+        rules,
+        &target.hotkey,
+        &answer.commitment.ok_or("sync carries no commitment")?,
+    )?;
+    let mut updates = Vec::with_capacity(answer.groups.len());
+    for g in answer.groups {
+        if g.leaves.len() % 32 != 0 {
+            return Err(format!(
+                "group {}: leaves of {} bytes",
+                g.index,
+                g.leaves.len()
+            ));
+        }
+        let mut old = Vec::with_capacity(g.old.len());
+        for o in g.old {
+            let leaf = hash(&o.leaf).ok_or(format!(
+                "group {}: an old leaf of {} bytes",
+                g.index,
+                o.leaf.len()
+            ))?;
+            old.push((o.slot, leaf));
+        }
+        updates.push(GroupUpdate {
+            index: g.index,
+            leaves: g.leaves.chunks_exact(32).filter_map(hash).collect(),
+            old,
+        });
+    }
+    let (groups, _changes) = commit::apply(
+        &as_commitment(rules, held),
+        &held.groups,
+        &next.commitment,
+        &updates,
+    )
+    .map_err(|e| format!("update refused: {e}"))?;
+    Ok(Some(held_of(&next, groups, held.audited, held.taken_ms)))
+}
+
+fn one_line(status: &Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+/// Checks that an answered item folds into the commitment held: its segment and chunk path give
+/// the chunk root, and the group path takes that to the group node held.
+pub(crate) fn folds(
+    chunk_size: u64,
+    held: &HeldCommitment,
+    p: &pb::SegmentProof,
+) -> Result<Hash, String> {
+    let mut path = Vec::with_capacity(p.path.len());
+    for h in &p.path {
+        path.push(hash(h).ok_or("path hash is not 32 bytes")?);
+    }
+    let leaf = merkle::root_of(
+        chunk_size,
+        &p.data,
+        &merkle::Proof {
+            index: u64::from(p.segment),
+            path,
+        },
+    )
+    .ok_or("segment or path does not fit the chunk size")?;
+    let mut group_path = Vec::with_capacity(p.group_path.len());
+    for h in &p.group_path {
+        group_path.push(hash(h).ok_or("group path hash is not 32 bytes")?);
+    }
+    commit::check_leaf(&held.groups, held.n_chunks, p.chunk_id, &leaf, &group_path)
+        .map_err(|e| format!("not in the commitment: {e}"))?;
+    Ok(leaf)
+}
