@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::merkle::Hash;
+use crate::merkle::{self, Hash};
 use crate::{AccountId, Keypair, Signature};
 
 /// Slots per group: the validator keeps one node per group.
@@ -41,6 +41,11 @@ fn node(left: &Hash, right: &Hash) -> Hash {
     h.finalize().into()
 }
 
+/// The level above `level` (of even length).
+fn up(level: &[Hash]) -> Vec<Hash> {
+    level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect()
+}
+
 /// How many groups a partition of `n_chunks` has.
 pub fn group_count(n_chunks: u64) -> u64 {
     n_chunks.div_ceil(GROUP)
@@ -64,7 +69,7 @@ fn padded(leaves: &[Hash]) -> [Hash; GROUP as usize] {
 pub fn group_node(leaves: &[Hash]) -> Hash {
     let mut level = padded(leaves).to_vec();
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+        level = up(&level);
     }
     level[0]
 }
@@ -81,7 +86,7 @@ pub fn group_path(leaves: &[Hash], at: usize) -> Vec<Hash> {
     let mut path = Vec::with_capacity(GROUP_DEPTH);
     while level.len() > 1 {
         path.push(level[at ^ 1]);
-        level = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+        level = up(&level);
         at /= 2;
     }
     path
@@ -93,17 +98,7 @@ pub fn fold_group(leaf: &Hash, slot: u64, path: &[Hash]) -> Option<Hash> {
     if path.len() != GROUP_DEPTH {
         return None;
     }
-    let mut acc = *leaf;
-    let mut at = slot % GROUP;
-    for sibling in path {
-        acc = if at & 1 == 0 {
-            node(&acc, sibling)
-        } else {
-            node(sibling, &acc)
-        };
-        at >>= 1;
-    }
-    Some(acc)
+    Some(merkle::fold(*leaf, slot % GROUP, path, node))
 }
 
 /// The partition root over the group nodes, padded with [`EMPTY`] to a power of two; a single
@@ -115,7 +110,7 @@ pub fn partition_root(groups: &[Hash]) -> Hash {
     let mut level = groups.to_vec();
     level.resize(groups.len().next_power_of_two(), EMPTY);
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+        level = up(&level);
     }
     level[0]
 }

@@ -154,9 +154,15 @@ pub fn root_of(chunk_size: u64, segment: &[u8], proof: &Proof) -> Option<Hash> {
     {
         return None;
     }
-    let mut acc = leaf(segment);
-    let mut at = proof.index;
-    for sibling in &proof.path {
+    Some(fold(leaf(segment), proof.index, &proof.path, node))
+}
+
+/// Hashes `leaf`, at position `index`, up through the sibling hashes of `path` with `node`: the
+/// walk every Merkle path of Tessera takes, whichever tree's node hash it uses.
+pub(crate) fn fold(leaf: Hash, index: u64, path: &[Hash], node: fn(&Hash, &Hash) -> Hash) -> Hash {
+    let mut acc = leaf;
+    let mut at = index;
+    for sibling in path {
         acc = if at & 1 == 0 {
             node(&acc, sibling)
         } else {
@@ -164,7 +170,7 @@ pub fn root_of(chunk_size: u64, segment: &[u8], proof: &Proof) -> Option<Hash> {
         };
         at >>= 1;
     }
-    Some(acc)
+    acc
 }
 
 #[cfg(test)]

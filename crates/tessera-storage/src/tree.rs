@@ -4,7 +4,8 @@
 //! since the last sequence number the validator synced to, the leaf the slot held before, so that
 //! an update can show the old leaves without anything being resent in full.
 //!
-//! Every write bumps the sequence number and logs its old leaves in its own transaction. Readers
+//! Triggers on `chunks` bump the sequence number and log the old leaf of every change, in the
+//! writer's own transaction, whoever writes; a change of the committed size bumps it too. Readers
 //! take one read transaction (a snapshot, in WAL mode), so a sequence number, the group nodes and
 //! the paths served with it always describe the same tree, whichever connection or process wrote.
 //! The group nodes are cached in memory and brought up to date from the log.
@@ -28,6 +29,8 @@ const MAX_LOG_ROWS: i64 = 1 << 20;
 pub(crate) struct Cache {
     /// `None` until first read: building it reads every leaf once.
     groups: Option<Vec<Hash>>,
+    /// The root over `groups`, kept with them: `Info` asks for it every round.
+    root: Hash,
     seq: u64,
     n_chunks: u64,
 }
@@ -97,36 +100,10 @@ async fn group_leaves(
 }
 
 /// Bumps the sequence number inside a write transaction and returns the new one.
-pub(crate) async fn bump(tx: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+async fn bump(tx: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("UPDATE tree SET seq = seq + 1 RETURNING seq")
         .fetch_one(tx)
         .await
-}
-
-/// Records that `slot` held `old` before the change numbered `seq`.
-pub(crate) async fn log(
-    tx: &mut SqliteConnection,
-    seq: i64,
-    slot: u64,
-    old: &Hash,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO leaf_log (seq, slot, old) VALUES (?, ?, ?)")
-        .bind(seq)
-        .bind(slot as i64)
-        .bind(&old[..])
-        .execute(tx)
-        .await?;
-    Ok(())
-}
-
-/// The leaf of `slot` now, inside a transaction.
-pub(crate) async fn leaf_of(tx: &mut SqliteConnection, slot: i64) -> Result<Hash, sqlx::Error> {
-    let root: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT root FROM chunks INDEXED BY chunks_leaf WHERE id = ?")
-            .bind(slot)
-            .fetch_optional(tx)
-            .await?;
-    Ok(root.and_then(|r| r.try_into().ok()).unwrap_or(EMPTY))
 }
 
 impl PartitionDb {
@@ -180,15 +157,15 @@ impl PartitionDb {
                 let all = leaves_in(c, 0..n_chunks).await.map_err(self.db().sql())?;
                 cache.groups = Some(commit::group_nodes(&all));
             }
+            cache.root = commit::partition_root(cache.groups.as_deref().unwrap_or_default());
             cache.seq = seq;
             cache.n_chunks = n_chunks;
         }
-        let groups = cache.groups.clone().unwrap_or_default();
         Ok(TreeState {
             seq,
             n_chunks,
-            root: commit::partition_root(&groups),
-            groups,
+            root: cache.root,
+            groups: cache.groups.clone().unwrap_or_default(),
         })
     }
 
@@ -229,24 +206,15 @@ impl PartitionDb {
         })?;
         let sql = || self.db().sql();
         let mut tx = self.db().pool.begin().await.map_err(sql())?;
-        // The write first, so the transaction holds the write lock before it reads.
-        let seq = bump(&mut tx).await.map_err(sql())?;
+        // The write first, so the transaction holds the write lock before it reads. Slots a
+        // shrink cuts need no log here: until a delete logs them (`chunks_leaf_delete`), what
+        // they hold now is what they held, and `update_since` reads it.
+        bump(&mut tx).await.map_err(sql())?;
         let (_, held, _) = tree_row(&mut tx).await.map_err(sql())?;
         if held == n_chunks {
             // Nothing changes: no new sequence number either.
             tx.rollback().await.map_err(sql())?;
             return self.tree().await;
-        }
-        // The leaves of slots leaving the committed range, so that an update can show what the
-        // cut group held.
-        if n_chunks < held {
-            let cut_end = (n_chunks.div_ceil(GROUP) * GROUP).min(held);
-            for slot in n_chunks..cut_end {
-                let old = leaf_of(&mut tx, slot as i64).await.map_err(sql())?;
-                if old != EMPTY {
-                    log(&mut tx, seq, slot, &old).await.map_err(sql())?;
-                }
-            }
         }
         sqlx::query("UPDATE tree SET n_chunks = ?")
             .bind(n)

@@ -10,8 +10,8 @@ use tessera_core::merkle::{self, Hash};
 use tessera_core::{AccountId, Signature};
 use tessera_proto::miner::v1::miner_client::MinerClient;
 use tessera_proto::miner::v1::{self as pb, InfoRequest, SyncRequest, methods};
+use tessera_proto::tonic::Code;
 use tessera_proto::tonic::transport::Channel;
-use tessera_proto::tonic::{Code, Status};
 use tessera_rpc::{now_ms, signed, verify_response};
 use tessera_storage::{HeldCommitment, StateDb};
 
@@ -35,15 +35,7 @@ fn checked(
         .try_into()
         .map_err(|_| "commitment signature is not 64 bytes")?;
     let signed = SignedCommitment {
-        commitment: Commitment {
-            miner: *miner,
-            validator: rules.keypair.account(),
-            chunk_size: rules.chunk_size,
-            seal_passes: rules.profile.params().passes,
-            n_chunks: c.n_chunks,
-            seq: c.seq,
-            root,
-        },
+        commitment: commitment(rules, *miner, c.n_chunks, c.seq, root),
         signature: Signature(signature),
     };
     signed
@@ -70,15 +62,16 @@ fn held_of(s: &SignedCommitment, groups: Vec<Hash>, audited: u32, taken_ms: u64)
     }
 }
 
-fn as_commitment(rules: &Rules, h: &HeldCommitment) -> Commitment {
+/// The commitment `miner` signs for this validator's partition, as the validator's rules fix it.
+fn commitment(rules: &Rules, miner: AccountId, n_chunks: u64, seq: u64, root: Hash) -> Commitment {
     Commitment {
-        miner: h.miner,
+        miner,
         validator: rules.keypair.account(),
         chunk_size: rules.chunk_size,
         seal_passes: rules.profile.params().passes,
-        n_chunks: h.n_chunks,
-        seq: h.seq,
-        root: h.root,
+        n_chunks,
+        seq,
+        root,
     }
 }
 
@@ -188,7 +181,7 @@ pub(crate) async fn update(
     let answer = match tokio::time::timeout(CALL_TIMEOUT, client.sync(req)).await {
         Ok(Ok(r)) => r,
         Ok(Err(status)) if status.code() == Code::FailedPrecondition => return Ok(None),
-        Ok(Err(status)) => return Err(format!("sync refused: {}", one_line(&status))),
+        Ok(Err(status)) => return Err(format!("sync refused: {status}")),
         Err(_) => return Err("sync timed out".into()),
     };
     let peer = format!("miner {} at {}", target.hotkey, target.axon);
@@ -232,17 +225,13 @@ pub(crate) async fn update(
         });
     }
     let (groups, _changes) = commit::apply(
-        &as_commitment(rules, held),
+        &commitment(rules, held.miner, held.n_chunks, held.seq, held.root),
         &held.groups,
         &next.commitment,
         &updates,
     )
     .map_err(|e| format!("update refused: {e}"))?;
     Ok(Some(held_of(&next, groups, held.audited, held.taken_ms)))
-}
-
-fn one_line(status: &Status) -> String {
-    format!("{:?}: {}", status.code(), status.message())
 }
 
 /// Checks that an answered item folds into the commitment held: its segment and chunk path give
