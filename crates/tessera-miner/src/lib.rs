@@ -8,6 +8,8 @@
 pub mod cli;
 mod config;
 mod error;
+#[cfg(debug_assertions)]
+mod junk;
 mod metrics;
 mod node;
 mod service;

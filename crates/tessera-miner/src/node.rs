@@ -314,6 +314,8 @@ async fn open_partitions(
         let db = PartitionDb::open(&e.path, &meta).await?;
         // The allocator sets it too; a partition from before commitments learns it here.
         db.set_size(e.n_chunks).await?;
+        #[cfg(debug_assertions)]
+        crate::junk::apply(&db, e.n_chunks, e.chunk_size).await?;
         out.insert(
             e.validator,
             Served {

@@ -50,12 +50,21 @@ pub struct Args {
     /// A round-trip time above this many milliseconds fails the round [default: 500].
     #[arg(long = "challenge.max_rtt_ms")]
     max_rtt_ms: Option<u64>,
-    /// Chunks sealed per miner per round for fresh roots [default: 2].
-    #[arg(long = "challenge.seal_budget")]
-    seal_budget: Option<u32>,
-    /// Roots kept ready per miner [default: 64].
-    #[arg(long = "challenge.pool")]
-    pool: Option<u32>,
+    /// Slots of a new commitment audited before its capacity counts [default: 64].
+    #[arg(long = "audit.initial")]
+    audit_initial: Option<u32>,
+    /// Share of one core background audits may use for sealing [default: 0.2].
+    #[arg(long = "audit.cpu_share")]
+    audit_cpu_share: Option<f64>,
+    /// Share of one core initial audits may use for sealing [default: 0.5].
+    #[arg(long = "audit.initial_cpu_share")]
+    audit_initial_cpu_share: Option<f64>,
+    /// Sealed roots kept ready per miner for its audits [default: 16].
+    #[arg(long = "audit.pool")]
+    audit_pool: Option<u32>,
+    /// Seconds a miner caught lying is barred [default: 604800, 7 days].
+    #[arg(long = "audit.bar_secs")]
+    audit_bar_secs: Option<u64>,
     /// Pieces needed to rebuild a segment [default: 4].
     #[arg(long = "data.k")]
     data_k: Option<u16>,
@@ -103,8 +112,11 @@ impl Args {
         out.put("challenge.items", self.items);
         out.put("challenge.slack_ms", self.slack_ms);
         out.put("challenge.max_rtt_ms", self.max_rtt_ms);
-        out.put("challenge.seal_budget", self.seal_budget);
-        out.put("challenge.pool", self.pool);
+        out.put("audit.initial", self.audit_initial);
+        out.put("audit.cpu_share", self.audit_cpu_share);
+        out.put("audit.initial_cpu_share", self.audit_initial_cpu_share);
+        out.put("audit.pool", self.audit_pool);
+        out.put("audit.bar_secs", self.audit_bar_secs);
         out.put("data.k", self.data_k);
         out.put("data.n", self.data_n);
         out.put("data.repair_threshold", self.repair_threshold);

@@ -1,11 +1,12 @@
 //! Holding each miner's commitment (challenges v2): take it afresh with its group nodes, follow
-//! it through `Sync` updates, and check that every answered item folds into it.
-//!
-//! This is the first step of issue 13: items are still checked against roots the validator
-//! derived itself (v1), and the commitment check comes on top of that; audits, lies and
-//! hash-only items follow.
+//! it through `Sync` updates, check that every answered item folds into it, and keep track of
+//! the slots released back to filler, which prove into nothing until the miner reseals them.
 
-use tessera_core::commit::{self, Commitment, GroupUpdate, SignedCommitment};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tessera_core::commit::{self, Commitment, GroupUpdate, LeafChange, SignedCommitment};
 use tessera_core::merkle::{self, Hash};
 use tessera_core::{AccountId, Signature};
 use tessera_proto::miner::v1::miner_client::MinerClient;
@@ -17,6 +18,55 @@ use tessera_storage::{HeldCommitment, StateDb};
 
 use crate::Error;
 use crate::round::{CALL_TIMEOUT, Rules, Target};
+
+/// The most slots a commitment may cover: its group nodes (32 bytes per 64 slots) then fill at
+/// most 64 MiB, the largest `Info` the validator reads. That is 128 TiB of 1 MiB chunks.
+pub(crate) const MAX_SLOTS: u64 = 1 << 27;
+
+/// The largest `Info` (with every group node) the validator reads.
+pub(crate) const MAX_INFO_BYTES: usize = 64 << 20;
+
+/// How long a released slot is spared from challenges while the miner reseals it, at most: a
+/// reseal takes seconds; a slot still empty after this counts as missing.
+const RESEAL_GRACE: Duration = Duration::from_secs(3600);
+
+/// Slots this validator released on each miner, with when: a released slot holds nothing
+/// (`EMPTY`) until the miner reseals it, and is challenged against neither root until the
+/// miner's signed update shows it holds something again (or the grace runs out).
+#[derive(Debug, Default)]
+pub(crate) struct Released(Mutex<HashMap<AccountId, HashMap<u64, u64>>>);
+
+impl Released {
+    pub(crate) fn mark(&self, miner: &AccountId, slots: &[u64]) {
+        let now = now_ms();
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = all.entry(*miner).or_default();
+        for s in slots {
+            mine.insert(*s, now);
+        }
+    }
+
+    /// Forgets the slots an update shows holding something other than `EMPTY`.
+    pub(crate) fn seen(&self, miner: &AccountId, changes: &[LeafChange]) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mine) = all.get_mut(miner) {
+            for c in changes.iter().filter(|c| c.new != commit::EMPTY) {
+                mine.remove(&c.slot);
+            }
+        }
+    }
+
+    /// The slots of `miner` still spared.
+    pub(crate) fn spared(&self, miner: &AccountId) -> Vec<u64> {
+        let cutoff = now_ms().saturating_sub(RESEAL_GRACE.as_millis() as u64);
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mine) = all.get_mut(miner) else {
+            return Vec::new();
+        };
+        mine.retain(|_, at| *at >= cutoff);
+        mine.keys().copied().collect()
+    }
+}
 
 fn hash(bytes: &[u8]) -> Option<Hash> {
     bytes.try_into().ok()
@@ -63,7 +113,13 @@ fn held_of(s: &SignedCommitment, groups: Vec<Hash>, audited: u32, taken_ms: u64)
 }
 
 /// The commitment `miner` signs for this validator's partition, as the validator's rules fix it.
-fn commitment(rules: &Rules, miner: AccountId, n_chunks: u64, seq: u64, root: Hash) -> Commitment {
+pub(crate) fn commitment(
+    rules: &Rules,
+    miner: AccountId,
+    n_chunks: u64,
+    seq: u64,
+    root: Hash,
+) -> Commitment {
     Commitment {
         miner,
         validator: rules.keypair.account(),
@@ -90,16 +146,32 @@ pub(crate) async fn hold(
         Ok(c) => c,
         Err(reason) => return Ok(Err(reason)),
     };
+    if offered.commitment.n_chunks > MAX_SLOTS {
+        return Ok(Err(format!(
+            "commits to {} slots, over the {MAX_SLOTS} one commitment may cover",
+            offered.commitment.n_chunks
+        )));
+    }
     let held = state.commitment(&target.hotkey).await?;
     if let Some(h) = &held {
         if h.seq == offered.commitment.seq && h.root == offered.commitment.root {
             return Ok(Ok(h.clone()));
         }
-        if offered.commitment.seq < h.seq {
-            return Ok(Err(format!(
+        // Both are refused, and the one held is dropped: a miner that started its partition
+        // over may come back, but only through a fresh commitment and a fresh initial audit.
+        let refused = if h.seq == offered.commitment.seq {
+            Some(format!("two roots signed with sequence number {}", h.seq))
+        } else if offered.commitment.seq < h.seq {
+            Some(format!(
                 "commitment sequence went backwards: {} after {}",
                 offered.commitment.seq, h.seq
-            )));
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            state.drop_commitment(&target.hotkey).await?;
+            return Ok(Err(reason));
         }
         match update(rules, target, client, h).await {
             Ok(Some(next)) => {
@@ -132,7 +204,8 @@ async fn fresh(
         &target.hotkey,
         methods::INFO,
     );
-    let info = match tokio::time::timeout(CALL_TIMEOUT, client.info(req)).await {
+    let mut big = client.clone().max_decoding_message_size(MAX_INFO_BYTES);
+    let info = match tokio::time::timeout(CALL_TIMEOUT, big.info(req)).await {
         Ok(Ok(r)) => r,
         Ok(Err(status)) => return Err(format!("info refused: {status}")),
         Err(_) => return Err("info timed out".into()),
@@ -224,13 +297,14 @@ pub(crate) async fn update(
             old,
         });
     }
-    let (groups, _changes) = commit::apply(
+    let (groups, changes) = commit::apply(
         &commitment(rules, held.miner, held.n_chunks, held.seq, held.root),
         &held.groups,
         &next.commitment,
         &updates,
     )
     .map_err(|e| format!("update refused: {e}"))?;
+    rules.released.seen(&held.miner, &changes);
     Ok(Some(held_of(&next, groups, held.audited, held.taken_ms)))
 }
 

@@ -31,10 +31,25 @@ pub struct ChallengeConfig {
     /// A round-trip time above this fails the round: the miner answers `Ping`, so without a cap
     /// it could stall its pings to stretch its deadline long enough to regenerate chunks.
     pub max_rtt_ms: u64,
-    /// Chunks the validator may seal per miner per round for fresh roots, beyond its pool.
-    pub seal_budget: u32,
-    /// Roots kept ready per miner; sealed in the background between rounds.
+}
+
+/// How the validator audits miners' commitments (challenges v2): it seals secret random slots
+/// itself and checks that the committed leaf is that seal's root. These seals are its only
+/// seals; challenge items are checked with hashes alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Slots of a new commitment audited before any of its capacity counts.
+    pub initial: u32,
+    /// Share of one core that background audits may keep busy sealing, spread over the miners.
+    pub cpu_share: f64,
+    /// Share of one core for the initial audits of new commitments, which come first.
+    pub initial_cpu_share: f64,
+    /// Sealed roots kept ready per miner for its next audits.
     pub pool: u32,
+    /// How long a miner caught lying is barred (weight 0), in seconds; afterwards it must commit
+    /// afresh and pass a new initial audit.
+    pub bar_secs: u64,
 }
 
 /// How the gateway stores clients' objects.
@@ -93,6 +108,7 @@ pub struct Config {
     /// Seconds between weight settings.
     pub epoch_secs: u64,
     pub challenge: ChallengeConfig,
+    pub audit: AuditConfig,
     pub data: DataConfig,
     pub metrics: MetricsConfig,
 }
@@ -120,8 +136,13 @@ impl Default for Config {
                 items: 8,
                 slack_ms: 250,
                 max_rtt_ms: 500,
-                seal_budget: 2,
-                pool: 64,
+            },
+            audit: AuditConfig {
+                initial: 64,
+                cpu_share: 0.2,
+                initial_cpu_share: 0.5,
+                pool: 16,
+                bar_secs: 7 * 24 * 3600,
             },
             data: DataConfig {
                 k: 4,
@@ -156,6 +177,22 @@ impl Config {
         let config = tessera_allocator::load_layered(Config::default(), file, flags)?;
         if config.challenge.items == 0 {
             return Err(Error::Config("challenge.items must be at least 1".into()));
+        }
+        let a = &config.audit;
+        for (name, share) in [
+            ("audit.cpu_share", a.cpu_share),
+            ("audit.initial_cpu_share", a.initial_cpu_share),
+        ] {
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(Error::Config(format!(
+                    "{name} = {share}: must be above 0 and at most 1 (one core)"
+                )));
+            }
+        }
+        if a.initial == 0 || a.pool == 0 {
+            return Err(Error::Config(
+                "audit.initial and audit.pool must be at least 1".into(),
+            ));
         }
         let d = &config.data;
         if d.k == 0 || d.k >= d.n {
@@ -201,7 +238,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file(
                 "validator.toml",
-                "round_secs = 3\nseal = \"dev\"\n[challenge]\nitems = 4\nslack_ms = 100\nseal_budget = 1\npool = 8\n",
+                "round_secs = 3\nseal = \"dev\"\n[challenge]\nitems = 4\nslack_ms = 100\n[audit]\npool = 8\n",
             )?;
             jail.set_env("TESSERA_CHALLENGE__SLACK_MS", "120");
             jail.set_env("TESSERA_ROUND_SECS", "4");
@@ -222,6 +259,10 @@ mod tests {
             jail.set_env("TESSERA_SEAL", "fast");
             let err = Config::load(None, &[]).unwrap_err().to_string();
             assert!(err.contains("seal") && err.contains("fast"), "{err}");
+            jail.set_env("TESSERA_SEAL", "dev");
+            jail.set_env("TESSERA_AUDIT__CPU_SHARE", "1.5");
+            let err = Config::load(None, &[]).unwrap_err().to_string();
+            assert!(err.contains("audit.cpu_share = 1.5"), "{err}");
             Ok(())
         });
     }

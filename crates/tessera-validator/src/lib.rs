@@ -1,10 +1,12 @@
-//! The Tessera validator node: challenges miners with signed, unpredictable proof-of-storage
-//! batches, verifies every segment against roots it derived itself, keeps the results in SQLite,
-//! scores miners and sets weights on the chain.
+//! The Tessera validator node: holds each miner's signed commitment to its partition, audits it
+//! by sealing a random sample itself, challenges miners with signed, unpredictable
+//! proof-of-storage batches checked with hashes against the commitment, keeps the results in
+//! SQLite, scores miners and sets weights on the chain.
 //!
 //! The binary is a thin front end over [`cli::main`]; `status` reads a validator's state for
 //! scoreboards and operators without talking to the running process.
 
+mod audit;
 pub mod cli;
 mod commitments;
 mod config;
@@ -19,6 +21,6 @@ pub mod score;
 pub mod status;
 mod weights;
 
-pub use config::{AxonConfig, ChallengeConfig, Config, DataConfig};
+pub use config::{AuditConfig, AxonConfig, ChallengeConfig, Config, DataConfig};
 pub use error::Error;
 pub use node::{STATE_FILE, node_dir, run};

@@ -26,7 +26,7 @@ pub(crate) struct MinerLabel {
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 fn verify_histogram() -> Histogram {
-    // 10 µs to about 0.3 s: a batch of Merkle checks, or a few seals for fresh roots.
+    // 10 µs to about 0.3 s: a batch of Merkle checks.
     Histogram::new(exponential_buckets(0.00001, 2.0, 16))
 }
 
@@ -36,6 +36,10 @@ pub(crate) struct Metrics {
     pub(crate) items: Family<ItemLabels, Counter>,
     pub(crate) rounds: Counter,
     pub(crate) verify: Histogram,
+    /// Audited items compared with the validator's own seal.
+    pub(crate) audits: Counter,
+    /// Lies caught: committed leaves that are not the seal of their slot.
+    pub(crate) lies: Counter,
     pub(crate) score: Family<MinerLabel, FloatGauge>,
     pub(crate) weight: Family<MinerLabel, FloatGauge>,
     pub(crate) weights_set: Counter,
@@ -69,6 +73,8 @@ impl Metrics {
             items: Family::default(),
             rounds: Counter::default(),
             verify: verify_histogram(),
+            audits: Counter::default(),
+            lies: Counter::default(),
             score: Family::default(),
             weight: Family::default(),
             weights_set: Counter::default(),
@@ -94,8 +100,18 @@ impl Metrics {
         r.register("rounds", "Challenge rounds completed", m.rounds.clone());
         r.register(
             "verify_duration_seconds",
-            "Time to verify one miner's answer against the validator's own roots",
+            "Time to verify one miner's answer with hashes against its commitment",
             m.verify.clone(),
+        );
+        r.register(
+            "audits",
+            "Audited challenge items compared with the validator's own seal",
+            m.audits.clone(),
+        );
+        r.register(
+            "lies",
+            "Miners caught committing to a leaf that is not the seal of its slot",
+            m.lies.clone(),
         );
         r.register("miner_score", "Each miner's current score", m.score.clone());
         r.register(

@@ -13,7 +13,7 @@ use tessera_partition::SealProfile;
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
 use tessera_rpc::{Gate, ServingStatus, notify, now_ms, stopped};
-use tessera_storage::{HashDb, MinerStats, StateDb};
+use tessera_storage::{MinerStats, StateDb};
 
 use crate::gateway::{GatewayService, GatewayState, Ledger, Miners, Shared};
 use crate::metrics::Metrics;
@@ -87,9 +87,23 @@ pub async fn run(
         items: config.challenge.items,
         slack: Duration::from_millis(config.challenge.slack_ms),
         max_rtt: Duration::from_millis(config.challenge.max_rtt_ms),
-        seal_budget: config.challenge.seal_budget,
-        pool: config.challenge.pool,
+        audit_initial: config.audit.initial,
+        cpu_share: config.audit.cpu_share,
+        initial_cpu_share: config.audit.initial_cpu_share,
+        pool: config.audit.pool,
+        bar: Duration::from_secs(config.audit.bar_secs),
+        released: Default::default(),
     });
+    // Beside the state file: the folder `allocate --validator` fills too.
+    let pools = Arc::new(crate::audit::Pools::new(rules.clone(), dir.clone()));
+    let auditor = tokio::spawn(crate::audit::run(
+        rules.clone(),
+        state.clone(),
+        pools.clone(),
+        follower.subscribe(),
+        config.min_stake,
+        stop_rx.clone(),
+    ));
 
     let metrics_task = tessera_rpc::start_metrics(
         config.metrics.addr.as_deref(),
@@ -174,7 +188,7 @@ pub async fn run(
         slack_ms: config.challenge.slack_ms,
         hedge_ms: config.data.hedge_ms,
         min_stake: config.min_stake,
-        pools: HashMap::new(),
+        pools: pools.clone(),
         serving: HashMap::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
@@ -204,8 +218,7 @@ pub async fn run(
                     tracing::error!(error = %e, round, "round failed");
                 }
                 metrics.rounds.inc();
-                match crate::reclaim::reclaim(&rules.keypair, &state, &metagraph, started_ms).await
-                {
+                match crate::reclaim::reclaim(&rules, &state, &metagraph, started_ms).await {
                     // Slots went back to filler: the gateway reads its slot books afresh.
                     Ok(n) if n > 0 => repairer.miners.reread_slots().await,
                     Ok(_) => {}
@@ -285,9 +298,9 @@ pub async fn run(
         task.abort();
         let _ = task.await;
     }
-    for (_, pool) in rounds.pools.drain() {
-        pool.close().await;
-    }
+    // The auditor stops at the signal; a seal in progress finishes first.
+    let _ = auditor.await;
+    pools.close().await;
     state.close().await;
     match served {
         Ok(Ok(Err(e))) => return Err(Error::Serve(e.to_string())),
@@ -324,7 +337,7 @@ struct Rounds {
     slack_ms: u64,
     hedge_ms: u64,
     min_stake: f64,
-    pools: HashMap<AccountId, HashDb>,
+    pools: Arc<crate::audit::Pools>,
     /// Bytes each miner served the gateway correctly and the seconds they took, decayed by
     /// `score::SERVING_DECAY` per round.
     serving: HashMap<AccountId, (f64, f64)>,
@@ -335,7 +348,7 @@ struct Rounds {
 async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<(), Error> {
     let (rules, state, metrics, ledger, slack_ms) =
         (&r.rules, &r.state, &r.metrics, &r.ledger, r.slack_ms);
-    let pools = &mut r.pools;
+    let pools = &r.pools;
     let now = now_ms();
     // Serving since the last round, folded into what is remembered of it.
     for (bytes, secs) in r.serving.values_mut() {
@@ -358,17 +371,28 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
         if state.is_blacklisted(&target.hotkey).await? {
             continue;
         }
-        let pool = match pools.get(&target.hotkey) {
-            Some(p) => p.clone(),
-            None => {
-                // Beside the state file: the folder `allocate --validator` fills too.
-                let dir = state.path().parent().unwrap_or(std::path::Path::new("."));
-                let path = dir.join(tessera_storage::hash_file_name(&target.hotkey));
-                let p = HashDb::open(&path, &round::pool_meta(rules, target.hotkey)).await?;
-                pools.insert(target.hotkey, p.clone());
-                p
-            }
-        };
+        // A miner caught lying is not challenged while barred, and scores nothing.
+        if state.barred_until(&target.hotkey, now).await?.is_some() {
+            let prev = state.stats(&target.hotkey).await?;
+            let stats = MinerStats {
+                alpha: prev
+                    .as_ref()
+                    .map_or(Reputation::default().alpha, |s| s.alpha),
+                beta: prev.as_ref().map_or(Reputation::default().beta, |s| s.beta),
+                claimed_bytes: 0,
+                proven_bytes: 0,
+                score: 0.0,
+                updated_ms: now,
+            };
+            state
+                .record_round(&target.hotkey, round, &[], &stats)
+                .await?;
+            metrics
+                .score
+                .get_or_create(&metrics.miner(&target.hotkey.to_string()))
+                .set(0.0);
+            continue;
+        }
         // Slots holding client data are checked against the roots recorded when they were
         // stored, never against a seal.
         let data: HashMap<u64, Option<tessera_core::merkle::Hash>> = state
@@ -378,8 +402,9 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
             .collect();
         let rules = rules.clone();
         let state = state.clone();
+        let pools = pools.clone();
         tasks.spawn(async move {
-            let outcome = round::challenge(&rules, &target, &pool, &data, &state).await;
+            let outcome = round::challenge(&rules, &target, &pools, &data, &state).await;
             (target, outcome, data)
         });
     }
@@ -411,6 +436,12 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
         if let Some(secs) = outcome.verify_secs {
             metrics.verify.observe(secs);
         }
+        if outcome.audits > 0 {
+            metrics.audits.inc_by(u64::from(outcome.audits));
+        }
+        if outcome.lied {
+            metrics.lies.inc();
+        }
         let mut stats = next_stats(state, &target.hotkey, &outcome, slack_ms).await?;
         // Client data earns more where it is served well and where it is rare.
         let (served, secs) = serving.get(&target.hotkey).copied().unwrap_or_default();
@@ -426,6 +457,9 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
         );
         let rare = score::rarity_factor(ledger.rare_bytes(&target.hotkey), stats.claimed_bytes);
         stats.score *= serve * rare;
+        if outcome.lied {
+            stats.score = 0.0;
+        }
         state
             .record_round(&target.hotkey, round, &outcome.items, &stats)
             .await?;

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tessera_chain::Metagraph;
-use tessera_core::{AccountId, Keypair};
+use tessera_core::AccountId;
 use tessera_proto::miner::v1::{ReleaseRequest, methods};
 use tessera_rpc::{now_ms, signed, verify_response};
 use tessera_storage::StateDb;
 
 use crate::Error;
-use crate::round::connect;
+use crate::round::{Rules, connect};
 
 /// How long a put may stay pending before it counts as dead: far longer than any put takes.
 pub(crate) const PENDING_GRACE: Duration = Duration::from_secs(600);
@@ -20,7 +20,7 @@ pub(crate) const PENDING_GRACE: Duration = Duration::from_secs(600);
 /// Releases and forgets every object due; returns how many went. An object whose release failed
 /// on some miner stays indexed and is tried again next round.
 pub(crate) async fn reclaim(
-    keypair: &Keypair,
+    rules: &Rules,
     state: &StateDb,
     metagraph: &Metagraph,
     started_ms: u64,
@@ -43,7 +43,7 @@ pub(crate) async fn reclaim(
             let Some(axon) = metagraph.neuron(&miner).and_then(|n| n.axon) else {
                 continue;
             };
-            if let Err(e) = release(keypair, miner, axon, slots).await {
+            if let Err(e) = release(rules, miner, axon, slots).await {
                 tracing::warn!(%miner, error = %e, "release failed; retrying next round");
                 released_all = false;
             }
@@ -58,12 +58,15 @@ pub(crate) async fn reclaim(
 }
 
 async fn release(
-    keypair: &Keypair,
+    rules: &Rules,
     miner: AccountId,
     axon: std::net::SocketAddr,
     slots: Vec<u64>,
 ) -> Result<(), String> {
+    let keypair = &rules.keypair;
     let mut client = connect(axon).await?;
+    // Spared from challenges until resealed, whether or not the answer comes back.
+    rules.released.mark(&miner, &slots);
     let (req, nonce) = signed(ReleaseRequest { slots }, keypair, &miner, methods::RELEASE);
     let resp = tokio::time::timeout(Duration::from_secs(5), client.release(req))
         .await

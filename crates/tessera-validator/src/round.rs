@@ -1,5 +1,6 @@
-//! One challenge of one miner: ask what it claims, pick secret targets, time a signed batch
-//! against RTT + slack, and check every segment against a root the validator derived itself.
+//! One challenge of one miner (challenges v2): ask what it claims and commits to, pick secret
+//! targets, time a signed batch against RTT + slack, and check every segment with hashes against
+//! the miner's commitment; audited slots must also hold the validator's own seal root.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -8,19 +9,21 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom;
 use rand::{Rng, TryRngCore};
 use tessera_core::constants::SEGMENT_SIZE;
-use tessera_core::merkle::{self, Hash};
+use tessera_core::merkle::Hash;
 use tessera_core::{AccountId, Keypair};
-use tessera_partition::{SealKey, SealProfile};
+use tessera_partition::SealProfile;
 use tessera_proto::miner::v1::miner_client::MinerClient;
 use tessera_proto::miner::v1::{
     ChallengeItem, ChallengeRequest, InfoRequest, PingRequest, SegmentProof, methods,
 };
+use tessera_proto::prost::Message;
 use tessera_proto::tonic::transport::{Channel, Endpoint};
 use tessera_rpc::{now_ms, signed, verify_response};
-use tessera_storage::{ChallengeRecord, HashDb, Meta, StateDb};
+use tessera_storage::{ChallengeRecord, HashDb, HeldCommitment, Lie, Meta, StateDb};
 
 use crate::Error;
-use crate::commitments;
+use crate::audit::{self, Pools};
+use crate::commitments::{self, Released};
 
 /// A miner as the metagraph lists it.
 #[derive(Debug, Clone)]
@@ -30,7 +33,8 @@ pub(crate) struct Target {
     pub(crate) axon: SocketAddr,
 }
 
-/// What the validator requires of every miner and how it challenges.
+/// What the validator requires of every miner, how it challenges and audits, and the slots it
+/// released that are spared until resealed.
 #[derive(Debug)]
 pub(crate) struct Rules {
     pub(crate) keypair: Keypair,
@@ -39,18 +43,27 @@ pub(crate) struct Rules {
     pub(crate) items: u32,
     pub(crate) slack: Duration,
     pub(crate) max_rtt: Duration,
-    pub(crate) seal_budget: u32,
+    pub(crate) audit_initial: u32,
+    pub(crate) cpu_share: f64,
+    pub(crate) initial_cpu_share: f64,
     pub(crate) pool: u32,
+    pub(crate) bar: Duration,
+    pub(crate) released: Released,
 }
 
 /// The result of challenging one miner once.
 #[derive(Debug)]
 pub(crate) struct Outcome {
-    /// The bytes the miner claims for this validator (0 when it claims nothing usable).
+    /// The bytes the miner's audited commitment covers (0 when it claims nothing usable, or its
+    /// initial audit is not complete).
     pub(crate) claimed_bytes: u64,
     pub(crate) items: Vec<ChallengeRecord>,
     /// Time spent checking the answer, when there was one to check.
     pub(crate) verify_secs: Option<f64>,
+    /// Audited items answered and compared with the validator's own seal.
+    pub(crate) audits: u32,
+    /// Caught lying in this round: barred from now on.
+    pub(crate) lied: bool,
 }
 
 /// How long connecting and the unhurried calls (`Info`, `Ping`) may take.
@@ -61,7 +74,7 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) async fn challenge(
     rules: &Rules,
     target: &Target,
-    pool: &HashDb,
+    pools: &Pools,
     data: &HashMap<u64, Option<Hash>>,
     state: &StateDb,
 ) -> Result<Outcome, Error> {
@@ -83,6 +96,8 @@ pub(crate) async fn challenge(
                 })
                 .collect(),
             verify_secs: None,
+            audits: 0,
+            lied: false,
         }
     };
     let me = rules.keypair.account();
@@ -92,7 +107,7 @@ pub(crate) async fn challenge(
         Err(e) => return Ok(fail_all(format!("unreachable: {e}"), 0, 0)),
     };
 
-    // What does it claim for us, and is it sealed the way we require?
+    // What does it claim for us, is it sealed the way we require, and what does it commit to?
     let (req, nonce) = signed(
         InfoRequest { groups: false },
         &rules.keypair,
@@ -108,7 +123,6 @@ pub(crate) async fn challenge(
         return Ok(fail_all(e.to_string(), 0, 0));
     }
     let info = info.into_inner();
-    let offered = info.commitment;
     let Some(partition) = info.partition else {
         return Ok(fail_all(
             "claims no partition for this validator".into(),
@@ -135,33 +149,39 @@ pub(crate) async fn challenge(
             0,
         ));
     }
-    let n_chunks = partition.n_chunks;
-    if n_chunks == 0 {
+    if partition.n_chunks == 0 {
         return Ok(fail_all("claims an empty partition".into(), 0, 0));
     }
-    let claimed_bytes = n_chunks.saturating_mul(rules.chunk_size);
-
-    // The miner's commitment, taken or brought up to date; a miner that offers none is checked
-    // as before, against roots alone.
-    let mut held = match &offered {
-        Some(c) => match commitments::hold(rules, target, &mut client, c, state).await? {
-            Ok(h) => Some(h),
-            Err(reason) => return Ok(fail_all(format!("commitment: {reason}"), 0, 0)),
-        },
-        None => None,
+    let Some(offered) = info.commitment else {
+        return Ok(fail_all(
+            "offers no commitment to its partition".into(),
+            0,
+            0,
+        ));
     };
+    let mut held = match commitments::hold(rules, target, &mut client, &offered, state).await? {
+        Ok(h) => h,
+        Err(reason) => return Ok(fail_all(format!("commitment: {reason}"), 0, 0)),
+    };
+    // While a reallocation runs, the tree already has the new size (its new slots empty until
+    // sealed) and the partition served still the old: only slots both cover are challenged, and
+    // only they count.
+    let n_chunks = held.n_chunks.min(partition.n_chunks);
+    let pool = pools.get(&target.hotkey).await?;
+    let audited_enough = u64::from(held.audited) >= audit::initial_size(rules, held.n_chunks);
+    // Until its initial audit is through, none of a commitment's capacity counts.
+    let claimed_of = |audited: bool| {
+        if audited {
+            n_chunks.saturating_mul(rules.chunk_size)
+        } else {
+            0
+        }
+    };
+    let claimed_bytes = claimed_of(audited_enough);
 
-    // Targets and their roots, all from the validator's side.
-    let key = SealKey::new(target.hotkey, me, rules.chunk_size, rules.profile.params())?;
-    let targets = pick_targets(rules, &key, pool, data, n_chunks).await?;
-    if targets.is_empty() {
-        tracing::warn!(%peer, "no roots ready and no seal budget: skipping this round");
-        return Ok(Outcome {
-            claimed_bytes,
-            items: Vec::new(),
-            verify_secs: None,
-        });
-    }
+    // Targets, all chosen by the validator.
+    let spared = rules.released.spared(&target.hotkey);
+    let targets = pick_targets(rules, &pool, data, &spared, n_chunks, audited_enough).await?;
 
     // Round-trip time, then the timed batch.
     let (req, _) = signed(
@@ -213,8 +233,12 @@ pub(crate) async fn challenge(
     let answer = tokio::time::timeout(deadline, client.challenge(req)).await;
     let elapsed = started.elapsed();
     let latency_ms = elapsed.as_millis() as u64;
-    // The pool's ids are spent once the miner has seen them, answered or not.
-    let spent: Vec<u64> = targets.iter().filter(|t| t.pooled).map(|t| t.id).collect();
+    // Audit roots are spent once the miner has seen their slots, answered or not.
+    let spent: Vec<u64> = targets
+        .iter()
+        .filter(|t| matches!(t.expect, Expect::Sealed(_)))
+        .map(|t| t.id)
+        .collect();
     pool.discard(&spent).await?;
     let response = match answer {
         Err(_) => {
@@ -238,7 +262,7 @@ pub(crate) async fn challenge(
         }
         Ok(Ok(r)) => r,
     };
-    if let Err(e) = verify_response(
+    let answer_signature = match verify_response(
         &response,
         methods::CHALLENGE,
         &target.hotkey,
@@ -246,16 +270,17 @@ pub(crate) async fn challenge(
         &nonce,
         &peer,
     ) {
-        return Ok(fail_all(e.to_string(), claimed_bytes, latency_ms));
-    }
+        Ok(s) => s,
+        Err(e) => return Ok(fail_all(e.to_string(), claimed_bytes, latency_ms)),
+    };
     let response = response.into_inner();
     // Paths of a newer commitment (a store or a reseal landed since `Info`): follow it first,
     // outside the deadline, which the answer already met.
-    if let Some(h) = held.as_mut().filter(|h| h.seq != response.seq) {
-        match commitments::update(rules, target, &mut client, h).await {
+    if held.seq != response.seq {
+        match commitments::update(rules, target, &mut client, &held).await {
             Ok(Some(next)) => {
                 state.save_commitment(&next).await?;
-                *h = next;
+                held = next;
             }
             Ok(None) => state.drop_commitment(&target.hotkey).await?,
             Err(reason) => {
@@ -263,49 +288,91 @@ pub(crate) async fn challenge(
             }
         }
     }
-    let proofs = response.proofs;
     let at_ms = now_ms();
     let checking = Instant::now();
-    let records = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let verdict = check_proof(rules.chunk_size, t, proofs.get(i)).and_then(|()| {
-                let (Some(h), Some(p)) = (&held, proofs.get(i)) else {
-                    return Ok(());
-                };
-                if h.seq != response.seq {
-                    return Err(format!(
-                        "paths of commitment {}, but the commitment held is {}",
-                        response.seq, h.seq
-                    ));
-                }
-                commitments::folds(rules.chunk_size, h, p).map(|_| ())
-            });
-            ChallengeRecord {
-                chunk_id: t.id,
-                segment: t.segment,
-                success: verdict.is_ok(),
-                latency_ms,
-                bytes: proofs
-                    .get(i)
-                    .map_or(0, |p| (p.data.len() + 32 * p.path.len()) as u64),
-                at_ms,
-                reason: verdict.err(),
+    let mut records = Vec::with_capacity(targets.len());
+    let mut audits = 0u32;
+    let mut lie = None;
+    for (i, t) in targets.iter().enumerate() {
+        let proof = response.proofs.get(i);
+        let verdict = check_item(rules.chunk_size, &held, response.seq, t, proof);
+        // An audit counts once the answer folds into the commitment: only then is the leaf the
+        // miner's signed word.
+        if let Expect::Sealed(sealed) = t.expect
+            && let Some(leaf) = verdict.leaf
+        {
+            audits += 1;
+            state
+                .record_audit(&target.hotkey, held.seq, t.id, leaf == sealed, at_ms)
+                .await?;
+            if leaf != sealed && lie.is_none() {
+                lie = Some((t.id, leaf, sealed));
             }
-        })
-        .collect::<Vec<_>>();
+        }
+        records.push(ChallengeRecord {
+            chunk_id: t.id,
+            segment: t.segment,
+            success: verdict.reason.is_none(),
+            latency_ms,
+            bytes: proof.map_or(0, |p| p.encoded_len() as u64),
+            at_ms,
+            reason: verdict.reason,
+        });
+    }
     let verify_secs = Some(checking.elapsed().as_secs_f64());
     let failed = records.iter().filter(|r| !r.success).count();
     if failed > 0 {
         tracing::info!(%peer, failed, of = records.len(), first = ?records.iter().find_map(|r| r.reason.clone()), "items failed");
     }
-
-    top_up(rules, &key, pool, n_chunks).await?;
+    if let Some((slot, committed_leaf, sealed_root)) = lie {
+        let c = commitments::commitment(rules, held.miner, held.n_chunks, held.seq, held.root);
+        let now = now_ms();
+        let evidence = Lie {
+            miner: target.hotkey,
+            at_ms: now,
+            barred_until_ms: now.saturating_add(rules.bar.as_millis() as u64),
+            slot,
+            committed_leaf,
+            sealed_root,
+            commitment: c.message(),
+            commitment_signature: held.signature,
+            answer: response.encode_to_vec(),
+            answer_signature: answer_signature.0,
+            nonce,
+        };
+        state.record_lie(&evidence).await?;
+        // Whatever it commits to next is taken afresh and audited afresh, after the bar.
+        state.drop_commitment(&target.hotkey).await?;
+        tracing::warn!(%peer, slot, seq = held.seq, barred_for_secs = rules.bar.as_secs(), "caught lying: a committed leaf is not the validator's seal of its slot; barred");
+        return Ok(Outcome {
+            claimed_bytes: 0,
+            items: records,
+            verify_secs,
+            audits,
+            lied: true,
+        });
+    }
+    let was_audited = audited_enough;
+    if audits > 0 {
+        held.audited = held.audited.saturating_add(audits);
+        if state.commitment(&target.hotkey).await?.is_some() {
+            state.save_commitment(&held).await?;
+        }
+    }
+    let now_audited = u64::from(held.audited) >= audit::initial_size(rules, held.n_chunks);
+    if now_audited && !was_audited {
+        tracing::info!(%peer, seq = held.seq, slots = held.n_chunks, "initial audit passed: the commitment's capacity counts");
+    }
     Ok(Outcome {
-        claimed_bytes,
+        claimed_bytes: if now_audited {
+            n_chunks.saturating_mul(rules.chunk_size)
+        } else {
+            claimed_of(false)
+        },
         items: records,
         verify_secs,
+        audits,
+        lied: false,
     })
 }
 
@@ -317,165 +384,170 @@ pub(crate) async fn connect(addr: SocketAddr) -> Result<MinerClient<Channel>, St
     Ok(MinerClient::new(channel))
 }
 
-/// One challenged segment and the root it must prove into.
+/// What an item's chunk root must be, besides folding into the commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Nothing more: a slot checked with hashes only.
+    Committed,
+    /// The root of the client piece recorded when it was stored.
+    Data(Hash),
+    /// The root of the validator's own seal: an audit.
+    Sealed(Hash),
+}
+
+/// One challenged segment.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChallengeTarget {
     pub(crate) id: u64,
     pub(crate) segment: u32,
-    pub(crate) root: Hash,
-    /// Taken from the pool (to be discarded once spent) rather than sealed just now.
-    pub(crate) pooled: bool,
+    pub(crate) expect: Expect,
 }
 
-/// Up to `items` targets: one slot of client data when the miner holds any (its root is the one
-/// recorded at store time), pooled roots (sealed earlier for secret random ids below the claim),
-/// then fresh uniform ids sealed now within the budget. A slot that holds client data is always
-/// checked against the recorded root, never a sealed one. Ids and segments come from the
-/// operating system's randomness, so a miner cannot predict them.
+/// Up to `items` targets: one slot of client data when the miner holds any, audit slots from the
+/// pool (all the items while the initial audit lasts, else whatever the budget has sealed), then
+/// uniformly random slots checked with hashes only. Slots and segments come from the operating
+/// system's randomness, so a miner cannot predict them, nor tell an audit from any other item.
+/// Slots being stored to, and slots released and not yet resealed (`spared`), are left out.
 async fn pick_targets(
     rules: &Rules,
-    key: &SealKey,
     pool: &HashDb,
     data: &HashMap<u64, Option<Hash>>,
+    spared: &[u64],
     n_chunks: u64,
+    audited: bool,
 ) -> Result<Vec<ChallengeTarget>, Error> {
     let mut rng = rand::rngs::OsRng.unwrap_err();
     let segments = (rules.chunk_size / SEGMENT_SIZE as u64) as u32;
+    let left_out = |id: &u64| matches!(data.get(id), Some(None)) || spared.contains(id);
+    let expect_of = |id: u64| match data.get(&id) {
+        Some(Some(root)) => Expect::Data(*root),
+        _ => Expect::Committed,
+    };
     let mut data_slots: Vec<(u64, Hash)> = data
         .iter()
-        .filter(|(id, _)| **id < n_chunks)
+        .filter(|(id, _)| **id < n_chunks && !spared.contains(id))
         .filter_map(|(id, root)| root.map(|r| (*id, r)))
         .collect();
     data_slots.sort_unstable();
-    let data_pick = (!data_slots.is_empty())
-        .then(|| data_slots[rng.random_range(0..data_slots.len())])
-        .map(|(id, root)| ChallengeTarget {
+    let want = rules.items as usize;
+    let mut out: Vec<ChallengeTarget> = Vec::with_capacity(want);
+    if let Some((id, root)) =
+        (!data_slots.is_empty()).then(|| data_slots[rng.random_range(0..data_slots.len())])
+    {
+        out.push(ChallengeTarget {
             id,
             segment: rng.random_range(0..segments),
-            root,
-            pooled: false,
+            expect: Expect::Data(root),
         });
+    }
     let mut ready: Vec<(u64, Hash)> = pool
         .roots()
         .await?
         .into_iter()
-        .filter(|(id, _)| *id < n_chunks)
-        // A slot whose piece is still being stored proves into nothing certain yet.
-        .filter(|(id, _)| !matches!(data.get(id), Some(None)))
+        .filter(|(id, _)| *id < n_chunks && !left_out(id))
         .collect();
     ready.shuffle(&mut rng);
-    let want = rules.items as usize;
-    let mut out: Vec<ChallengeTarget> = data_pick.into_iter().collect();
-    out.extend(
-        ready
-            .into_iter()
-            .take(want.saturating_sub(out.len()))
-            .map(|(id, root)| ChallengeTarget {
-                id,
-                segment: rng.random_range(0..segments),
-                // A pooled id that now holds client data proves into the data's root.
-                root: data.get(&id).copied().flatten().unwrap_or(root),
-                pooled: true,
-            }),
-    );
-    let taken: BTreeSet<u64> = out.iter().map(|t| t.id).collect();
-    let fresh_count = (want - out.len()).min(rules.seal_budget as usize);
-    let mut fresh = BTreeSet::new();
-    // Bounded tries: a tiny claim may have fewer free ids than asked.
-    for _ in 0..fresh_count * 8 {
-        if fresh.len() >= fresh_count {
+    // While the initial audit lasts every item may be an audit; afterwards at most half are, so
+    // that a pool filled ahead (by `allocate --validator`) is spent over several rounds.
+    let audit_room = if audited { want / 2 } else { want };
+    for (id, root) in ready.into_iter().take(audit_room.saturating_sub(out.len())) {
+        if out.iter().any(|t| t.id == id) {
+            continue;
+        }
+        out.push(ChallengeTarget {
+            id,
+            segment: rng.random_range(0..segments),
+            // A pooled slot that now holds client data proves into the data's root.
+            expect: match data.get(&id) {
+                Some(Some(r)) => Expect::Data(*r),
+                _ => Expect::Sealed(root),
+            },
+        });
+    }
+    let mut taken: BTreeSet<u64> = out.iter().map(|t| t.id).collect();
+    // Bounded tries: a tiny claim may have fewer free slots than asked.
+    for _ in 0..want * 8 {
+        if out.len() >= want {
             break;
         }
         let id = rng.random_range(0..n_chunks);
-        if !taken.contains(&id) {
-            fresh.insert(id);
+        if left_out(&id) || !taken.insert(id) {
+            continue;
         }
+        out.push(ChallengeTarget {
+            id,
+            segment: rng.random_range(0..segments),
+            expect: expect_of(id),
+        });
     }
-    // Fresh ids that hold client data need no sealing: their root is on record.
-    let (known, to_seal): (Vec<u64>, Vec<u64>) =
-        fresh.into_iter().partition(|id| data.contains_key(id));
-    let mut roots = seal_roots(*key, to_seal).await?;
-    roots.extend(
-        known
-            .into_iter()
-            .filter_map(|id| data.get(&id).copied().flatten().map(|r| (id, r))),
-    );
-    out.extend(roots.into_iter().map(|(id, root)| ChallengeTarget {
-        id,
-        segment: rng.random_range(0..segments),
-        root,
-        pooled: false,
-    }));
     out.shuffle(&mut rng);
     Ok(out)
 }
 
-/// Refills the pool towards its target by at most the seal budget, between rounds.
-async fn top_up(rules: &Rules, key: &SealKey, pool: &HashDb, n_chunks: u64) -> Result<(), Error> {
-    let have = pool.count().await?;
-    let missing = u64::from(rules.pool).saturating_sub(have);
-    let n = missing.min(u64::from(rules.seal_budget));
-    if n == 0 {
-        return Ok(());
-    }
-    let mut rng = rand::rngs::OsRng.unwrap_err();
-    let ids: BTreeSet<u64> = (0..n).map(|_| rng.random_range(0..n_chunks)).collect();
-    let roots = seal_roots(*key, ids.into_iter().collect()).await?;
-    pool.insert(&roots).await?;
-    Ok(())
+/// The verdict on one answered item: why it failed, if it did, and the chunk root its answer
+/// folds into the commitment, when it does.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) reason: Option<String>,
+    pub(crate) leaf: Option<Hash>,
 }
 
-/// Seals chunks on a blocking thread: production sealing is seconds of CPU per megabyte.
-async fn seal_roots(key: SealKey, ids: Vec<u64>) -> Result<Vec<(u64, Hash)>, Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    tokio::task::spawn_blocking(move || {
-        ids.into_iter()
-            .map(|id| (id, key.expected_root(id)))
-            .collect()
-    })
-    .await
-    .map_err(|e| Error::Serve(format!("sealing task failed: {e}")))
-}
-
-/// Checks one answered item against the validator's own root. The miner's bytes are only ever
-/// hashed up to that root; nothing it sends is taken as a reference.
-pub(crate) fn check_proof(
+/// Checks one answered item with hashes only: the segment and its path give a chunk root, which
+/// must fold into the commitment held at the slot asked; a data slot's root must be the piece's
+/// recorded root, an audited slot's the validator's own seal root (a mismatch there is a lie,
+/// which the caller handles). The miner's bytes are only ever hashed up to what the validator
+/// holds; nothing it sends is taken as a reference.
+pub(crate) fn check_item(
     chunk_size: u64,
+    held: &HeldCommitment,
+    answered_seq: u64,
     target: &ChallengeTarget,
     proof: Option<&SegmentProof>,
-) -> Result<(), String> {
+) -> Verdict {
+    let fail = |reason: String| Verdict {
+        reason: Some(reason),
+        leaf: None,
+    };
     let Some(p) = proof else {
-        return Err("no proof for this item".into());
+        return fail("no proof for this item".into());
     };
     if p.chunk_id != target.id || p.segment != target.segment {
-        return Err(format!(
+        return fail(format!(
             "proof for chunk {} segment {}, asked chunk {} segment {}",
             p.chunk_id, p.segment, target.id, target.segment
         ));
     }
     if p.data.is_empty() {
-        return Err(format!("chunk {} not held", target.id));
+        return fail(format!("chunk {} not held", target.id));
     }
-    let mut path = Vec::with_capacity(p.path.len());
-    for h in &p.path {
-        let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) else {
-            return Err("path hash is not 32 bytes".into());
-        };
-        path.push(h);
+    if held.seq != answered_seq {
+        return fail(format!(
+            "paths of commitment {answered_seq}, but the commitment held is {}",
+            held.seq
+        ));
     }
-    let proof = merkle::Proof {
-        index: u64::from(target.segment),
-        path,
+    let leaf = match commitments::folds(chunk_size, held, p) {
+        Ok(leaf) => leaf,
+        Err(reason) => return fail(format!("chunk {}: {reason}", target.id)),
     };
-    if merkle::verify(&target.root, chunk_size, &p.data, &proof) {
-        Ok(())
-    } else {
-        Err(format!(
-            "chunk {} segment {} does not prove into the validator's own root",
-            target.id, target.segment
-        ))
+    let reason = match target.expect {
+        Expect::Committed => None,
+        Expect::Data(root) => (leaf != root).then(|| {
+            format!(
+                "chunk {} holds a piece other than the one stored there",
+                target.id
+            )
+        }),
+        Expect::Sealed(root) => (leaf != root).then(|| {
+            format!(
+                "chunk {}: the committed root is not the validator's seal of it",
+                target.id
+            )
+        }),
+    };
+    Verdict {
+        reason,
+        leaf: Some(leaf),
     }
 }
 

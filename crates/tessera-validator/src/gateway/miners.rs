@@ -180,6 +180,8 @@ impl Miners {
     /// Gives `slots` of `miner` back to filler.
     pub(crate) async fn release(&self, miner: &Holder, slots: Vec<u64>) -> Result<(), String> {
         let mut client = self.client(miner.axon)?;
+        // Spared from challenges until resealed, whether or not the answer comes back.
+        self.rules.released.mark(&miner.hotkey, &slots);
         let (req, nonce) = signed(
             ReleaseRequest { slots },
             &self.rules.keypair,

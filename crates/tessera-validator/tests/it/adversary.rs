@@ -1,18 +1,23 @@
 //! Cheating miners served from the test process over real gRPC, against a real validator using a
-//! production-like seal on small chunks: one regenerates chunks on demand instead of storing
-//! them, one forges proofs that are consistent with a chunk of its own making. An honest miner
-//! under the same rules passes, so the deadline is fair.
+//! production-like seal on small chunks (challenges v2: each commits to its partition first).
+//! One commits to the true seal roots but regenerates chunks on demand instead of storing them;
+//! one forges proofs that are consistent with chunks of its own making; others offer a
+//! commitment that is too large, signed by another key, or whose sequence number goes backwards.
+//! An honest miner under the same rules passes, so the deadline is fair.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tessera_core::commit::{self, Commitment};
 use tessera_core::constants::SEGMENT_SIZE;
+use tessera_core::merkle::Hash;
 use tessera_core::{Keypair, merkle};
 use tessera_partition::{SealKey, SealProfile};
 use tessera_proto::miner::v1::miner_server::{Miner, MinerServer};
 use tessera_proto::miner::v1::{
-    ChallengeRequest, ChallengeResponse, InfoRequest, InfoResponse, Partition, PingRequest,
-    PingResponse, ReleaseRequest, ReleaseResponse, RetrieveRequest, RetrieveResponse, SegmentProof,
-    StoreRequest, StoreResponse, SyncRequest, SyncResponse, methods,
+    self as pb, ChallengeRequest, ChallengeResponse, InfoRequest, InfoResponse, Partition,
+    PingRequest, PingResponse, ReleaseRequest, ReleaseResponse, RetrieveRequest, RetrieveResponse,
+    SegmentProof, StoreRequest, StoreResponse, SyncRequest, SyncResponse, methods,
 };
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::transport::Server;
@@ -24,25 +29,34 @@ use tessera_testkit::{Spec, account, keypair};
 use crate::support::{Subnet, eventually};
 
 const CHUNK: u64 = 64 << 10;
-const CLAIM: u64 = 64;
-/// What the forger claims: 2^40 chunks of 64 KiB, 64 PiB. The validator's work per challenge
-/// must not grow with it.
+const CLAIM: u64 = 16;
+/// What the overclaimer commits to: 2^40 chunks of 64 KiB, 64 PiB. The validator refuses it
+/// before any work that grows with it.
 const HUGE_CLAIM: u64 = 1 << 40;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Cheat {
-    /// Stores nothing; seals each challenged chunk when asked.
+    /// Commits to the true seal roots, stores nothing, seals each challenged chunk when asked.
     Regenerate,
-    /// Stores nothing; answers with random bytes and a path to their own root.
+    /// Commits to random leaves; answers with random bytes and a path to their own root.
     Forge,
     /// Regenerates like `Regenerate`, but stalls its pings to stretch the deadline.
     Stall,
+    /// Commits to far more than a commitment may cover.
+    Overclaim,
+    /// Its commitment is signed by another key.
+    Foreign,
+    /// Each commitment it offers has a lower sequence number than the last.
+    Backwards,
 }
 
 struct Adversary {
     keypair: Keypair,
     gate: Gate,
     cheat: Cheat,
+    /// The leaves it commits to, for the validator `Alice`.
+    leaves: Vec<Hash>,
+    seq: AtomicU64,
 }
 
 impl Adversary {
@@ -54,6 +68,38 @@ impl Adversary {
         let mut r = Response::new(body);
         tessera_rpc::sign_response(&mut r, &self.keypair, caller, method);
         r
+    }
+
+    fn n_chunks(&self) -> u64 {
+        if self.cheat == Cheat::Overclaim {
+            HUGE_CLAIM
+        } else {
+            CLAIM
+        }
+    }
+
+    fn commitment(&self, validator: &Caller, seq: u64) -> pb::Commitment {
+        let groups = commit::group_nodes(&self.leaves);
+        let c = Commitment {
+            miner: self.keypair.account(),
+            validator: validator.hotkey,
+            chunk_size: CHUNK,
+            seal_passes: SealProfile::Production.params().passes,
+            n_chunks: self.n_chunks(),
+            seq,
+            root: commit::partition_root(&groups),
+        };
+        let signed = if self.cheat == Cheat::Foreign {
+            c.sign(&keypair("Mallory"))
+        } else {
+            c.sign(&self.keypair)
+        };
+        pb::Commitment {
+            n_chunks: signed.commitment.n_chunks,
+            seq,
+            root: signed.commitment.root.to_vec(),
+            signature: signed.signature.0.to_vec(),
+        }
     }
 }
 
@@ -72,21 +118,28 @@ impl Miner for Adversary {
 
     async fn info(&self, r: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let caller = self.admit(&r, methods::INFO)?;
+        // The backwards cheat lowers its number with each short `Info`, and keeps it for the
+        // full one that follows and for its answers.
+        let seq = match self.cheat {
+            Cheat::Backwards if !r.get_ref().groups => self.seq.fetch_sub(1, Ordering::SeqCst),
+            Cheat::Backwards => self.seq.load(Ordering::SeqCst) + 1,
+            _ => self.seq.load(Ordering::SeqCst),
+        };
         let body = InfoResponse {
             hotkey: self.keypair.account().to_string(),
             partition: Some(Partition {
-                n_chunks: match self.cheat {
-                    Cheat::Regenerate | Cheat::Stall => CLAIM,
-                    Cheat::Forge => HUGE_CLAIM,
-                },
+                n_chunks: self.n_chunks(),
                 chunk_size: CHUNK,
                 seal_profile: "production".into(),
                 seal_passes: SealProfile::Production.params().passes,
             }),
             version: "cheat".into(),
-            // Checked against roots the validator seals itself, these cheats commit to nothing.
-            commitment: None,
-            groups: Vec::new(),
+            commitment: Some(self.commitment(&caller, seq)),
+            groups: if r.get_ref().groups {
+                commit::group_nodes(&self.leaves).concat()
+            } else {
+                Vec::new()
+            },
         };
         Ok(self.answer(body, &caller, methods::INFO))
     }
@@ -105,14 +158,18 @@ impl Miner for Adversary {
         .unwrap();
         let cheat = self.cheat;
         let items = r.into_inner().items;
+        let leaves = self.leaves.clone();
         let proofs = tokio::task::spawn_blocking(move || {
             items
                 .iter()
                 .map(|item| {
                     let chunk = match cheat {
                         Cheat::Regenerate | Cheat::Stall => key.seal(item.chunk_id),
-                        Cheat::Forge => (0..CHUNK).map(|_| rand::random::<u8>()).collect(),
+                        _ => (0..CHUNK).map(|_| rand::random::<u8>()).collect(),
                     };
+                    let slot = item.chunk_id.min(CLAIM - 1) as usize;
+                    let group = slot / commit::GROUP as usize * commit::GROUP as usize;
+                    let end = (group + commit::GROUP as usize).min(leaves.len());
                     let proof = merkle::prove(&chunk, u64::from(item.segment)).unwrap();
                     let start = item.segment as usize * SEGMENT_SIZE;
                     SegmentProof {
@@ -120,7 +177,10 @@ impl Miner for Adversary {
                         segment: item.segment,
                         data: chunk[start..start + SEGMENT_SIZE].to_vec(),
                         path: proof.path.iter().map(|h| h.to_vec()).collect(),
-                        group_path: Vec::new(),
+                        group_path: commit::group_path(&leaves[group..end], slot - group)
+                            .iter()
+                            .map(|h| h.to_vec())
+                            .collect(),
                     }
                 })
                 .collect()
@@ -128,7 +188,10 @@ impl Miner for Adversary {
         .await
         .unwrap();
         Ok(self.answer(
-            ChallengeResponse { proofs, seq: 0 },
+            ChallengeResponse {
+                proofs,
+                seq: self.seq.load(Ordering::SeqCst) + u64::from(cheat == Cheat::Backwards),
+            },
             &caller,
             methods::CHALLENGE,
         ))
@@ -153,17 +216,37 @@ impl Miner for Adversary {
     }
 
     async fn sync(&self, _: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
-        Err(Status::unimplemented("cheats commit to nothing"))
+        Err(Status::failed_precondition("cheats show no updates"))
     }
 }
 
-/// Serves a cheating miner as `name` on 127.0.0.1:0 from this process.
+/// Serves a cheating miner as `name` on 127.0.0.1:0 from this process. The regenerating ones
+/// seal their claim once, to commit to the true roots.
 async fn serve(name: &str, cheat: Cheat) -> std::net::SocketAddr {
     let kp = keypair(name);
+    let leaves: Vec<Hash> = match cheat {
+        Cheat::Regenerate | Cheat::Stall => {
+            let key = SealKey::new(
+                kp.account(),
+                account("Alice"),
+                CHUNK,
+                SealProfile::Production.params(),
+            )
+            .unwrap();
+            tokio::task::spawn_blocking(move || {
+                (0..CLAIM).map(|id| key.expected_root(id)).collect()
+            })
+            .await
+            .unwrap()
+        }
+        _ => (0..CLAIM).map(|_| rand::random()).collect(),
+    };
     let adversary = Adversary {
         gate: Gate::new(kp.account(), 30_000, 10_000),
         keypair: kp,
         cheat,
+        leaves,
+        seq: AtomicU64::new(1000),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -176,26 +259,26 @@ async fn serve(name: &str, cheat: Cheat) -> std::net::SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn regenerating_and_forging_miners_fail() {
-    let mut subnet = Subnet::new(vec![
-        Spec::validator("Alice", 1000.0),
-        Spec::miner("Dave"),
-        Spec::miner("Ivan"),
-        Spec::miner("Judy"),
-        Spec::miner("Kim"),
-    ]);
+async fn regenerating_forging_and_miscommitting_miners_fail() {
+    let cheats = [
+        ("Ivan", Cheat::Regenerate),
+        ("Judy", Cheat::Forge),
+        ("Kim", Cheat::Stall),
+        ("Liam", Cheat::Overclaim),
+        ("Mia", Cheat::Foreign),
+        ("Nina", Cheat::Backwards),
+    ];
+    let mut specs = vec![Spec::validator("Alice", 1000.0), Spec::miner("Dave")];
+    specs.extend(cheats.iter().map(|(n, _)| Spec::miner(n)));
+    let mut subnet = Subnet::new(specs);
     subnet.seal = "production";
     // Eight production chunks of 64 KiB: about a second of sealing.
     subnet.start_miner("Dave", "512KiB", &[]).await;
-    subnet
-        .extra_axons
-        .insert("Ivan".into(), serve("Ivan", Cheat::Regenerate).await);
-    subnet
-        .extra_axons
-        .insert("Judy".into(), serve("Judy", Cheat::Forge).await);
-    subnet
-        .extra_axons
-        .insert("Kim".into(), serve("Kim", Cheat::Stall).await);
+    for (name, cheat) in cheats {
+        subnet
+            .extra_axons
+            .insert(name.into(), serve(name, cheat).await);
+    }
     subnet.publish_axons();
     subnet
         .start_validator(
@@ -205,23 +288,25 @@ async fn regenerating_and_forging_miners_fail() {
                 "100",
                 "--challenge.items",
                 "4",
-                "--challenge.seal_budget",
-                "4",
-                "--challenge.pool",
+                // Each miner's few chunks are all audited before its capacity counts.
+                "--audit.initial",
                 "8",
+                "--audit.initial_cpu_share",
+                "1",
             ],
         )
         .await;
 
     let rows = eventually(
-        Duration::from_secs(90),
-        "two rounds for every miner",
+        Duration::from_secs(120),
+        "the honest miner audited and every cheat challenged twice",
         || async {
             let rows = subnet.rows("Alice").await;
-            ["Dave", "Ivan", "Judy"]
+            let challenged = cheats
                 .iter()
-                .all(|n| rows.get(*n).is_some_and(|r| r.challenges >= 8))
-                .then_some(rows)
+                .all(|(n, _)| rows.get(*n).is_some_and(|r| r.challenges >= 8));
+            let audited = rows.get("Dave").is_some_and(|r| r.proven_bytes > 0);
+            (challenged && audited).then_some(rows)
         },
     )
     .await;
@@ -233,24 +318,25 @@ async fn regenerating_and_forging_miners_fail() {
         rows["Dave"],
         subnet.logs()
     );
-    assert_eq!(
-        rows["Ivan"].success_rate, 0.0,
-        "regenerator: {:?}",
-        rows["Ivan"]
-    );
-    assert_eq!(rows["Judy"].success_rate, 0.0, "forger: {:?}", rows["Judy"]);
+    for (name, _) in cheats {
+        assert_eq!(rows[name].success_rate, 0.0, "{name}: {:?}", rows[name]);
+        assert_eq!(rows[name].proven_bytes, 0, "{name}: {:?}", rows[name]);
+    }
+    // Committing to the true roots does not help a miner that does not hold the chunks.
     assert!(log.contains("deadline missed"), "{log}");
     // Stalling the ping to stretch the deadline (1.5 s would cover regenerating 4 chunks) is
     // refused by the round-trip cap.
-    assert_eq!(rows["Kim"].success_rate, 0.0, "staller: {:?}", rows["Kim"]);
     assert!(log.contains("round-trip time"), "{log}");
+    // Random bytes with a path to their own root fold into nothing the validator holds.
+    assert!(log.contains("not in the commitment"), "{log}");
+    // A 64 PiB commitment is refused before any work that grows with it: no group nodes read,
+    // nothing claimed.
+    assert!(log.contains("one commitment may cover"), "{log}");
+    assert_eq!(rows["Liam"].claimed_bytes, 0);
     assert!(
-        log.contains("does not prove into the validator's own root"),
+        log.contains("commitment is not signed by the miner"),
         "{log}"
     );
-    // A 64 PiB claim cost the validator the same few seals per round as a 4 MiB one, and proved
-    // nothing.
-    assert_eq!(rows["Judy"].claimed_bytes, HUGE_CLAIM * CHUNK);
-    assert_eq!(rows["Judy"].proven_bytes, 0);
+    assert!(log.contains("commitment sequence went backwards"), "{log}");
     assert_eq!(rows["Ivan"].hotkey, account("Ivan"));
 }

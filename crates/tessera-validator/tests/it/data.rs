@@ -86,7 +86,7 @@ async fn data_slots_prove_into_recorded_roots() {
         "the changed piece to fail",
         || async {
             let log = subnet.validators["Alice"].log_text();
-            log.contains("does not prove into the validator's own root")
+            log.contains("holds a piece other than the one stored there")
                 .then_some(())
         },
     )

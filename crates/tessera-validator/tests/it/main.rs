@@ -2,6 +2,7 @@
 //! `127.0.0.1:0`, and cheating miners served from the test process over real gRPC.
 
 mod adversary;
+mod audit;
 mod chain;
 mod data;
 mod network;

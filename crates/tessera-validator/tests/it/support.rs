@@ -40,6 +40,17 @@ impl Subnet {
 
     /// Starts miner `name` with the dev seal and `capacity`, plus `extra` flags.
     pub async fn start_miner(&mut self, name: &str, capacity: &str, extra: &[&str]) {
+        self.start_miner_env(name, capacity, extra, &[]).await;
+    }
+
+    /// As `start_miner`, with environment variables for the miner (its test hooks).
+    pub async fn start_miner_env(
+        &mut self,
+        name: &str,
+        capacity: &str,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) {
         let mut args = self.net.node_args(name);
         let defaults = [
             ("--axon.ip", "127.0.0.1"),
@@ -51,7 +62,13 @@ impl Subnet {
         ];
         args.extend(with_defaults(&defaults, extra));
         let log = self.net.root.join(format!("{name}.log"));
-        let p = Process::spawn(&bin("tessera-miner"), &args, &log, Duration::from_secs(60));
+        let p = Process::spawn_env(
+            &bin("tessera-miner"),
+            &args,
+            env,
+            &log,
+            Duration::from_secs(60),
+        );
         tessera_testkit::wait_healthy(p.addr, Duration::from_secs(20)).await;
         self.miners.insert(name.into(), p);
     }

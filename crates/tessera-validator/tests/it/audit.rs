@@ -1,0 +1,256 @@
+//! Audits (challenges v2) against real processes: a miner that committed to junk for a share of
+//! its slots is caught, barred at weight 0 with the evidence kept; an honest miner passes every
+//! item; a validator restart keeps the commitments and the audit history, and a miner restart
+//! keeps its tree.
+
+use std::time::Duration;
+
+use tessera_storage::StateDb;
+use tessera_testkit::{Spec, account};
+
+use crate::support::{Subnet, eventually};
+
+async fn state(subnet: &Subnet) -> StateDb {
+    StateDb::open(
+        &subnet
+            .net
+            .node_dir("Alice")
+            .join(tessera_validator::STATE_FILE),
+        &account("Alice"),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_junk_committer_is_caught_and_barred_and_audits_survive_restarts() {
+    let mut subnet = Subnet::new(vec![
+        Spec::validator("Alice", 1000.0),
+        Spec::miner("Dave"),
+        Spec::miner("Eve"),
+    ]);
+    // 64 chunks each: the initial audit (64 by default) covers the whole partition.
+    subnet.start_miner("Dave", "4MiB", &[]).await;
+    subnet
+        .start_miner_env(
+            "Eve",
+            "4MiB",
+            &[],
+            &[("TESTHOOK_JUNK_SHARE", "0.25".to_owned())],
+        )
+        .await;
+    subnet.publish_axons();
+    subnet.start_validator("Alice", &[]).await;
+
+    // The honest miner's capacity counts once its initial audit is through; the cheat is caught.
+    let rows = eventually(
+        Duration::from_secs(90),
+        "Dave audited and weighted, Eve caught",
+        || async {
+            let rows = subnet.rows("Alice").await;
+            let dave = rows
+                .get("Dave")
+                .is_some_and(|r| r.proven_bytes > 0 && r.weight > 0.0);
+            let eve = subnet.validators["Alice"]
+                .log_text()
+                .contains("caught lying");
+            (dave && eve).then_some(rows)
+        },
+    )
+    .await;
+    assert_eq!(
+        rows["Dave"].success_rate,
+        1.0,
+        "{:?}\n{}",
+        rows["Dave"],
+        subnet.logs()
+    );
+    assert_eq!(rows["Dave"].claimed_bytes, 4 << 20);
+
+    let db = state(&subnet).await;
+    let lies = db.lies(&account("Eve")).await.unwrap();
+    assert_eq!(lies.len(), 1, "one lie, then barred: {lies:?}");
+    let lie = &lies[0];
+    assert_ne!(lie.committed_leaf, lie.sealed_root);
+    // The evidence stands on its own: the commitment bytes carry Eve's signature, and they bind
+    // the root the lying leaf folds into.
+    account("Eve")
+        .verify(
+            &lie.commitment,
+            &tessera_core::Signature(lie.commitment_signature),
+        )
+        .expect("Eve signed the commitment kept as evidence");
+    assert!(lie.barred_until_ms >= lie.at_ms + 7 * 24 * 3600 * 1000 - 1);
+    assert!(
+        db.barred_until(&account("Eve"), lie.at_ms)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Dave's audits all passed; the commitment held is Dave's, fully audited.
+    let (passed, failed) = db.audit_counts(&account("Dave")).await.unwrap();
+    assert!(
+        passed >= 64 && failed == 0,
+        "{passed} passed, {failed} failed"
+    );
+    let held = db
+        .commitment(&account("Dave"))
+        .await
+        .unwrap()
+        .expect("held");
+    assert!(held.audited >= 64);
+    db.close().await;
+
+    // Eve's weight is 0 from the next epoch on, and stays there.
+    for _ in 0..2 {
+        let set_at = subnet.weights("Alice").await.map(|(r, _)| r.set_at_ms);
+        let weights = eventually(Duration::from_secs(30), "a new weight setting", || async {
+            subnet
+                .weights("Alice")
+                .await
+                .filter(|(r, _)| Some(r.set_at_ms) != set_at)
+                .map(|(_, w)| w)
+        })
+        .await;
+        assert_eq!(
+            weights.get("Eve").copied().unwrap_or(0.0),
+            0.0,
+            "{weights:?}"
+        );
+        assert!(weights["Dave"] > 0.0, "{weights:?}");
+    }
+
+    // A validator restart keeps the commitment and the audit history: Dave's capacity counts in
+    // the very first round, with no new initial audit, and Eve stays barred.
+    let before = subnet.rows("Alice").await["Dave"].challenges;
+    subnet.validators.get_mut("Alice").unwrap().kill();
+    let p = subnet.spawn_validator("Alice", &[]);
+    tessera_testkit::wait_healthy(p.addr, Duration::from_secs(20)).await;
+    subnet.validators.insert("Alice".into(), p);
+    let rows = eventually(
+        Duration::from_secs(30),
+        "a round after the restart",
+        || async {
+            let rows = subnet.rows("Alice").await;
+            (rows["Dave"].challenges > before).then_some(rows)
+        },
+    )
+    .await;
+    assert!(rows["Dave"].proven_bytes > 0, "{:?}", rows["Dave"]);
+    assert_eq!(rows["Eve"].score, 0.0, "{:?}", rows["Eve"]);
+    assert!(
+        !subnet.validators["Alice"]
+            .log_text()
+            .contains("initial audit passed"),
+        "no second initial audit after a restart"
+    );
+
+    // A miner restart keeps its tree: the same commitment, taken up where it was.
+    let db = state(&subnet).await;
+    let held = db
+        .commitment(&account("Dave"))
+        .await
+        .unwrap()
+        .expect("held");
+    db.close().await;
+    subnet.miners.get_mut("Dave").unwrap().kill();
+    subnet.miners.remove("Dave");
+    subnet.start_miner("Dave", "4MiB", &[]).await;
+    subnet.publish_axons();
+    let after = subnet.rows("Alice").await["Dave"].challenges;
+    let rows = eventually(
+        Duration::from_secs(30),
+        "rounds after the miner's restart",
+        || async {
+            let rows = subnet.rows("Alice").await;
+            (rows["Dave"].challenges >= after + 16).then_some(rows)
+        },
+    )
+    .await;
+    let db = state(&subnet).await;
+    let now = db
+        .commitment(&account("Dave"))
+        .await
+        .unwrap()
+        .expect("held");
+    db.close().await;
+    assert_eq!((now.root, now.n_chunks), (held.root, held.n_chunks));
+    assert!(
+        now.audited >= held.audited,
+        "the audit history carried over"
+    );
+    assert_eq!(
+        rows["Dave"].success_rate,
+        1.0,
+        "{:?}\n{}",
+        rows["Dave"],
+        subnet.logs()
+    );
+}
+
+/// The commitment held for Dave's partition, once it covers something other than `from` slots.
+async fn held_size_changes(subnet: &Subnet, from: u64, what: &str) -> u64 {
+    eventually(Duration::from_secs(90), what, || async {
+        let db = state(subnet).await;
+        let held = db.commitment(&account("Dave")).await.unwrap();
+        db.close().await;
+        held.map(|h| h.n_chunks).filter(|n| *n != from)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reallocation_keeps_an_honest_miner_passing() {
+    let specs = |bob: f64| {
+        vec![
+            Spec::validator("Alice", 1000.0),
+            Spec::validator("Bob", bob),
+            Spec::miner("Dave"),
+        ]
+    };
+    let mut subnet = Subnet::new(specs(1000.0));
+    subnet
+        .start_miner("Dave", "8MiB", &["--steps_per_reallocate", "2"])
+        .await;
+    subnet.publish_axons();
+    subnet.start_validator("Alice", &[]).await;
+    let first = eventually(Duration::from_secs(60), "Dave audited", || async {
+        let rows = subnet.rows("Alice").await;
+        rows.get("Dave")
+            .filter(|r| r.proven_bytes > 0)
+            .map(|r| r.claimed_bytes / (64 << 10))
+    })
+    .await;
+
+    // Bob leaves: Alice's partition grows, through signed updates.
+    subnet.specs = specs(0.0);
+    subnet.publish_axons();
+    let grown = held_size_changes(&subnet, first, "Alice's partition to grow").await;
+    assert!(grown > first, "{grown} after {first}");
+    // Bob comes back with more stake: Alice's partition shrinks.
+    subnet.specs = specs(3000.0);
+    subnet.publish_axons();
+    let shrunk = held_size_changes(&subnet, grown, "Alice's partition to shrink").await;
+    assert!(shrunk < grown, "{shrunk} after {grown}");
+    let before = subnet.rows("Alice").await["Dave"].challenges;
+    let rows = eventually(
+        Duration::from_secs(30),
+        "rounds after the shrink",
+        || async {
+            let rows = subnet.rows("Alice").await;
+            (rows["Dave"].challenges >= before + 16).then_some(rows)
+        },
+    )
+    .await;
+    // Every item of every round passed, through the growth and the shrink.
+    let db = state(&subnet).await;
+    let window = db.window(&account("Dave"), 100_000).await.unwrap();
+    db.close().await;
+    assert_eq!(
+        window.successes,
+        window.items,
+        "{window:?}\n{}",
+        subnet.logs()
+    );
+    assert!(rows["Dave"].proven_bytes > 0, "{:?}", rows["Dave"]);
+}
