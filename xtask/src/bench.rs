@@ -304,7 +304,7 @@ fn timed(mut cmd: Command) -> anyhow::Result<(f64, u64, Vec<u8>)> {
 }
 
 /// User and system CPU seconds process `pid` has used, from /proc (0 where unavailable).
-fn cpu_secs(pid: u32) -> f64 {
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
     stat_secs(&pid.to_string(), 11)
 }
 
@@ -334,7 +334,7 @@ fn stat_secs(who: &str, first: usize) -> f64 {
 }
 
 /// The peak resident set of process `pid` in bytes, from /proc (0 where unavailable).
-fn peak_rss(pid: u32) -> u64 {
+pub(crate) fn peak_rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

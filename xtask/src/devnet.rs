@@ -40,6 +40,8 @@ pub(crate) struct Node {
     pub(crate) addr: SocketAddr,
     /// The HTTP gateway and web page, for the validator that serves them.
     pub(crate) http: Option<SocketAddr>,
+    /// The metrics endpoint, for a node started with one.
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 /// The sample file the devnet stores and reads back at start-up: several segments.
@@ -396,22 +398,26 @@ pub(crate) fn spawn(bin: &Path, name: &str, args: &[String], logs: &Path) -> any
     let stdout = child.stdout.take().context("node stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut http = None;
+        let (mut http, mut metrics) = (None, None);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(a) = line.strip_prefix("http on ") {
                 http = a.trim().parse::<SocketAddr>().ok();
             }
+            if let Some(a) = line.strip_prefix("metrics on ") {
+                metrics = a.trim().parse::<SocketAddr>().ok();
+            }
             if let Some(a) = line.strip_prefix("listening on ") {
-                let _ = tx.send((a.trim().to_owned(), http));
+                let _ = tx.send((a.trim().to_owned(), http, metrics));
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok((addr, http)) => Ok(Node {
+        Ok((addr, http, metrics)) => Ok(Node {
             name: name.into(),
             child,
             addr: addr.parse().context("node address")?,
             http,
+            metrics,
         }),
         Err(_) => {
             let _ = child.kill();

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_chain;
+mod bench_subnet;
 mod bench_workers;
 mod devnet;
 mod test;
@@ -77,6 +78,19 @@ enum Task {
         #[arg(long, default_value_t = 1024)]
         chunks: u64,
     },
+    /// One validator at its defaults against a whole subnet of miners served by one process:
+    /// its CPU per hour (checking against auditing), memory, round time and proof bytes, and
+    /// the projection for 1 MiB production chunks against the validator before commitments.
+    BenchSubnet {
+        #[arg(long, default_value_t = 192)]
+        miners: usize,
+        /// Rounds (12 s each) measured after every miner's initial audit.
+        #[arg(long, default_value_t = 10)]
+        rounds: u64,
+        /// Each miner's space, all of it for the one validator.
+        #[arg(long, default_value = "16MiB")]
+        capacity: String,
+    },
     /// The README's test command: install what the tests need, then fmt, clippy and every test.
     Test,
     /// Read a subnet's metagraph from the local Subtensor chain against a raw read of the same
@@ -136,6 +150,11 @@ fn main() -> anyhow::Result<ExitCode> {
                 n,
             },
         ),
+        Task::BenchSubnet {
+            miners,
+            rounds,
+            capacity,
+        } => bench_subnet::run(workspace_root(), miners, rounds, &capacity),
         Task::BenchWorkers { pairs, chunks } => bench_workers::run(workspace_root(), pairs, chunks),
         Task::Wallet {
             path,

@@ -144,7 +144,7 @@ pub struct Args {
     /// Re-derive every stored chunk and report the bad ones (exit 1 if any).
     #[arg(long)]
     verify: bool,
-    /// With --validator: roots to derive per miner [default: 32].
+    /// With --validator: roots to derive per miner, for their initial audits [default: 64].
     #[arg(long)]
     samples: Option<u64>,
     /// Least stake a neuron with a validator permit needs to get a partition [default: 0].

@@ -138,7 +138,7 @@ impl Default for Config {
             seal: "production".into(),
             capacity: None,
             verify: false,
-            samples: 32,
+            samples: 64,
             min_stake: 0.0,
         }
     }

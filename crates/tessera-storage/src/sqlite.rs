@@ -411,8 +411,15 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10))
             .pragma("wal_autocheckpoint", autocheckpoint);
+        // A validator keeps one hash database open per miner, a few dozen roots each: one
+        // connection with a small page cache is plenty, where four with SQLite's default 2 MB
+        // cache each came to 600 MB for 192 miners (`cargo xtask bench-subnet`).
+        let (connections, options) = match kind {
+            Kind::Hashes => (1, options.pragma("cache_size", "-256")),
+            Kind::Partition | Kind::State => (4, options),
+        };
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(connections)
             .connect_with(options)
             .await
             .map_err(|source| Error::Sqlite {

@@ -16,6 +16,7 @@ use tessera_storage::{HashDb, StateDb};
 use tokio::sync::{Mutex, watch};
 
 use crate::Error;
+use crate::metrics::Metrics;
 use crate::round::{self, Rules};
 
 /// Each miner's pool of sealed roots, opened once and shared by the rounds and the auditor.
@@ -54,6 +55,9 @@ impl Pools {
     }
 }
 
+/// The most initial-audit seals planned at once.
+const PLAN_BATCH: usize = 64;
+
 /// What the auditor seals next.
 #[derive(Debug, PartialEq)]
 enum Job {
@@ -64,43 +68,44 @@ enum Job {
 }
 
 /// Seals audit roots until `stop` is set: one seal at a time on a blocking thread, each followed
-/// by a pause long enough that sealing keeps at most its share of one core busy.
+/// by a pause long enough that sealing keeps at most its share of one core busy. What to seal is
+/// planned in batches, so that the scan over the miners costs nothing next to the seals.
 pub(crate) async fn run(
     rules: Arc<Rules>,
     state: StateDb,
     pools: Arc<Pools>,
     metagraph: watch::Receiver<Arc<Metagraph>>,
     min_stake: f64,
+    metrics: Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut turn = 0usize;
+    let mut jobs = std::collections::VecDeque::new();
     loop {
         if *stop.borrow() {
             return;
         }
-        let job = match next_job(&rules, &state, &pools, &metagraph, min_stake, &mut turn).await {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(error = %e, "choosing the next audit failed");
-                None
+        if jobs.is_empty() {
+            match plan(&rules, &state, &pools, &metagraph, min_stake, &mut turn).await {
+                Ok(planned) => jobs.extend(planned),
+                Err(e) => tracing::error!(error = %e, "planning audits failed"),
             }
-        };
-        let pause = match job {
-            None => Duration::from_secs(1),
+        }
+        let pause = match jobs.pop_front() {
+            // Nothing to seal: look again in a while.
+            None => Duration::from_secs(2),
             Some(job) => {
                 let (miner, slot, share) = match job {
                     Job::Initial(m, s) => (m, s, rules.initial_cpu_share),
                     Job::Background(m, s) => (m, s, rules.cpu_share),
                 };
                 let started = Instant::now();
-                match seal_into_pool(&rules, &pools, miner, slot).await {
-                    Ok(()) => {}
-                    Err(e) => {
-                        tracing::error!(%miner, slot, error = %e, "sealing an audit root failed")
-                    }
+                if let Err(e) = seal_into_pool(&rules, &pools, miner, slot).await {
+                    tracing::error!(%miner, slot, error = %e, "sealing an audit root failed");
                 }
                 // Busy for `took`, then idle so that busy / (busy + idle) = share.
                 let took = started.elapsed();
+                metrics.audit_seconds.inc_by(took.as_secs_f64());
                 took.mul_f64((1.0 - share) / share)
             }
         };
@@ -130,20 +135,21 @@ async fn seal_into_pool(
     Ok(())
 }
 
-/// The first miner (in metagraph order) whose commitment still needs initial-audit roots, or
-/// else the next in turn whose pool is below its target; the slot is drawn from the operating
+/// The next batch of seals: every slot still missing from the pools of commitments whose initial
+/// audit is not through (these first), or else one slot for each miner whose pool is below its
+/// target, starting with a different miner each time. Slots are drawn from the operating
 /// system's randomness among those not pooled yet.
-async fn next_job(
+async fn plan(
     rules: &Rules,
     state: &StateDb,
     pools: &Pools,
     metagraph: &watch::Receiver<Arc<Metagraph>>,
     min_stake: f64,
     turn: &mut usize,
-) -> Result<Option<Job>, Error> {
+) -> Result<Vec<Job>, Error> {
     let metagraph = metagraph.borrow().clone();
     let targets = crate::node::targets(&metagraph, &rules.keypair.account(), min_stake);
-    let mut background = Vec::new();
+    let (mut initial, mut background) = (Vec::new(), Vec::new());
     for t in &targets {
         let Some(held) = state.commitment(&t.hotkey).await? else {
             continue;
@@ -152,31 +158,41 @@ async fn next_job(
             continue;
         }
         let pool = pools.get(&t.hotkey).await?;
-        let pooled: Vec<u64> = pool
+        let mut pooled: Vec<u64> = pool
             .roots()
             .await?
             .into_iter()
             .map(|(id, _)| id)
             .filter(|id| *id < held.n_chunks)
             .collect();
-        let want_initial = initial_size(rules, held.n_chunks);
-        let short = want_initial.saturating_sub(held.audited.into()) > pooled.len() as u64;
-        if short || (pooled.len() as u64) < u64::from(rules.pool).min(held.n_chunks) {
-            let Some(slot) = fresh_slot(held.n_chunks, &pooled) else {
-                continue;
-            };
-            if short {
-                return Ok(Some(Job::Initial(t.hotkey, slot)));
+        let missing = initial_size(rules, held.n_chunks)
+            .saturating_sub(held.audited.into())
+            .saturating_sub(pooled.len() as u64);
+        if missing > 0 {
+            for _ in 0..missing {
+                let Some(slot) = fresh_slot(held.n_chunks, &pooled) else {
+                    break;
+                };
+                pooled.push(slot);
+                initial.push(Job::Initial(t.hotkey, slot));
             }
-            background.push((t.hotkey, slot));
+        } else if (pooled.len() as u64) < u64::from(rules.pool).min(held.n_chunks)
+            && let Some(slot) = fresh_slot(held.n_chunks, &pooled)
+        {
+            background.push(Job::Background(t.hotkey, slot));
         }
     }
-    if background.is_empty() {
-        return Ok(None);
+    if !initial.is_empty() {
+        // A batch at a time, so that a commitment taken meanwhile is not kept waiting long.
+        initial.truncate(PLAN_BATCH);
+        return Ok(initial);
     }
-    *turn = turn.wrapping_add(1);
-    let (miner, slot) = background[*turn % background.len()];
-    Ok(Some(Job::Background(miner, slot)))
+    if !background.is_empty() {
+        *turn = turn.wrapping_add(1);
+        let at = *turn % background.len();
+        background.rotate_left(at);
+    }
+    Ok(background)
 }
 
 /// Slots of a commitment of `n_chunks` its initial audit covers: all of a small one.

@@ -24,6 +24,7 @@ pub(crate) struct MinerLabel {
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
 
 fn verify_histogram() -> Histogram {
     // 10 µs to about 0.3 s: a batch of Merkle checks.
@@ -40,6 +41,10 @@ pub(crate) struct Metrics {
     pub(crate) audits: Counter,
     /// Lies caught: committed leaves that are not the seal of their slot.
     pub(crate) lies: Counter,
+    /// Seconds spent sealing for audits, the validator's only seals.
+    pub(crate) audit_seconds: FloatCounter,
+    /// How long each round took, challenging every miner and recording the results.
+    pub(crate) round_duration: Histogram,
     pub(crate) score: Family<MinerLabel, FloatGauge>,
     pub(crate) weight: Family<MinerLabel, FloatGauge>,
     pub(crate) weights_set: Counter,
@@ -75,6 +80,9 @@ impl Metrics {
             verify: verify_histogram(),
             audits: Counter::default(),
             lies: Counter::default(),
+            audit_seconds: FloatCounter::default(),
+            // 10 ms to about 5 minutes.
+            round_duration: Histogram::new(exponential_buckets(0.01, 2.0, 15)),
             score: Family::default(),
             weight: Family::default(),
             weights_set: Counter::default(),
@@ -112,6 +120,16 @@ impl Metrics {
             "lies",
             "Miners caught committing to a leaf that is not the seal of its slot",
             m.lies.clone(),
+        );
+        r.register(
+            "audit_seal_seconds",
+            "Seconds spent sealing audit roots, the validator's only seals",
+            m.audit_seconds.clone(),
+        );
+        r.register(
+            "round_duration_seconds",
+            "Time to challenge every miner once and record the results",
+            m.round_duration.clone(),
         );
         r.register("miner_score", "Each miner's current score", m.score.clone());
         r.register(

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::TryRngCore;
+use rand::seq::SliceRandom;
+
 use tessera_chain::{AnyChain, ChainStatus, Follower, Metagraph};
 use tessera_core::AccountId;
 use tessera_partition::SealProfile;
@@ -102,6 +105,7 @@ pub async fn run(
         pools.clone(),
         follower.subscribe(),
         config.min_stake,
+        metrics.clone(),
         stop_rx.clone(),
     ));
 
@@ -190,6 +194,8 @@ pub async fn run(
         min_stake: config.min_stake,
         pools: pools.clone(),
         serving: HashMap::new(),
+        round: Duration::from_secs(config.round_secs.max(1)),
+        stop: stop_rx.clone(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -214,9 +220,13 @@ pub async fn run(
         {
             let metagraph = follower.metagraph();
             {
+                let started = Instant::now();
                 if let Err(e) = run_round(&mut rounds, &metagraph, round).await {
                     tracing::error!(error = %e, round, "round failed");
                 }
+                metrics
+                    .round_duration
+                    .observe(started.elapsed().as_secs_f64());
                 metrics.rounds.inc();
                 match crate::reclaim::reclaim(&rules, &state, &metagraph, started_ms).await {
                     // Slots went back to filler: the gateway reads its slot books afresh.
@@ -341,7 +351,15 @@ struct Rounds {
     /// Bytes each miner served the gateway correctly and the seconds they took, decayed by
     /// `score::SERVING_DECAY` per round.
     serving: HashMap<AccountId, (f64, f64)>,
+    /// The time between rounds, over which each round's challenges are spread.
+    round: Duration,
+    /// Set at shutdown: challenges not yet started are skipped, those under way finish.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
+
+/// The share of a round over which its challenges start, one after another: the rest is left
+/// for the last ones to finish before the next round.
+const SPREAD: f64 = 0.75;
 
 /// Challenges every miner at once, then records each outcome with its new statistics in one
 /// transaction per miner.
@@ -363,7 +381,13 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
     let busiest = r.serving.values().map(|(b, _)| *b).fold(0.0, f64::max);
     let serving = &r.serving;
     let mut tasks = tokio::task::JoinSet::new();
-    for target in targets(metagraph, &rules.keypair.account(), r.min_stake) {
+    // Challenges start spread over the round, in a new random order each round: a validator that
+    // sent them all at once would measure its own burst (and its miners') as their latency.
+    let mut all = targets(metagraph, &rules.keypair.account(), r.min_stake);
+    all.shuffle(&mut rand::rngs::OsRng.unwrap_err());
+    let step = r.round.mul_f64(SPREAD) / u32::try_from(all.len().max(1)).unwrap_or(u32::MAX);
+    for (i, target) in all.into_iter().enumerate() {
+        let delay = step * u32::try_from(i).unwrap_or(u32::MAX);
         let axon = target.axon.to_string();
         state
             .upsert_miner(&target.hotkey, target.uid, Some(&axon), now)
@@ -403,15 +427,25 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
         let rules = rules.clone();
         let state = state.clone();
         let pools = pools.clone();
+        let mut stop = r.stop.clone();
         tasks.spawn(async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
             let outcome = round::challenge(&rules, &target, &pools, &data, &state).await;
-            (target, outcome, data)
+            Some((target, outcome, data))
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        let Ok((target, outcome, data)) = joined else {
-            tracing::error!("a challenge task panicked");
-            continue;
+        let (target, outcome, data) = match joined {
+            Ok(Some(done)) => done,
+            // Not started before the shutdown.
+            Ok(None) => continue,
+            Err(_) => {
+                tracing::error!("a challenge task panicked");
+                continue;
+            }
         };
         let mut outcome = outcome?;
         // A data slot that failed holds a piece repair must replace.

@@ -314,7 +314,10 @@ pub(crate) async fn challenge(
             segment: t.segment,
             success: verdict.reason.is_none(),
             latency_ms,
-            bytes: proof.map_or(0, |p| p.encoded_len() as u64),
+            // The proof's payload: segment and hashes, without protobuf's framing.
+            bytes: proof.map_or(0, |p| {
+                (p.data.len() + 32 * (p.path.len() + p.group_path.len())) as u64
+            }),
             at_ms,
             reason: verdict.reason,
         });
