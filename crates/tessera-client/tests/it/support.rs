@@ -75,7 +75,9 @@ impl Devnet {
         args.extend(extra.iter().map(|s| s.to_string()));
         d.validator_args = args;
         d.start_validator().await;
-        d.wait_ready(usize::from(n)).await;
+        // Every miner, not just n: a miner's capacity counts (and it takes pieces) only once its
+        // commitment's initial audit is through, and tests expect pieces on every miner.
+        d.wait_ready(d.miners.len().max(usize::from(n))).await;
         d
     }
 

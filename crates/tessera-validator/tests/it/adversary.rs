@@ -2,7 +2,8 @@
 //! production-like seal on small chunks (challenges v2: each commits to its partition first).
 //! One commits to the true seal roots but regenerates chunks on demand instead of storing them;
 //! one forges proofs that are consistent with chunks of its own making; others offer a
-//! commitment that is too large, signed by another key, or whose sequence number goes backwards.
+//! commitment that is too large, signed by another key, or whose sequence number goes backwards,
+//! or answer with paths of a stale commitment.
 //! An honest miner under the same rules passes, so the deadline is fair.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,8 @@ enum Cheat {
     Foreign,
     /// Each commitment it offers has a lower sequence number than the last.
     Backwards,
+    /// Answers with paths of an older commitment than the one it offered.
+    Stale,
 }
 
 struct Adversary {
@@ -190,7 +193,11 @@ impl Miner for Adversary {
         Ok(self.answer(
             ChallengeResponse {
                 proofs,
-                seq: self.seq.load(Ordering::SeqCst) + u64::from(cheat == Cheat::Backwards),
+                seq: match cheat {
+                    Cheat::Backwards => self.seq.load(Ordering::SeqCst) + 1,
+                    Cheat::Stale => self.seq.load(Ordering::SeqCst) - 1,
+                    _ => self.seq.load(Ordering::SeqCst),
+                },
             },
             &caller,
             methods::CHALLENGE,
@@ -267,6 +274,7 @@ async fn regenerating_forging_and_miscommitting_miners_fail() {
         ("Liam", Cheat::Overclaim),
         ("Mia", Cheat::Foreign),
         ("Nina", Cheat::Backwards),
+        ("Olga", Cheat::Stale),
     ];
     let mut specs = vec![Spec::validator("Alice", 1000.0), Spec::miner("Dave")];
     specs.extend(cheats.iter().map(|(n, _)| Spec::miner(n)));
@@ -338,5 +346,9 @@ async fn regenerating_forging_and_miscommitting_miners_fail() {
         "{log}"
     );
     assert!(log.contains("commitment sequence went backwards"), "{log}");
+    assert!(
+        log.contains("paths of commitment 999, but the commitment held is 1000"),
+        "{log}"
+    );
     assert_eq!(rows["Ivan"].hotkey, account("Ivan"));
 }
