@@ -30,16 +30,20 @@ pub(crate) const MAX_INFO_BYTES: usize = 64 << 20;
 /// reseal takes seconds; a slot still empty after this counts as missing.
 const RESEAL_GRACE: Duration = Duration::from_secs(3600);
 
-/// Slots this validator released on each miner, with when: a released slot holds nothing
-/// (`EMPTY`) until the miner reseals it, and is challenged against neither root until the
-/// miner's signed update shows it holds something again (or the grace runs out).
+/// Slots whose content this validator is changing on each miner. A released slot (with when)
+/// holds nothing (`EMPTY`) until the miner reseals it, and is challenged against neither root
+/// until the miner's signed update shows it holds something again (or the grace runs out). A
+/// reserved slot is getting a piece the index may not record yet: an audit of it proves no lie.
 #[derive(Debug, Default)]
-pub(crate) struct Released(Mutex<HashMap<AccountId, HashMap<u64, u64>>>);
+pub(crate) struct Released {
+    released: Mutex<HashMap<AccountId, HashMap<u64, u64>>>,
+    reserved: Mutex<HashMap<AccountId, std::collections::HashSet<u64>>>,
+}
 
 impl Released {
     pub(crate) fn mark(&self, miner: &AccountId, slots: &[u64]) {
         let now = now_ms();
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
         let mine = all.entry(*miner).or_default();
         for s in slots {
             mine.insert(*s, now);
@@ -48,7 +52,7 @@ impl Released {
 
     /// Forgets the slots an update shows holding something other than `EMPTY`.
     pub(crate) fn seen(&self, miner: &AccountId, changes: &[LeafChange]) {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(mine) = all.get_mut(miner) {
             for c in changes.iter().filter(|c| c.new != commit::EMPTY) {
                 mine.remove(&c.slot);
@@ -59,12 +63,37 @@ impl Released {
     /// The slots of `miner` still spared.
     pub(crate) fn spared(&self, miner: &AccountId) -> Vec<u64> {
         let cutoff = now_ms().saturating_sub(RESEAL_GRACE.as_millis() as u64);
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
         let Some(mine) = all.get_mut(miner) else {
             return Vec::new();
         };
         mine.retain(|_, at| *at >= cutoff);
         mine.keys().copied().collect()
+    }
+
+    /// The gateway promised `slot` of `miner` to a piece in flight.
+    pub(crate) fn reserve(&self, miner: &AccountId, slot: u64) {
+        let mut all = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(*miner).or_default().insert(slot);
+    }
+
+    /// The promise ended: the piece is in the index, or the slot is free again.
+    pub(crate) fn unreserve(&self, miner: &AccountId, slot: u64) {
+        let mut all = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mine) = all.get_mut(miner) {
+            mine.remove(&slot);
+        }
+    }
+
+    /// Whether `slot` of `miner` is released and not yet resealed, or promised to a piece.
+    pub(crate) fn in_flux(&self, miner: &AccountId, slot: u64) -> bool {
+        let reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(miner)
+            .is_some_and(|m| m.contains(&slot));
+        reserved || self.spared(miner).contains(&slot)
     }
 }
 

@@ -417,13 +417,6 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
                 .set(0.0);
             continue;
         }
-        // Slots holding client data are checked against the roots recorded when they were
-        // stored, never against a seal.
-        let data: HashMap<u64, Option<tessera_core::merkle::Hash>> = state
-            .data_slots(&target.hotkey)
-            .await?
-            .into_iter()
-            .collect();
         let rules = rules.clone();
         let state = state.clone();
         let pools = pools.clone();
@@ -433,6 +426,14 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
                 _ = stop.wait_for(|s| *s) => return None,
                 () = tokio::time::sleep(delay) => {}
             }
+            // Slots holding client data are checked against the roots recorded when they were
+            // stored, never against a seal: read when the challenge starts, not when the round
+            // did, so that pieces placed meanwhile are known.
+            let data: HashMap<u64, Option<tessera_core::merkle::Hash>> =
+                match state.data_slots(&target.hotkey).await {
+                    Ok(d) => d.into_iter().collect(),
+                    Err(e) => return Some((target, Err(e.into()), HashMap::new())),
+                };
             let outcome = round::challenge(&rules, &target, &pools, &data, &state).await;
             Some((target, outcome, data))
         });

@@ -293,12 +293,39 @@ pub(crate) async fn challenge(
     let mut records = Vec::with_capacity(targets.len());
     let mut audits = 0u32;
     let mut lie = None;
+    // The validator's index as it is now, read only when an answer contradicts what was expected
+    // of its slot when the targets were picked.
+    let mut index_now: Option<HashMap<u64, Option<Hash>>> = None;
     for (i, t) in targets.iter().enumerate() {
         let proof = response.proofs.get(i);
-        let verdict = check_item(rules.chunk_size, &held, response.seq, t, proof);
+        let mut verdict = check_item(rules.chunk_size, &held, response.seq, t, proof);
+        let mut expect = t.expect;
+        // A piece may have been placed in the slot since (or the slot released): then the
+        // answer is judged by what the slot is meant to hold now, and an honest miner that
+        // stored a piece is never taken for a liar.
+        if let (Some(leaf), Some(_)) = (verdict.leaf, &verdict.reason) {
+            if index_now.is_none() {
+                index_now = Some(
+                    state
+                        .data_slots(&target.hotkey)
+                        .await?
+                        .into_iter()
+                        .collect(),
+                );
+            }
+            let in_flux = rules.released.in_flux(&target.hotkey, t.id);
+            expect = match index_now.as_ref().and_then(|m| m.get(&t.id)) {
+                Some(Some(root)) => Expect::Data(*root),
+                // Being stored: its root is not settled, and the leaf folds.
+                Some(None) => Expect::Committed,
+                None if in_flux => Expect::Committed,
+                None => t.expect,
+            };
+            verdict.reason = judge(t.id, &leaf, expect);
+        }
         // An audit counts once the answer folds into the commitment: only then is the leaf the
         // miner's signed word.
-        if let Expect::Sealed(sealed) = t.expect
+        if let Expect::Sealed(sealed) = expect
             && let Some(leaf) = verdict.leaf
         {
             audits += 1;
@@ -533,24 +560,21 @@ pub(crate) fn check_item(
         Ok(leaf) => leaf,
         Err(reason) => return fail(format!("chunk {}: {reason}", target.id)),
     };
-    let reason = match target.expect {
-        Expect::Committed => None,
-        Expect::Data(root) => (leaf != root).then(|| {
-            format!(
-                "chunk {} holds a piece other than the one stored there",
-                target.id
-            )
-        }),
-        Expect::Sealed(root) => (leaf != root).then(|| {
-            format!(
-                "chunk {}: the committed root is not the validator's seal of it",
-                target.id
-            )
-        }),
-    };
     Verdict {
-        reason,
+        reason: judge(target.id, &leaf, target.expect),
         leaf: Some(leaf),
+    }
+}
+
+/// Why the chunk root `leaf` of slot `id`, which folds into the commitment, is not what the
+/// validator expects there; `None` when it is.
+fn judge(id: u64, leaf: &Hash, expect: Expect) -> Option<String> {
+    match expect {
+        Expect::Committed => None,
+        Expect::Data(root) => (*leaf != root)
+            .then(|| format!("chunk {id} holds a piece other than the one stored there")),
+        Expect::Sealed(root) => (*leaf != root)
+            .then(|| format!("chunk {id}: the committed root is not the validator's seal of it")),
     }
 }
 

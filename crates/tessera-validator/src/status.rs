@@ -27,6 +27,10 @@ pub struct MinerRow {
     pub challenges: u64,
     /// Bytes of client data (pieces) the miner holds for this validator.
     pub data_bytes: u64,
+    /// Audited slots passed by the commitment held (challenges v2), if one is held.
+    pub audited: Option<u32>,
+    /// Until when the miner is barred for a lie, if it is now.
+    pub barred_until_ms: Option<u64>,
 }
 
 /// Reads the rows of the validator `me` whose state file is at `path`, by uid.
@@ -75,6 +79,8 @@ pub(crate) async fn rows(state: &StateDb) -> Result<Vec<MinerRow>, Error> {
             weight: weights.get(&m.hotkey).copied().unwrap_or(0.0),
             challenges: state.challenge_count(&m.hotkey).await?,
             data_bytes: data.get(&m.hotkey).copied().unwrap_or(0),
+            audited: state.commitment(&m.hotkey).await?.map(|c| c.audited),
+            barred_until_ms: state.barred_until(&m.hotkey, tessera_rpc::now_ms()).await?,
         });
     }
     out.sort_by_key(|r| r.uid);
@@ -91,7 +97,7 @@ pub async fn report(config: &crate::Config) -> Result<String, Error> {
     let _ = writeln!(out, "validator {} ({})", keypair.account(), path.display());
     let _ = writeln!(
         out,
-        "  {:>4} {:<50} {:>10} {:>10} {:>10} {:>8} {:>9} {:>6} {:>7} {:>10}",
+        "  {:>4} {:<50} {:>10} {:>10} {:>10} {:>8} {:>9} {:>6} {:>7} {:>10} {:>8}",
         "uid",
         "miner",
         "claimed",
@@ -101,12 +107,13 @@ pub async fn report(config: &crate::Config) -> Result<String, Error> {
         "latency",
         "rep",
         "weight",
-        "challenges"
+        "challenges",
+        "audited"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "  {:>4} {:<50} {:>10} {:>10} {:>10} {:>7.0}% {:>7.1}ms {:>6.3} {:>7.3} {:>10}",
+            "  {:>4} {:<50} {:>10} {:>10} {:>10} {:>7.0}% {:>7.1}ms {:>6.3} {:>7.3} {:>10} {:>8}",
             r.uid,
             r.hotkey.to_string(),
             tessera_allocator::ByteSize(r.claimed_bytes).to_string(),
@@ -116,7 +123,13 @@ pub async fn report(config: &crate::Config) -> Result<String, Error> {
             r.mean_latency_ms,
             r.reputation,
             r.weight,
-            r.challenges
+            r.challenges,
+            // Slots of its commitment audited, or why there are none to show.
+            match (r.barred_until_ms, r.audited) {
+                (Some(_), _) => "barred".to_owned(),
+                (None, Some(n)) => n.to_string(),
+                (None, None) => "-".to_owned(),
+            }
         );
     }
     Ok(out)

@@ -1,6 +1,10 @@
 //! Objects of awkward sizes round-trip through the `tessera` binary: put, ls, get, stat, rm.
 
-use crate::support::{CHUNK, Devnet, bytes, text};
+use std::time::{Duration, Instant};
+
+use tessera_testkit::account;
+
+use crate::support::{CHUNK, Devnet, VALIDATOR, bytes, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_of_every_awkward_size_round_trip() {
@@ -35,6 +39,35 @@ async fn objects_of_every_awkward_size_round_trip() {
     assert!(rm.status.success(), "{}", text(&rm.stderr));
     let err = net.get("Eve", &ids[0].0).unwrap_err();
     assert!(err.contains("not found"), "{err}");
+
+    // Stores, and the release and reseal that follow a delete, change the miners' commitments
+    // while the validator challenges them: every item it recorded passed throughout.
+    let rm = net.tessera("Eve", &["rm", &ids[4].0]);
+    assert!(rm.status.success(), "{}", text(&rm.stderr));
+    let validator = net.validator.as_ref().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !validator.log_text().contains("object reclaimed") {
+        assert!(
+            Instant::now() < deadline,
+            "nothing reclaimed\n{}",
+            net.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A few rounds after the reseal.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let state = tessera_storage::StateDb::open(
+        &net.net.node_dir(VALIDATOR).join("validator.sqlite"),
+        &account(VALIDATOR),
+    )
+    .await
+    .unwrap();
+    for miner in ["Dave", "Ferdie", "Grace"] {
+        let w = state.window(&account(miner), u32::MAX).await.unwrap();
+        assert!(w.items > 0, "{miner} never challenged");
+        assert_eq!(w.successes, w.items, "{miner}: {w:?}\n{}", net.logs());
+    }
+    state.close().await;
 }
 
 /// The large case: 100 MiB through the CLI, 800 segments of three pieces on three miners,

@@ -240,6 +240,8 @@ impl Miners {
         if let Some(slot) = free {
             book.reserved.insert(slot);
             book.cursor = slot + 1;
+            // Rounds must not take a piece landing here for a lie before it is indexed.
+            self.rules.released.reserve(&miner.hotkey, slot);
         }
         Ok(free)
     }
@@ -254,6 +256,7 @@ impl Miners {
                 book.used.insert(slot);
             }
         }
+        self.rules.released.unreserve(miner, slot);
     }
 
     /// Makes every miner's book be read from the index again: slots were freed there (by the

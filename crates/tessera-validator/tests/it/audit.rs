@@ -138,6 +138,13 @@ async fn a_junk_committer_is_caught_and_barred_and_audits_survive_restarts() {
     .await;
     assert!(rows["Dave"].proven_bytes > 0, "{:?}", rows["Dave"]);
     assert_eq!(rows["Eve"].score, 0.0, "{:?}", rows["Eve"]);
+    // `tessera-validator status` shows both.
+    assert!(rows["Eve"].barred_until_ms.is_some(), "{:?}", rows["Eve"]);
+    assert!(
+        rows["Dave"].audited.is_some_and(|n| n >= 64),
+        "{:?}",
+        rows["Dave"]
+    );
     assert!(
         !subnet.validators["Alice"]
             .log_text()
