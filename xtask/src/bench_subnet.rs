@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use tessera_chain::{Metagraph, Neuron};
 use tessera_core::{Keypair, Wallet};
 
-use crate::bench::{cpu_secs, peak_rss};
+use crate::bench::{cpu_secs, peak_rss, rss};
 use crate::devnet::{build_example, build_packages, spawn, write_metagraph};
 
 /// The validator's defaults this bench holds to (`tessera-validator --help`).
@@ -296,18 +296,6 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The resident set of process `pid` in bytes, from /proc (0 where unavailable).
-fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// Items recorded since `from_ms`: how many, how many passed, mean proof bytes.

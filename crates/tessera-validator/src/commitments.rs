@@ -221,6 +221,27 @@ pub(crate) async fn hold(
     }
 }
 
+/// The body of `response`, once its signature shows `target` answered our request `nonce`.
+fn verified<T: tessera_proto::prost::Message>(
+    rules: &Rules,
+    target: &Target,
+    method: &str,
+    nonce: &tessera_core::auth::Nonce,
+    response: tessera_proto::tonic::Response<T>,
+) -> Result<T, String> {
+    let peer = format!("miner {} at {}", target.hotkey, target.axon);
+    verify_response(
+        &response,
+        method,
+        &target.hotkey,
+        &rules.keypair.account(),
+        nonce,
+        &peer,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(response.into_inner())
+}
+
 /// The commitment afresh, with every group node, which must hash to its root.
 async fn fresh(
     rules: &Rules,
@@ -239,17 +260,7 @@ async fn fresh(
         Ok(Err(status)) => return Err(format!("info refused: {status}")),
         Err(_) => return Err("info timed out".into()),
     };
-    let peer = format!("miner {} at {}", target.hotkey, target.axon);
-    verify_response(
-        &info,
-        methods::INFO,
-        &target.hotkey,
-        &rules.keypair.account(),
-        &nonce,
-        &peer,
-    )
-    .map_err(|e| e.to_string())?;
-    let info = info.into_inner();
+    let info = verified(rules, target, methods::INFO, &nonce, info)?;
     let c = info.commitment.ok_or("info carries no commitment")?;
     let signed = checked(rules, &target.hotkey, &c)?;
     if info.groups.len() % 32 != 0 {
@@ -286,17 +297,7 @@ pub(crate) async fn update(
         Ok(Err(status)) => return Err(format!("sync refused: {status}")),
         Err(_) => return Err("sync timed out".into()),
     };
-    let peer = format!("miner {} at {}", target.hotkey, target.axon);
-    verify_response(
-        &answer,
-        methods::SYNC,
-        &target.hotkey,
-        &rules.keypair.account(),
-        &nonce,
-        &peer,
-    )
-    .map_err(|e| e.to_string())?;
-    let answer = answer.into_inner();
+    let answer = verified(rules, target, methods::SYNC, &nonce, answer)?;
     let next = checked(
         rules,
         &target.hotkey,

@@ -300,6 +300,11 @@ pub(crate) async fn challenge(
         let proof = response.proofs.get(i);
         let mut verdict = check_item(rules.chunk_size, &held, response.seq, t, proof);
         let mut expect = t.expect;
+        // The validator itself is changing this slot (releasing it, or storing a piece there)
+        // since the targets were picked: what the miner holds there proves nothing either way.
+        if verdict.reason.is_some() && rules.released.in_flux(&target.hotkey, t.id) {
+            continue;
+        }
         // A piece may have been placed in the slot since (or the slot released): then the
         // answer is judged by what the slot is meant to hold now, and an honest miner that
         // stored a piece is never taken for a liar.
@@ -313,12 +318,10 @@ pub(crate) async fn challenge(
                         .collect(),
                 );
             }
-            let in_flux = rules.released.in_flux(&target.hotkey, t.id);
             expect = match index_now.as_ref().and_then(|m| m.get(&t.id)) {
                 Some(Some(root)) => Expect::Data(*root),
                 // Being stored: its root is not settled, and the leaf folds.
                 Some(None) => Expect::Committed,
-                None if in_flux => Expect::Committed,
                 None => t.expect,
             };
             verdict.reason = judge(t.id, &leaf, expect);
@@ -382,23 +385,18 @@ pub(crate) async fn challenge(
             lied: true,
         });
     }
-    let was_audited = audited_enough;
+    // Audits fold only into the commitment held at the answer's sequence number, so one that
+    // was dropped above (its update refused) has none to add.
     if audits > 0 {
         held.audited = held.audited.saturating_add(audits);
-        if state.commitment(&target.hotkey).await?.is_some() {
-            state.save_commitment(&held).await?;
-        }
+        state.save_commitment(&held).await?;
     }
     let now_audited = u64::from(held.audited) >= audit::initial_size(rules, held.n_chunks);
-    if now_audited && !was_audited {
+    if now_audited && !audited_enough {
         tracing::info!(%peer, seq = held.seq, slots = held.n_chunks, "initial audit passed: the commitment's capacity counts");
     }
     Ok(Outcome {
-        claimed_bytes: if now_audited {
-            n_chunks.saturating_mul(rules.chunk_size)
-        } else {
-            claimed_of(false)
-        },
+        claimed_bytes: claimed_of(now_audited),
         items: records,
         verify_secs,
         audits,

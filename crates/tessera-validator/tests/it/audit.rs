@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
-use tessera_storage::StateDb;
+use std::collections::BTreeMap;
+
+use tessera_storage::{HeldCommitment, StateDb};
 use tessera_testkit::{Spec, account};
+use tessera_validator::status::MinerRow;
 
 use crate::support::{Subnet, eventually};
 
@@ -20,6 +23,28 @@ async fn state(subnet: &Subnet) -> StateDb {
     )
     .await
     .unwrap()
+}
+
+/// The commitment Alice holds for Dave's partition, if any.
+async fn held_for_dave(subnet: &Subnet) -> Option<HeldCommitment> {
+    let db = state(subnet).await;
+    let held = db.commitment(&account("Dave")).await.unwrap();
+    db.close().await;
+    held
+}
+
+/// Alice's rows once Dave has had more than `from` challenges, `more` of them at least.
+async fn dave_challenged(
+    subnet: &Subnet,
+    from: u64,
+    more: u64,
+    what: &str,
+) -> BTreeMap<String, MinerRow> {
+    eventually(Duration::from_secs(30), what, || async {
+        let rows = subnet.rows("Alice").await;
+        (rows["Dave"].challenges >= from + more.max(1)).then_some(rows)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,15 +152,7 @@ async fn a_junk_committer_is_caught_and_barred_and_audits_survive_restarts() {
     let p = subnet.spawn_validator("Alice", &[]);
     tessera_testkit::wait_healthy(p.addr, Duration::from_secs(20)).await;
     subnet.validators.insert("Alice".into(), p);
-    let rows = eventually(
-        Duration::from_secs(30),
-        "a round after the restart",
-        || async {
-            let rows = subnet.rows("Alice").await;
-            (rows["Dave"].challenges > before).then_some(rows)
-        },
-    )
-    .await;
+    let rows = dave_challenged(&subnet, before, 1, "a round after the restart").await;
     assert!(rows["Dave"].proven_bytes > 0, "{:?}", rows["Dave"]);
     assert_eq!(rows["Eve"].score, 0.0, "{:?}", rows["Eve"]);
     // `tessera-validator status` shows both.
@@ -153,34 +170,14 @@ async fn a_junk_committer_is_caught_and_barred_and_audits_survive_restarts() {
     );
 
     // A miner restart keeps its tree: the same commitment, taken up where it was.
-    let db = state(&subnet).await;
-    let held = db
-        .commitment(&account("Dave"))
-        .await
-        .unwrap()
-        .expect("held");
-    db.close().await;
+    let held = held_for_dave(&subnet).await.expect("held");
     subnet.miners.get_mut("Dave").unwrap().kill();
     subnet.miners.remove("Dave");
     subnet.start_miner("Dave", "4MiB", &[]).await;
     subnet.publish_axons();
     let after = subnet.rows("Alice").await["Dave"].challenges;
-    let rows = eventually(
-        Duration::from_secs(30),
-        "rounds after the miner's restart",
-        || async {
-            let rows = subnet.rows("Alice").await;
-            (rows["Dave"].challenges >= after + 16).then_some(rows)
-        },
-    )
-    .await;
-    let db = state(&subnet).await;
-    let now = db
-        .commitment(&account("Dave"))
-        .await
-        .unwrap()
-        .expect("held");
-    db.close().await;
+    let rows = dave_challenged(&subnet, after, 16, "rounds after the miner's restart").await;
+    let now = held_for_dave(&subnet).await.expect("held");
     assert_eq!((now.root, now.n_chunks), (held.root, held.n_chunks));
     assert!(
         now.audited >= held.audited,
@@ -198,10 +195,10 @@ async fn a_junk_committer_is_caught_and_barred_and_audits_survive_restarts() {
 /// The commitment held for Dave's partition, once it covers something other than `from` slots.
 async fn held_size_changes(subnet: &Subnet, from: u64, what: &str) -> u64 {
     eventually(Duration::from_secs(90), what, || async {
-        let db = state(subnet).await;
-        let held = db.commitment(&account("Dave")).await.unwrap();
-        db.close().await;
-        held.map(|h| h.n_chunks).filter(|n| *n != from)
+        held_for_dave(subnet)
+            .await
+            .map(|h| h.n_chunks)
+            .filter(|n| *n != from)
     })
     .await
 }
@@ -240,15 +237,7 @@ async fn reallocation_keeps_an_honest_miner_passing() {
     let shrunk = held_size_changes(&subnet, grown, "Alice's partition to shrink").await;
     assert!(shrunk < grown, "{shrunk} after {grown}");
     let before = subnet.rows("Alice").await["Dave"].challenges;
-    let rows = eventually(
-        Duration::from_secs(30),
-        "rounds after the shrink",
-        || async {
-            let rows = subnet.rows("Alice").await;
-            (rows["Dave"].challenges >= before + 16).then_some(rows)
-        },
-    )
-    .await;
+    let rows = dave_challenged(&subnet, before, 16, "rounds after the shrink").await;
     // Every item of every round passed, through the growth and the shrink.
     let db = state(&subnet).await;
     let window = db.window(&account("Dave"), 100_000).await.unwrap();
