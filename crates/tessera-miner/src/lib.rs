@@ -5,6 +5,8 @@
 //! is signed, so a validator can hold the miner to it. The binary is a thin front end over
 //! [`cli::main`].
 
+#[cfg(debug_assertions)]
+mod churn;
 pub mod cli;
 mod config;
 mod error;

@@ -237,6 +237,8 @@ impl Miner for MinerService {
             .0
             .partition(&caller.hotkey)
             .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+        #[cfg(debug_assertions)]
+        crate::churn::rewrite_last(&served.db).await?;
         let mut proofs = Vec::with_capacity(items.len());
         for item in items {
             proofs.push(prove(&served, item.chunk_id, item.segment).await?);
@@ -261,6 +263,8 @@ impl Miner for MinerService {
                     .inc_by(n);
             }
         }
+        #[cfg(debug_assertions)]
+        crate::churn::rewrite_last(&served.db).await?;
         let body = ChallengeResponse { proofs, seq };
         let bytes = body.encoded_len() as u64;
         // The bandwidth cap delays the answer rather than refusing it: a validator sees a slow
@@ -405,10 +409,11 @@ impl Miner for MinerService {
         let SyncRequest {
             from_seq,
             from_n_chunks,
+            to_seq,
         } = *request.get_ref();
         let update = served
             .db
-            .update_since(from_seq, from_n_chunks)
+            .update_since(from_seq, from_n_chunks, (to_seq != 0).then_some(to_seq))
             .await
             .map_err(Error::from)?
             .ok_or(Error::NoUpdate { from_seq })?;

@@ -76,6 +76,11 @@ impl Kind {
                      UPDATE tree SET seq = seq + 1;
                      INSERT INTO leaf_log (seq, slot, old) SELECT seq, OLD.id, OLD.root FROM tree;
                  END;",
+                // The sequence number of the last change of the committed size: an update to an
+                // earlier sequence number cannot be served from the leaf log alone. Unknown for
+                // an existing partition, so taken as now.
+                "ALTER TABLE tree ADD COLUMN size_seq INTEGER NOT NULL DEFAULT 0;
+                 UPDATE tree SET size_seq = seq;",
             ],
             Kind::Hashes => &[
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -99,6 +99,31 @@ async fn group_leaves(
     leaves_in(c, from..from + commit::group_len(n_chunks, index) as u64).await
 }
 
+/// For each slot written after sequence `after` and up to `upto`, the old leaf of its first
+/// write after `after`: the leaf it held at `after`.
+async fn first_old_leaves(
+    c: &mut SqliteConnection,
+    after: u64,
+    upto: u64,
+) -> Result<BTreeMap<u64, Hash>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT slot, old FROM leaf_log l WHERE seq > ?1 AND seq <= ?2 AND seq = (
+             SELECT MIN(seq) FROM leaf_log WHERE slot = l.slot AND seq > ?1)",
+    )
+    .bind(after as i64)
+    .bind(upto as i64)
+    .fetch_all(c)
+    .await?;
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let slot: i64 = r.try_get(0)?;
+        let leaf: Vec<u8> = r.try_get(1)?;
+        out.entry(slot as u64)
+            .or_insert_with(|| leaf.try_into().unwrap_or(EMPTY));
+    }
+    Ok(out)
+}
+
 /// Bumps the sequence number inside a write transaction and returns the new one.
 async fn bump(tx: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("UPDATE tree SET seq = seq + 1 RETURNING seq")
@@ -216,7 +241,7 @@ impl PartitionDb {
             tx.rollback().await.map_err(sql())?;
             return self.tree().await;
         }
-        sqlx::query("UPDATE tree SET n_chunks = ?")
+        sqlx::query("UPDATE tree SET n_chunks = ?, size_seq = seq")
             .bind(n)
             .execute(&mut *tx)
             .await
@@ -226,45 +251,65 @@ impl PartitionDb {
     }
 
     /// What moves a validator from the commitment it holds (sequence `from_seq`, `from_n_chunks`
-    /// slots) to the current one: every group that changed, with its leaves now and the old leaf
-    /// of each changed slot. `None` when the log no longer reaches back to `from_seq` (or it is
-    /// in the future): the validator must then take the commitment afresh. Log rows up to
+    /// slots) to the one at sequence `to_seq` (the current one when `None`): every group that
+    /// changed, with its leaves then and the old leaf of each changed slot. An earlier `to_seq`
+    /// serves a validator whose challenge was answered with that commitment's paths while
+    /// another write landed: the leaves it had are read back from the log. `None` when the log no
+    /// longer reaches back to `from_seq`, when `to_seq` is before it or in the future, or when
+    /// the size changed after `to_seq`: the validator must then take another way. Log rows up to
     /// `from_seq` are dropped afterwards, since the validator has everything they describe.
     pub async fn update_since(
         &self,
         from_seq: u64,
         from_n_chunks: u64,
+        to_seq: Option<u64>,
     ) -> Result<Option<TreeUpdate>, Error> {
         let sql = || self.db().sql();
         let mut cache = self.tree_cache().lock().await;
         let mut tx = self.db().pool.begin().await.map_err(sql())?;
         let (seq, n_chunks, log_from) = tree_row(&mut tx).await.map_err(sql())?;
-        if from_seq < log_from || from_seq > seq {
+        let size_seq: i64 = sqlx::query_scalar("SELECT size_seq FROM tree")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql())?;
+        let to = to_seq.unwrap_or(seq);
+        if from_seq < log_from || from_seq > to || to > seq || size_seq as u64 > to {
             return Ok(None);
         }
-        let state = self.state(&mut tx, &mut cache).await?;
+        let mut state = self.state(&mut tx, &mut cache).await?;
         drop(cache);
-        let from = from_seq as i64;
-        // The first old leaf logged for each slot since `from_seq` is the one it held then.
-        let rows = sqlx::query(
-            "SELECT slot, old FROM leaf_log l WHERE seq > ?1 AND seq = (
-                 SELECT MIN(seq) FROM leaf_log WHERE slot = l.slot AND seq > ?1)",
-        )
-        .bind(from)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(sql())?;
-        let mut old: BTreeMap<u64, Hash> = BTreeMap::new();
-        for r in rows {
-            let slot: i64 = r.try_get(0).map_err(sql())?;
-            let leaf: Vec<u8> = r.try_get(1).map_err(sql())?;
-            // Slots beyond the size the validator holds held nothing for it.
-            let leaf = if (slot as u64) < from_n_chunks {
-                leaf.try_into().unwrap_or(EMPTY)
-            } else {
-                EMPTY
-            };
-            old.entry(slot as u64).or_insert(leaf);
+        // The leaf each slot written after `to` held at `to`: the first old leaf logged since.
+        let later = first_old_leaves(&mut tx, to, seq).await.map_err(sql())?;
+        let at_to = |slot: u64, now: Hash| later.get(&slot).copied().unwrap_or(now);
+        // The first old leaf logged for each slot changed between `from_seq` and `to` is the one
+        // it held at `from_seq`.
+        let mut old = first_old_leaves(&mut tx, from_seq, to)
+            .await
+            .map_err(sql())?;
+        // Slots beyond the size the validator holds held nothing for it.
+        for (slot, leaf) in old.iter_mut() {
+            if *slot >= from_n_chunks {
+                *leaf = EMPTY;
+            }
+        }
+        if !later.is_empty() {
+            let touched: BTreeSet<u64> = later
+                .keys()
+                .map(|s| s / GROUP)
+                .filter(|g| *g < commit::group_count(n_chunks))
+                .collect();
+            for g in touched {
+                let first = g * GROUP;
+                let now = group_leaves(&mut tx, g, n_chunks).await.map_err(sql())?;
+                let then: Vec<Hash> = now
+                    .iter()
+                    .enumerate()
+                    .map(|(at, l)| at_to(first + at as u64, *l))
+                    .collect();
+                state.groups[g as usize] = commit::group_node(&then);
+            }
+            state.root = commit::partition_root(&state.groups);
+            state.seq = to;
         }
         let (old_count, new_count) = (
             commit::group_count(from_n_chunks),
@@ -278,26 +323,30 @@ impl PartitionDb {
         let mut groups = Vec::new();
         for g in shown.into_iter().filter(|g| *g < new_count) {
             let first = g * GROUP;
-            // The group's slots within either size: its leaves now, and beyond the new size
+            // The group's slots within either size: its leaves at `to`, and beyond the new size
             // what they still hold.
             let span = GROUP.min(from_n_chunks.max(n_chunks) - first);
-            let all = leaves_in(&mut tx, first..first + span)
+            let all: Vec<Hash> = leaves_in(&mut tx, first..first + span)
                 .await
-                .map_err(sql())?;
+                .map_err(sql())?
+                .into_iter()
+                .enumerate()
+                .map(|(at, l)| at_to(first + at as u64, l))
+                .collect();
             let within = commit::group_len(n_chunks, g);
             let mut changed = Vec::new();
-            for (at, held_now) in all.iter().enumerate() {
+            for (at, held_then) in all.iter().enumerate() {
                 let slot = first + at as u64;
-                let now = if at < within { *held_now } else { EMPTY };
-                let then = match old.get(&slot) {
+                let then_to = if at < within { *held_then } else { EMPTY };
+                let then_from = match old.get(&slot) {
                     Some(l) => *l,
                     // Unchanged since `from_seq`, unless beyond the old size, where it held
                     // nothing.
                     None if slot >= from_n_chunks => EMPTY,
-                    None => *held_now,
+                    None => *held_then,
                 };
-                if then != now {
-                    changed.push((slot, then));
+                if then_from != then_to {
+                    changed.push((slot, then_from));
                 }
             }
             groups.push(GroupUpdate {
@@ -307,6 +356,7 @@ impl PartitionDb {
             });
         }
         tx.commit().await.map_err(sql())?;
+        let from = from_seq as i64;
         let mut c = self.db().pool.acquire().await.map_err(sql())?;
         sqlx::query("DELETE FROM leaf_log WHERE seq <= ?")
             .bind(from)

@@ -57,7 +57,7 @@ fn commitment(t: &TreeState) -> Commitment {
 /// land exactly on the miner's tree now; returns the leaves that changed.
 async fn check(db: &PartitionDb, held: &TreeState) -> Vec<commit::LeafChange> {
     let update = db
-        .update_since(held.seq, held.n_chunks)
+        .update_since(held.seq, held.n_chunks, None)
         .await
         .unwrap()
         .expect("the log reaches back");
@@ -156,6 +156,88 @@ async fn every_write_is_an_update_the_validator_accepts() {
 }
 
 #[tokio::test]
+async fn an_update_to_an_earlier_commitment_lands_on_the_tree_as_it_was() {
+    // A challenge answered with the paths of `mid` while another store landed: the validator
+    // must be able to move to exactly `mid`, and from there to the current tree.
+    let dir = tempfile::tempdir().unwrap();
+    let db = PartitionDb::open(&dir.path().join("data-v"), &meta())
+        .await
+        .unwrap();
+    db.set_size(130).await.unwrap();
+    let batch: Vec<Chunk> = (0..130).map(|i| chunk(i, i)).collect();
+    db.insert(&batch).await.unwrap();
+    let held = db.tree().await.unwrap();
+    db.store_data(3, &[3; CHUNK as usize], &root(3_000))
+        .await
+        .unwrap();
+    let mid = db.tree().await.unwrap();
+    // Later writes touch the slot changed before `mid`, another of its group, and another group.
+    db.store_data(3, &[4; CHUNK as usize], &root(4_000))
+        .await
+        .unwrap();
+    db.store_data(5, &[5; CHUNK as usize], &root(5_000))
+        .await
+        .unwrap();
+    db.store_data(100, &[1; CHUNK as usize], &root(1_000))
+        .await
+        .unwrap();
+    let update = db
+        .update_since(held.seq, held.n_chunks, Some(mid.seq))
+        .await
+        .unwrap()
+        .expect("the log reaches back");
+    assert_eq!(update.state, mid);
+    let (groups, changes) = commit::apply(
+        &commitment(&held),
+        &held.groups,
+        &commitment(&mid),
+        &update.groups,
+    )
+    .unwrap_or_else(|e| panic!("update refused: {e}"));
+    assert_eq!(groups, mid.groups);
+    assert_eq!(
+        changes,
+        vec![commit::LeafChange {
+            slot: 3,
+            old: root(3),
+            new: root(3_000)
+        }]
+    );
+    // From `mid` on, the ordinary update reaches the current tree.
+    let mid = TreeState { groups, ..mid };
+    assert_eq!(check(&db, &mid).await.len(), 3);
+
+    // Not served: a target before the start, in the future, or before a change of size.
+    let now = db.tree().await.unwrap();
+    assert!(
+        db.update_since(now.seq, 130, Some(now.seq - 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.update_since(now.seq, 130, Some(now.seq + 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    db.set_size(140).await.unwrap();
+    db.insert(&[chunk(130, 130)]).await.unwrap();
+    let last = db.tree().await.unwrap();
+    // The size changed at `last.seq - 1`: the tree before it is not served, the one after is.
+    let sized_at = last.seq - 1;
+    for (to, served) in [
+        (now.seq, false),
+        (sized_at - 1, false),
+        (sized_at, true),
+        (last.seq, true),
+    ] {
+        let update = db.update_since(now.seq, 130, Some(to)).await.unwrap();
+        assert_eq!(update.is_some(), served, "to {to}");
+    }
+}
+
+#[tokio::test]
 async fn an_update_from_before_the_last_sync_or_from_the_future_is_not_served() {
     let dir = tempfile::tempdir().unwrap();
     let db = PartitionDb::open(&dir.path().join("data-v"), &meta())
@@ -169,15 +251,20 @@ async fn an_update_from_before_the_last_sync_or_from_the_future_is_not_served() 
     // The validator synced to `mid`: what came before is forgotten.
     check(&db, &mid).await;
     assert!(
-        db.update_since(old.seq, old.n_chunks)
+        db.update_since(old.seq, old.n_chunks, None)
             .await
             .unwrap()
             .is_none()
     );
     let now = db.tree().await.unwrap();
-    assert!(db.update_since(now.seq + 1, 10).await.unwrap().is_none());
     assert!(
-        db.update_since(now.seq, 10)
+        db.update_since(now.seq + 1, 10, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.update_since(now.seq, 10, None)
             .await
             .unwrap()
             .unwrap()

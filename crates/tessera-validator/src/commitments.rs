@@ -202,7 +202,7 @@ pub(crate) async fn hold(
             state.drop_commitment(&target.hotkey).await?;
             return Ok(Err(reason));
         }
-        match update(rules, target, client, h).await {
+        match update(rules, target, client, h, None).await {
             Ok(Some(next)) => {
                 state.save_commitment(&next).await?;
                 return Ok(Ok(next));
@@ -274,18 +274,20 @@ async fn fresh(
     Ok(held_of(&signed, groups, 0, now_ms()))
 }
 
-/// The update from `held` to the miner's current commitment; `Ok(None)` when the miner says it
-/// cannot show it (`FAILED_PRECONDITION`).
+/// The update from `held` to the miner's commitment with sequence number `to_seq` (its current
+/// one when `None`); `Ok(None)` when the miner says it cannot show it (`FAILED_PRECONDITION`).
 pub(crate) async fn update(
     rules: &Rules,
     target: &Target,
     client: &mut MinerClient<Channel>,
     held: &HeldCommitment,
+    to_seq: Option<u64>,
 ) -> Result<Option<HeldCommitment>, String> {
     let (req, nonce) = signed(
         SyncRequest {
             from_seq: held.seq,
             from_n_chunks: held.n_chunks,
+            to_seq: to_seq.unwrap_or(0),
         },
         &rules.keypair,
         &target.hotkey,
@@ -303,6 +305,14 @@ pub(crate) async fn update(
         &target.hotkey,
         &answer.commitment.ok_or("sync carries no commitment")?,
     )?;
+    if let Some(want) = to_seq
+        && next.commitment.seq != want
+    {
+        return Err(format!(
+            "sync to commitment {want} answered with commitment {}",
+            next.commitment.seq
+        ));
+    }
     let mut updates = Vec::with_capacity(answer.groups.len());
     for g in answer.groups {
         if g.leaves.len() % 32 != 0 {

@@ -275,9 +275,16 @@ pub(crate) async fn challenge(
     };
     let response = response.into_inner();
     // Paths of a newer commitment (a store or a reseal landed since `Info`): follow it first,
-    // outside the deadline, which the answer already met.
-    if held.seq != response.seq {
-        match commitments::update(rules, target, &mut client, &held).await {
+    // outside the deadline, which the answer already met. The update goes to exactly the
+    // commitment answered, since another write may have landed since the answer; only when the
+    // miner cannot show that one (its size changed since) does it go to the current one.
+    if held.seq < response.seq {
+        let mut next =
+            commitments::update(rules, target, &mut client, &held, Some(response.seq)).await;
+        if matches!(next, Ok(None)) {
+            next = commitments::update(rules, target, &mut client, &held, None).await;
+        }
+        match next {
             Ok(Some(next)) => {
                 state.save_commitment(&next).await?;
                 held = next;

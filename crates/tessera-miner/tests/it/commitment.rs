@@ -97,6 +97,7 @@ impl Validator {
             SyncRequest {
                 from_seq: held.commitment.seq,
                 from_n_chunks: held.commitment.n_chunks,
+                to_seq: 0,
             },
             &self.me,
             &self.miner.hotkey(),
@@ -245,6 +246,7 @@ async fn commitments_follow_every_change_and_survive_a_restart() {
         SyncRequest {
             from_seq: held.commitment.seq + 10,
             from_n_chunks: n,
+            to_seq: 0,
         },
         &v.me,
         &v.miner.hotkey(),

@@ -42,7 +42,10 @@ async fn dave_challenged(
 ) -> BTreeMap<String, MinerRow> {
     eventually(Duration::from_secs(30), what, || async {
         let rows = subnet.rows("Alice").await;
-        (rows["Dave"].challenges >= from + more.max(1)).then_some(rows)
+        let enough = rows
+            .get("Dave")
+            .is_some_and(|r| r.challenges >= from + more.max(1));
+        enough.then_some(rows)
     })
     .await
 }
@@ -249,4 +252,30 @@ async fn reallocation_keeps_an_honest_miner_passing() {
         subnet.logs()
     );
     assert!(rows["Dave"].proven_bytes > 0, "{:?}", rows["Dave"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_that_moves_on_after_the_answer_still_passes() {
+    // Every answer's paths belong to a commitment the miner has already moved past by the time
+    // the validator asks for the update (as when a store lands between the two): the validator
+    // follows the update to exactly the commitment answered, and the honest miner passes.
+    let mut subnet = Subnet::new(vec![Spec::validator("Alice", 1000.0), Spec::miner("Dave")]);
+    subnet
+        .start_miner_env("Dave", "4MiB", &[], &[("TESTHOOK_CHURN", "1".to_owned())])
+        .await;
+    subnet.publish_axons();
+    subnet.start_validator("Alice", &[]).await;
+    let rows = dave_challenged(&subnet, 0, 24, "Dave challenged in three rounds").await;
+    let db = state(&subnet).await;
+    let window = db.window(&account("Dave"), 100_000).await.unwrap();
+    let held = db.commitment(&account("Dave")).await.unwrap();
+    db.close().await;
+    assert_eq!(
+        window.successes,
+        window.items,
+        "{window:?}\n{}",
+        subnet.logs()
+    );
+    assert!(rows["Dave"].success_rate == 1.0, "{:?}", rows["Dave"]);
+    assert!(held.is_some(), "the commitment is still held");
 }
