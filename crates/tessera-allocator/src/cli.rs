@@ -150,6 +150,10 @@ pub struct Args {
     /// Least stake a neuron with a validator permit needs to get a partition [default: 0].
     #[arg(long = "min_stake")]
     min_stake: Option<f64>,
+    /// Seconds a partition holding client data is kept after its validator leaves the plan
+    /// [default: 604800, a week].
+    #[arg(long = "partition_grace_secs")]
+    partition_grace_secs: Option<u64>,
 }
 
 impl Args {
@@ -166,6 +170,7 @@ impl Args {
         out.flag("verify", self.verify);
         out.put("samples", self.samples);
         out.put("min_stake", self.min_stake);
+        out.put("partition_grace_secs", self.partition_grace_secs);
         out.0
     }
 }

@@ -111,7 +111,14 @@ pub struct Config {
     pub samples: u64,
     /// Least stake a neuron with a validator permit needs to count as a validator.
     pub min_stake: f64,
+    /// Seconds a partition holding client data is kept after its validator leaves the plan;
+    /// a partition of filler alone goes at once.
+    pub partition_grace_secs: u64,
 }
+
+/// A week: a validator's permit can lapse for an epoch or a few and come back, and the data it
+/// placed must still be there when it does.
+pub const DEFAULT_PARTITION_GRACE_SECS: u64 = 7 * 24 * 3600;
 
 impl Default for Config {
     fn default() -> Self {
@@ -140,6 +147,7 @@ impl Default for Config {
             verify: false,
             samples: 64,
             min_stake: 0.0,
+            partition_grace_secs: DEFAULT_PARTITION_GRACE_SECS,
         }
     }
 }

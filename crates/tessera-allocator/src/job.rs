@@ -154,15 +154,26 @@ async fn allocate(
         .filter(|n| n.hotkey != setup.me)
         .map(|n| (n.hotkey, n.stake))
         .collect();
-    let capacity = match config.capacity {
-        Some(c) => c.0,
-        None => (free_space(&setup.db_path)? as f64 * config.threshold) as u64,
+    let previous = if config.restart {
+        None
+    } else {
+        layout::read_partition_file_if_any(&setup.dir)?
+    };
+    // The capacity asked for now, else the one recorded, else the threshold's share of free
+    // space (then recorded): a restart without the flag, or a disk filling up, never shrinks
+    // the plan and deletes sealed chunks.
+    let recorded = previous.as_ref().and_then(|f| f.capacity);
+    let capacity = match (config.capacity, recorded) {
+        (Some(c), _) => c.0,
+        (None, Some(r)) => r,
+        (None, None) => (free_space(&setup.db_path)? as f64 * config.threshold) as u64,
     };
     let plan = tessera_partition::plan(capacity, chunk_size, &validators)?;
 
     // Read what is there without changing it: a file of another pair or seal stops the run here,
     // before anything is written.
     let mut targets = Vec::new();
+    let mut filler_deleted = 0u64;
     for p in plan {
         let path = setup
             .dir
@@ -175,13 +186,14 @@ async fn allocate(
                 &meta(setup.me, p.validator, chunk_size, setup.profile),
             )
             .await?;
-            present = db
-                .chunk_ids()
-                .await?
-                .into_iter()
-                .filter(|id| *id < p.n_chunks)
-                .collect();
+            let ids = db.chunk_ids().await;
+            let data = db.data_ids().await;
             db.close().await;
+            let (ids, data) = (ids?, data?);
+            let beyond = ids.iter().filter(|id| **id >= p.n_chunks).count();
+            let data_beyond = data.iter().filter(|id| **id >= p.n_chunks).count();
+            filler_deleted += (beyond - data_beyond.min(beyond)) as u64;
+            present = ids.into_iter().filter(|id| *id < p.n_chunks).collect();
         }
         targets.push(Target {
             plan: p,
@@ -206,19 +218,69 @@ async fn allocate(
         });
     }
 
+    // Partitions of validators no longer in the plan: filler alone goes, client data stays for
+    // the grace period (the validator may come back), then goes too.
+    let keep: BTreeSet<PathBuf> = targets.iter().map(|t| t.path.clone()).collect();
+    let now = now_ms();
+    let mut leaving = Vec::new();
+    for stale in partition_files(&setup.dir)? {
+        if config.restart {
+            leaving.push(Leaving::Remove {
+                path: stale,
+                data: 0,
+                chunks: 0,
+            });
+        } else if !keep.contains(&stale) {
+            let entry = previous
+                .as_ref()
+                .and_then(|f| f.partitions.iter().find(|e| e.path == stale));
+            leaving.push(leaving_partition(stale, entry, config, now).await?);
+        }
+    }
+    for l in &leaving {
+        if let Leaving::Remove {
+            data: 0, chunks, ..
+        } = l
+        {
+            filler_deleted += chunks;
+        }
+    }
+
     let summary = describe_plan(setup, config, capacity, &targets, to_seal);
     println!("{summary}");
+    if filler_deleted > 0 && !config.restart {
+        // Said before anything goes: sealed filler is hours of work to make again.
+        let what = format!(
+            "this plan deletes {filler_deleted} sealed chunks of filler ({}); client data is kept",
+            ByteSize(filler_deleted * chunk_size)
+        );
+        if config.no_prompt {
+            tracing::warn!(chunks = filler_deleted, "{what}");
+        } else {
+            println!("{what}");
+        }
+    }
     confirm_and_create(
         config,
         setup,
         confirm,
         "proceed with this allocation? [y/N] ",
     )?;
-    let keep: BTreeSet<PathBuf> = targets.iter().map(|t| t.path.clone()).collect();
-    for stale in partition_files(&setup.dir)? {
-        if config.restart || !keep.contains(&stale) {
-            tracing::info!(path = %stale.display(), "removing partition not in this plan");
-            PartitionDb::remove(&stale)?;
+    let mut in_grace = Vec::new();
+    for l in leaving {
+        match l {
+            Leaving::Remove { path, data, .. } => {
+                if data > 0 && !config.restart {
+                    tracing::warn!(path = %path.display(), data_slots = data, "grace period over: removing the partition of a validator that left, with its client data");
+                } else {
+                    tracing::info!(path = %path.display(), "removing partition not in this plan");
+                }
+                PartitionDb::remove(&path)?;
+            }
+            Leaving::Keep(entry) => {
+                tracing::info!(path = %entry.path.display(), until_ms = entry.grace_until_ms, "keeping the partition of a validator that left: it holds client data");
+                in_grace.push(entry);
+            }
         }
     }
 
@@ -233,9 +295,17 @@ async fn allocate(
             seed: hex(&t.key.partition_seed()),
             chunk_size,
             seal: setup.profile.name().to_owned(),
+            grace_until_ms: None,
         })
+        .chain(in_grace)
         .collect();
-    layout::write_partition_json(&setup.dir, &entries)?;
+    layout::write_partition_json(
+        &setup.dir,
+        &layout::PartitionFile {
+            capacity: Some(capacity),
+            partitions: entries.clone(),
+        },
+    )?;
 
     let started = Instant::now();
     let tasks: Vec<(usize, u64)> = targets
@@ -313,6 +383,74 @@ async fn allocate(
         sealed_now: written,
         elapsed,
     })
+}
+
+/// What becomes of a partition file whose validator is not in the plan.
+enum Leaving {
+    /// Deleted: it holds `data` client pieces (0: filler alone) among `chunks` chunks.
+    Remove {
+        path: PathBuf,
+        data: u64,
+        chunks: u64,
+    },
+    /// Kept, and served, until its grace runs out.
+    Keep(PartitionEntry),
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether the partition at `path` (listed as `entry` last time, if it was) is removed or kept
+/// in grace: kept while it holds client data and its grace, which starts the first time its
+/// validator is missing, has not run out.
+async fn leaving_partition(
+    path: PathBuf,
+    entry: Option<&PartitionEntry>,
+    config: &Config,
+    now: u64,
+) -> Result<Leaving, Error> {
+    let db = PartitionDb::open_existing(&path).await?;
+    let (data, chunks, tree) = (db.data_ids().await, db.count().await, db.tree().await);
+    let meta = db.meta().clone();
+    db.close().await;
+    let (data, chunks, tree) = (data?.len() as u64, chunks?, tree?);
+    let until = entry
+        .and_then(|e| e.grace_until_ms)
+        .unwrap_or_else(|| now.saturating_add(config.partition_grace_secs.saturating_mul(1000)));
+    if data == 0 || until <= now {
+        return Ok(Leaving::Remove { path, data, chunks });
+    }
+    let entry = match entry {
+        Some(e) => PartitionEntry {
+            grace_until_ms: Some(until),
+            ..e.clone()
+        },
+        // Not listed (partition.json was lost): described from the file itself.
+        None => {
+            let profile: SealProfile = meta.seal_profile.parse()?;
+            let key = SealKey::new(
+                meta.miner,
+                meta.validator,
+                meta.chunk_size,
+                profile.params(),
+            )?;
+            PartitionEntry {
+                path: path.clone(),
+                owner: meta.miner,
+                validator: meta.validator,
+                size: tree.n_chunks * meta.chunk_size,
+                n_chunks: tree.n_chunks,
+                seed: hex(&key.partition_seed()),
+                chunk_size: meta.chunk_size,
+                seal: profile.name().to_owned(),
+                grace_until_ms: Some(until),
+            }
+        }
+    };
+    Ok(Leaving::Keep(entry))
 }
 
 /// Opens (or creates) every partition database of the plan and deletes chunks beyond its
@@ -475,6 +613,10 @@ fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         source,
     };
     let mut out = Vec::new();
+    // Before the first allocation there is no folder, and so no partition.
+    if !dir.exists() {
+        return Ok(out);
+    }
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         let name = path

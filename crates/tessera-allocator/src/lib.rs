@@ -21,6 +21,8 @@ pub use config::{
 };
 pub use error::Error;
 pub use job::{Outcome, run};
-pub use layout::{PartitionEntry, node_dir, read_partition_json};
+pub use layout::{
+    PartitionEntry, PartitionFile, node_dir, read_partition_file, read_partition_json,
+};
 pub use size::ByteSize;
 pub use workers::seal_in_background;

@@ -77,6 +77,10 @@ pub struct Args {
     /// Sealing threads [default: one per core].
     #[arg(long)]
     workers: Option<usize>,
+    /// Seconds a partition holding client data is kept after its validator leaves the plan
+    /// [default: 604800, a week].
+    #[arg(long = "partition_grace_secs")]
+    partition_grace_secs: Option<u64>,
 }
 
 /// What to do instead of serving.
@@ -120,6 +124,7 @@ impl Args {
         out.put("seal", self.seal.clone());
         out.put("capacity", self.capacity.clone());
         out.put("workers", self.workers.map(|w| w as u64));
+        out.put("partition_grace_secs", self.partition_grace_secs);
         out.0
     }
 }

@@ -95,6 +95,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub limits: LimitsConfig,
     pub disk: DiskConfig,
+    /// Seconds a partition holding client data is kept after its validator leaves the plan.
+    pub partition_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Default for Config {
             seal: alloc.seal,
             capacity: None,
             workers: 0,
+            partition_grace_secs: alloc.partition_grace_secs,
             axon: AxonConfig {
                 ip: "0.0.0.0".into(),
                 port: 8091,
@@ -178,6 +181,7 @@ impl Config {
             seal: self.seal.clone(),
             capacity: self.capacity,
             min_stake: self.min_stake,
+            partition_grace_secs: self.partition_grace_secs,
             ..tessera_allocator::Config::default()
         }
     }

@@ -50,6 +50,8 @@ fn latency_histogram() -> Histogram {
 pub(crate) struct Metrics {
     pub(crate) partitions: Gauge,
     pub(crate) sealed_bytes: Gauge,
+    pub(crate) in_grace: Gauge,
+    pub(crate) grace_expires: Gauge,
     pub(crate) items: Family<Outcome, Counter>,
     pub(crate) requests: Family<Method, Counter>,
     pub(crate) latency: Family<Method, Histogram, fn() -> Histogram>,
@@ -66,6 +68,8 @@ impl Metrics {
         let m = Metrics {
             partitions: Gauge::default(),
             sealed_bytes: Gauge::default(),
+            in_grace: Gauge::default(),
+            grace_expires: Gauge::default(),
             items: Family::default(),
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
@@ -86,6 +90,16 @@ impl Metrics {
             "sealed_bytes",
             "Bytes of sealed chunks claimed across partitions",
             m.sealed_bytes.clone(),
+        );
+        r.register(
+            "partitions_in_grace",
+            "Partitions of validators that left the plan, kept because they hold client data",
+            m.in_grace.clone(),
+        );
+        r.register(
+            "partition_grace_expiry_seconds",
+            "When the first partition in grace is removed, in Unix seconds (0: none in grace)",
+            m.grace_expires.clone(),
         );
         r.register(
             "challenge_items",

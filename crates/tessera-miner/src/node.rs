@@ -218,11 +218,18 @@ pub async fn run(
 }
 
 fn count_partitions(metrics: &Metrics, entries: &[PartitionEntry]) {
-    metrics.partitions.set(entries.len() as i64);
+    let (grace, planned): (Vec<_>, Vec<_>) =
+        entries.iter().partition(|e| e.grace_until_ms.is_some());
+    metrics.partitions.set(planned.len() as i64);
     // Kept from partition.json, never by walking the databases.
     metrics
         .sealed_bytes
-        .set(entries.iter().map(|e| e.size as i64).sum());
+        .set(planned.iter().map(|e| e.size as i64).sum());
+    metrics.in_grace.set(grace.len() as i64);
+    let first = grace.iter().filter_map(|e| e.grace_until_ms).min();
+    metrics
+        .grace_expires
+        .set(first.map_or(0, |ms| (ms / 1000) as i64));
 }
 
 /// Takes back the nonces a clean stop saved; without them (first start, or after a crash) only

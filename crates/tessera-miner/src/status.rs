@@ -37,6 +37,16 @@ pub async fn report(config: &Config) -> Result<String, Error> {
             tessera_allocator::ByteSize(e.size).to_string(),
             e.seal
         );
+        if let Some(until) = e.grace_until_ms {
+            let left = until.saturating_sub(tessera_rpc::now_ms()) / 1000;
+            let _ = writeln!(
+                out,
+                "    in grace: its validator left the plan; kept for its client data until {} ({}h{:02}m from now)",
+                humantime_utc(until),
+                left / 3600,
+                left % 3600 / 60
+            );
+        }
     }
     if let Ok(free) = fs4::available_space(&dir) {
         let low = if free < config.disk.min_free.0 {
@@ -68,4 +78,9 @@ pub async fn report(config: &Config) -> Result<String, Error> {
         }
     }
     Ok(out)
+}
+
+/// `ms` since the Unix epoch as an HTTP date (`Wed, 09 Dec 2026 04:40:00 GMT`), for the operator.
+fn humantime_utc(ms: u64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
 }

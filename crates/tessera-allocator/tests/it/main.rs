@@ -5,6 +5,7 @@
 mod allocate;
 mod config;
 mod errors;
+mod keep;
 mod resume;
 mod support;
 mod validator;

@@ -176,8 +176,11 @@ impl Node {
     }
 
     pub fn partition_json(&self) -> Vec<PartitionEntry> {
-        let text = std::fs::read_to_string(self.node_dir().join("partition.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
+        tessera_allocator::read_partition_json(&self.node_dir()).unwrap()
+    }
+
+    pub fn partition_file(&self) -> tessera_allocator::PartitionFile {
+        tessera_allocator::read_partition_file(&self.node_dir()).unwrap()
     }
 }
 
@@ -392,6 +395,22 @@ async fn connect(path: &Path, read_only: bool) -> Result<SqliteConnection, sqlx:
         .read_only(read_only)
         .connect()
         .await
+}
+
+/// Puts a piece of client data in `slot` of the partition at `path`, as a validator's `Store`
+/// would.
+pub fn store_piece(path: &Path, slot: u64, byte: u8) {
+    block_on(async {
+        let mut conn = connect(path, false).await.unwrap();
+        sqlx::query("UPDATE chunks SET data = ?, root = ?, kind = 1 WHERE id = ?")
+            .bind(vec![byte; CHUNK as usize])
+            .bind(vec![byte; 32])
+            .bind(slot as i64)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    })
 }
 
 /// The rows of a partition database: id, data, root, by id.

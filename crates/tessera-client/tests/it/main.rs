@@ -2,6 +2,7 @@
 //! `tessera` binary storing and fetching files through the validator's gateway.
 
 mod access;
+mod churn;
 mod crash;
 mod failures;
 mod roundtrip;

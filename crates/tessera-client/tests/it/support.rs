@@ -38,7 +38,20 @@ impl Devnet {
         n: u16,
         extra: &[&str],
     ) -> Devnet {
+        Self::start_among(miners, capacity, k, n, extra, &[]).await
+    }
+
+    /// As `start_with`, with more neurons in the metagraph (other validators, run by no one).
+    pub async fn start_among(
+        miners: &[(&str, &[&str])],
+        capacity: &str,
+        k: u16,
+        n: u16,
+        extra: &[&str],
+        others: &[Spec],
+    ) -> Devnet {
         let mut specs = vec![Spec::validator(VALIDATOR, 1000.0)];
+        specs.extend(others.iter().cloned());
         specs.extend(miners.iter().map(|(m, _)| Spec::miner(m)));
         let net = Net::new();
         net.write_metagraph(&specs);
