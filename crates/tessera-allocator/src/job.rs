@@ -292,7 +292,7 @@ async fn allocate(
             validator: t.plan.validator,
             size: t.plan.n_chunks * chunk_size,
             n_chunks: t.plan.n_chunks,
-            seed: hex(&t.key.partition_seed()),
+            seed: hex::encode(t.key.partition_seed()),
             chunk_size,
             seal: setup.profile.name().to_owned(),
             grace_until_ms: None,
@@ -443,7 +443,7 @@ async fn leaving_partition(
                 validator: meta.validator,
                 size: tree.n_chunks * meta.chunk_size,
                 n_chunks: tree.n_chunks,
-                seed: hex(&key.partition_seed()),
+                seed: hex::encode(key.partition_seed()),
                 chunk_size: meta.chunk_size,
                 seal: profile.name().to_owned(),
                 grace_until_ms: Some(until),
@@ -671,10 +671,6 @@ fn describe_plan(
         setup.workers
     ));
     text
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Progress bars per partition and in total, with bytes per second and ETA. indicatif draws

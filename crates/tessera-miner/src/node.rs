@@ -232,23 +232,28 @@ fn count_partitions(metrics: &Metrics, entries: &[PartitionEntry]) {
         .set(first.map_or(0, |ms| (ms / 1000) as i64));
 }
 
-/// Takes back the nonces a clean stop saved; without them (first start, or after a crash) only
-/// requests signed after this start are admitted, so nothing signed before can be replayed.
+/// Takes back the nonces a clean stop saved; without them (first start, after a crash, or a
+/// malformed file, which is named in a warning) only requests signed after this start are
+/// admitted, so nothing signed before can be replayed.
 fn restore_nonces(gate: &Gate, dir: &Path) {
     let path = dir.join(NONCES_FILE);
-    let saved: Option<Vec<(AccountId, String, u64)>> = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
+    let saved = match std::fs::read(&path) {
+        Ok(bytes) => match parse_nonces(&bytes) {
+            Ok(entries) => Some(entries),
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "replay memory malformed; admitting only requests signed from now on");
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "replay memory unreadable; admitting only requests signed from now on");
+            None
+        }
+    };
     let mut replay = gate.replay();
     match saved {
         Some(entries) => {
-            let entries: Vec<_> = entries
-                .into_iter()
-                .filter_map(|(caller, nonce, at)| {
-                    let mut n = [0u8; 16];
-                    hex_decode(&nonce, &mut n).then_some((caller, n, at))
-                })
-                .collect();
             tracing::info!(nonces = entries.len(), "replay memory restored");
             replay.import(entries);
         }
@@ -258,13 +263,18 @@ fn restore_nonces(gate: &Gate, dir: &Path) {
     let _ = std::fs::remove_file(&path);
 }
 
-fn hex_decode(text: &str, out: &mut [u8; 16]) -> bool {
-    text.len() == 32
-        && (0..16).all(|i| {
-            u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-                .map(|b| out[i] = b)
-                .is_ok()
+/// The entries of a saved `nonces.json`: (caller, 16-byte nonce in hex, time).
+fn parse_nonces(bytes: &[u8]) -> Result<Vec<(AccountId, [u8; 16], u64)>, String> {
+    let saved: Vec<(AccountId, String, u64)> =
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    saved
+        .into_iter()
+        .map(|(caller, nonce, at)| {
+            let mut n = [0u8; 16];
+            hex::decode_to_slice(&nonce, &mut n).map_err(|e| format!("nonce {nonce:?}: {e}"))?;
+            Ok((caller, n, at))
         })
+        .collect()
 }
 
 /// Saves the replay memory for the next start, beside and then over the old file.
@@ -273,10 +283,7 @@ fn save_nonces(gate: &Gate, dir: &Path) {
         .replay()
         .export()
         .into_iter()
-        .map(|(caller, nonce, at)| {
-            let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-            (caller, hex, at)
-        })
+        .map(|(caller, nonce, at)| (caller, hex::encode(nonce), at))
         .collect();
     let path = dir.join(NONCES_FILE);
     let tmp: PathBuf = dir.join(format!(".{NONCES_FILE}.new"));
@@ -456,6 +463,30 @@ async fn step_loop(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reallocation failed; serving the old partitions"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_nonces;
+
+    #[test]
+    fn malformed_nonces_are_errors_never_panics() {
+        let caller = tessera_core::Keypair::from_uri("//Alice")
+            .unwrap()
+            .account();
+        let good = format!(r#"[["{caller}","000102030405060708090a0b0c0d0e0f",5]]"#);
+        assert_eq!(parse_nonces(good.as_bytes()).unwrap().len(), 1);
+        for bad in [
+            format!(r#"[["{caller}","ééééééééééééééééé",5]]"#),
+            format!(r#"[["{caller}","00",5]]"#),
+            format!(r#"[["{caller}","zz0102030405060708090a0b0c0d0e0f",5]]"#),
+            "[".to_owned(),
+            "\u{0}\u{ff}".to_owned(),
+            r#"[["not an address","000102030405060708090a0b0c0d0e0f",5]]"#.to_owned(),
+        ] {
+            assert!(parse_nonces(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 }

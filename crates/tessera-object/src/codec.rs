@@ -39,10 +39,7 @@ impl ObjectId {
 
 impl std::fmt::Display for ObjectId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -51,15 +48,8 @@ impl std::str::FromStr for ObjectId {
 
     /// 32 hex digits, as `Display` writes them.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::BadId(s.to_owned());
-        if s.len() != 32 {
-            return Err(bad());
-        }
         let mut id = [0u8; 16];
-        for (i, b) in id.iter_mut().enumerate() {
-            *b = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
-                .map_err(|_| bad())?;
-        }
+        hex::decode_to_slice(s, &mut id).map_err(|_| Error::BadId(s.to_owned()))?;
         Ok(Self(id))
     }
 }

@@ -227,3 +227,22 @@ fn digest_is_keyed_streaming_and_pinned() {
         assert_ne!(d.finish(), whole);
     }
 }
+
+#[test]
+fn object_ids_parse_only_as_written() {
+    let id: tessera_object::ObjectId = "000102030405060708090a0b0c0d0e0f".parse().unwrap();
+    assert_eq!(id.to_string(), "000102030405060708090a0b0c0d0e0f");
+    for bad in [
+        "",
+        "0001",
+        "+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f",
+        "zz0102030405060708090a0b0c0d0e0f",
+        "éé0102030405060708090a0b0c0d0e",
+        "000102030405060708090a0b0c0d0e0f00",
+    ] {
+        assert!(
+            bad.parse::<tessera_object::ObjectId>().is_err(),
+            "{bad:?} parsed"
+        );
+    }
+}

@@ -104,7 +104,7 @@ fn json(value: serde_json::Value) -> Response {
 
 fn object_json(o: &ObjectInfo) -> serde_json::Value {
     serde_json::json!({
-        "id": hex(&o.id),
+        "id": hex::encode(&o.id),
         "size": o.size,
         "k": o.k,
         "n": o.n,
@@ -114,10 +114,6 @@ fn object_json(o: &ObjectInfo) -> serde_json::Value {
         "healthy_pieces": o.healthy_pieces,
         "weakest_segment": o.weakest_segment,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl App {

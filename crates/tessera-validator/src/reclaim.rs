@@ -50,7 +50,7 @@ pub(crate) async fn reclaim(
         }
         if released_all {
             state.delete_object(&id, &owner).await?;
-            tracing::info!(object = %hex(&id), "object reclaimed");
+            tracing::info!(object = %hex::encode(id), "object reclaimed");
             gone += 1;
         }
     }
@@ -82,8 +82,4 @@ async fn release(
     )
     .map_err(|e| e.to_string())?;
     Ok(())
-}
-
-fn hex(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
