@@ -50,6 +50,15 @@ pub enum Error {
     TooLarge { len: usize, limit: usize },
 
     #[error(
+        "{queued} released slots are waiting for their reseal; {asked} more would pass the {max} queued at most: try again later"
+    )]
+    ResealQueueFull {
+        queued: usize,
+        asked: usize,
+        max: usize,
+    },
+
+    #[error(
         "no update from commitment {from_seq}: the miner no longer has the leaves it replaced (or it never signed that one); take the commitment afresh"
     )]
     NoUpdate { from_seq: u64 },
@@ -68,7 +77,9 @@ impl From<Error> for Status {
                 Status::invalid_argument(e.to_string())
             }
             Error::NotData(_) => Status::not_found(e.to_string()),
-            Error::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+            Error::TooLarge { .. } | Error::ResealQueueFull { .. } => {
+                Status::resource_exhausted(e.to_string())
+            }
             Error::Storage(_) | Error::Core(_) => {
                 tracing::error!(error = %e, "request failed");
                 Status::internal("the miner could not read its storage")

@@ -97,6 +97,7 @@ pub async fn run(
         metrics: metrics.clone(),
         throttle: Throttle::new(config.limits.bandwidth.0),
         resealing: Arc::new(tokio::sync::Semaphore::new(1)),
+        reseal_queued: Arc::default(),
     });
 
     let metrics_task = tessera_rpc::start_metrics(

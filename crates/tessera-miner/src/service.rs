@@ -1,6 +1,7 @@
 //! The `tessera.miner.v1.Miner` service: every request passes the gate, every answer is signed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -82,7 +83,15 @@ pub(crate) struct Shared {
     /// One release is resealed at a time, however many arrive: each seals on a thread of its
     /// own, and a burst must not become a thread and a few chunks of memory per release.
     pub(crate) resealing: Arc<tokio::sync::Semaphore>,
+    /// Released slots waiting for their reseal: a `Release` that would take it past
+    /// [`MAX_RESEAL_QUEUE`] is refused (the validator sends it again later), so a flood of
+    /// releases cannot queue unbounded work.
+    pub(crate) reseal_queued: Arc<AtomicUsize>,
 }
+
+/// Released slots waiting for their reseal, at most: about an hour of production sealing on one
+/// core, and a few kilobytes of ids.
+pub(crate) const MAX_RESEAL_QUEUE: usize = 2048;
 
 impl Shared {
     fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<Caller, Status> {
@@ -374,11 +383,25 @@ impl Miner for MinerService {
             .0
             .partition(&caller.hotkey)
             .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+        let asked = request.get_ref().slots.len();
+        let queued = self.0.reseal_queued.load(Ordering::Acquire);
+        if queued + asked > MAX_RESEAL_QUEUE {
+            self.0.metrics.reject("reseal_queue_full");
+            return Err(Error::ResealQueueFull {
+                queued,
+                asked,
+                max: MAX_RESEAL_QUEUE,
+            }
+            .into());
+        }
         let released = served
             .db
             .release_data(&request.get_ref().slots)
             .await
             .map_err(Error::from)?;
+        self.0
+            .reseal_queued
+            .fetch_add(released.len(), Ordering::AcqRel);
         // Filler goes back at once, so the freed slots pass challenges again as soon as sealed.
         let key = SealKey::new(
             self.0.keypair.account(),
@@ -394,6 +417,7 @@ impl Miner for MinerService {
             served.db.clone(),
             released.clone(),
             self.0.resealing.clone(),
+            self.0.reseal_queued.clone(),
         ));
         let body = ReleaseResponse { released };
         Ok(self.0.signed(body, &caller, methods::RELEASE, started))
@@ -484,7 +508,21 @@ async fn prove(served: &Served, chunk_id: u64, segment: u32) -> Result<SegmentPr
 /// thread of its own at the lowest priority (`tessera_allocator::seal_in_background`), so that
 /// challenge answers keep their CPU however much is released. Slots left unsealed, here or by a
 /// crash, are sealed by the next reallocation, which fills every missing chunk.
-async fn reseal(key: SealKey, db: PartitionDb, ids: Vec<u64>, turn: Arc<tokio::sync::Semaphore>) {
+async fn reseal(
+    key: SealKey,
+    db: PartitionDb,
+    ids: Vec<u64>,
+    turn: Arc<tokio::sync::Semaphore>,
+    queued: Arc<AtomicUsize>,
+) {
+    // Out of the queue however this ends.
+    struct Dequeue(Arc<AtomicUsize>, usize);
+    impl Drop for Dequeue {
+        fn drop(&mut self) {
+            self.0.fetch_sub(self.1, Ordering::AcqRel);
+        }
+    }
+    let _dequeue = Dequeue(queued, ids.len());
     // The semaphore is never closed, so this only waits.
     let Ok(_turn) = turn.acquire_owned().await else {
         return;

@@ -228,8 +228,13 @@ pub async fn run(
                     .round_duration
                     .observe(started.elapsed().as_secs_f64());
                 metrics.rounds.inc();
-                match crate::reclaim::reclaim(&rules, &state, &metagraph, started_ms).await {
+                match crate::reclaim::release_pending(&rules, &state, &metagraph).await {
                     // Slots went back to filler: the gateway reads its slot books afresh.
+                    Ok(n) if n > 0 => repairer.miners.reread_slots().await,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "sending pending releases failed"),
+                }
+                match crate::reclaim::reclaim(&rules, &state, &metagraph, started_ms).await {
                     Ok(n) if n > 0 => repairer.miners.reread_slots().await,
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "reclaiming expired objects failed"),

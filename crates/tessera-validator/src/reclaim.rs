@@ -57,6 +57,34 @@ pub(crate) async fn reclaim(
     Ok(gone)
 }
 
+/// Sends every release still waiting (recorded when a put or a repair moved a piece away) and
+/// forgets those the miner confirmed; the others wait for the next round. A miner gone from the
+/// metagraph has nothing left to release. Returns how many slots went back to filler.
+pub(crate) async fn release_pending(
+    rules: &Rules,
+    state: &StateDb,
+    metagraph: &Metagraph,
+) -> Result<usize, Error> {
+    let mut done = 0;
+    for (miner, slots) in state.pending_releases().await? {
+        let Some(axon) = metagraph.neuron(&miner).and_then(|n| n.axon) else {
+            state.releases_done(&miner, &slots).await?;
+            continue;
+        };
+        match release(rules, miner, axon, slots.clone()).await {
+            Ok(()) => {
+                state.releases_done(&miner, &slots).await?;
+                tracing::info!(%miner, slots = slots.len(), "moved-away pieces released");
+                done += slots.len();
+            }
+            Err(e) => {
+                tracing::warn!(%miner, slots = slots.len(), error = %e, "release failed; retrying next round")
+            }
+        }
+    }
+    Ok(done)
+}
+
 async fn release(
     rules: &Rules,
     miner: AccountId,

@@ -96,6 +96,27 @@ async fn objects_survive_a_lost_miner_and_are_repaired() {
     for (id, data) in &objects {
         assert!(net.get("Eve", id).unwrap() == *data);
     }
+
+    // The copies left on the lost miner could not be released while it was away; the releases
+    // wait in the index and go through once it is back, and it is never taken for a liar.
+    net.start_miner_with(victim, "2MiB", &[]).await;
+    net.publish_axons();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = data_slots(&net, victim, 32).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{victim} still holds moved-away pieces in {left:?}\n{}",
+            net.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let log = net.validator.as_ref().unwrap().log_text();
+    assert!(log.contains("moved-away pieces released"), "{}", net.logs());
+    assert!(!log.contains("caught lying"), "{}", net.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

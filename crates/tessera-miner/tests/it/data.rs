@@ -155,3 +155,34 @@ async fn pieces_replace_filler_and_go_back_to_it() {
     }
     panic!("slot 3 was not resealed\n{}", miner.process.log_text());
 }
+
+#[tokio::test]
+async fn the_reseal_queue_is_bounded() {
+    let miner = Miner::start(&[]).await;
+    let mut client = miner.client().await;
+    let (alice, dave) = (keypair("Alice"), miner.hotkey());
+    // More slots than the queue holds, in one release: refused before anything is dropped.
+    let (req, _) = signed(
+        ReleaseRequest {
+            slots: (0..2049).collect(),
+        },
+        &alice,
+        &dave,
+        methods::RELEASE,
+    );
+    let err = client.release(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().contains("waiting for their reseal"),
+        "{}",
+        err.message()
+    );
+    // Within the bound, releases go through.
+    let (req, _) = signed(
+        ReleaseRequest { slots: vec![1, 2] },
+        &alice,
+        &dave,
+        methods::RELEASE,
+    );
+    assert!(client.release(req).await.is_ok());
+}

@@ -200,11 +200,15 @@ impl StateDb {
     /// once settled: `None` while the piece's put is still in flight, when the slot may hold
     /// either filler or the piece and must not be challenged at all.
     pub async fn data_slots(&self, miner: &AccountId) -> Result<Vec<(u64, Option<Hash>)>, Error> {
+        // A slot waiting for its release is listed unsettled: challenged against nothing.
         let rows = sqlx::query(
             "SELECT l.slot, p.root, o.state = 'complete' FROM placements l
                JOIN pieces p ON l.object = p.object AND l.segment = p.segment AND l.piece = p.piece
                JOIN objects o ON o.id = l.object
-             WHERE l.miner = ? ORDER BY l.slot",
+             WHERE l.miner = ?1
+             UNION ALL
+             SELECT slot, NULL, 0 FROM releases WHERE miner = ?1
+             ORDER BY 1",
         )
         .bind(miner.to_ss58())
         .fetch_all(&self.db.pool)
@@ -221,16 +225,69 @@ impl StateDb {
             .collect()
     }
 
-    /// The slots of `miner` that hold, or are promised to, a piece: not free for a new one.
+    /// The slots of `miner` that hold, or are promised to, a piece, or wait for their release:
+    /// not free for a new one (a late release would drop it).
     pub async fn used_slots(&self, miner: &AccountId) -> Result<Vec<u64>, Error> {
-        let rows = sqlx::query("SELECT slot FROM placements WHERE miner = ? ORDER BY slot")
-            .bind(miner.to_ss58())
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(self.db.sql())?;
+        let rows = sqlx::query(
+            "SELECT slot FROM placements WHERE miner = ?1
+             UNION SELECT slot FROM releases WHERE miner = ?1 ORDER BY 1",
+        )
+        .bind(miner.to_ss58())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
         rows.iter()
             .map(|r| self.u64(r, 0, "placements", "slot"))
             .collect()
+    }
+
+    /// Records that `miner`'s `slot` is to be released (a copy nothing in the index points to).
+    pub async fn queue_release(
+        &self,
+        miner: &AccountId,
+        slot: u64,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        sqlx::query("INSERT OR IGNORE INTO releases (miner, slot, since_ms) VALUES (?, ?, ?)")
+            .bind(miner.to_ss58())
+            .bind(self.int("slot", slot)?)
+            .bind(self.int("now_ms", now_ms)?)
+            .execute(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(())
+    }
+
+    /// Every slot waiting for its release, by miner.
+    pub async fn pending_releases(&self) -> Result<Vec<(AccountId, Vec<u64>)>, Error> {
+        let rows = sqlx::query("SELECT miner, slot FROM releases ORDER BY miner, slot")
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        let mut out: Vec<(AccountId, Vec<u64>)> = Vec::new();
+        for r in &rows {
+            let miner = self.account(r, 0, "releases")?;
+            let slot = self.u64(r, 1, "releases", "slot")?;
+            match out.last_mut() {
+                Some((m, slots)) if *m == miner => slots.push(slot),
+                _ => out.push((miner, vec![slot])),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The miner confirmed the release of `slots`.
+    pub async fn releases_done(&self, miner: &AccountId, slots: &[u64]) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        for slot in slots {
+            sqlx::query("DELETE FROM releases WHERE miner = ? AND slot = ?")
+                .bind(miner.to_ss58())
+                .bind(self.int("slot", *slot)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?;
+        }
+        tx.commit().await.map_err(self.db.sql())
     }
 
     /// Marks the piece in `miner`'s `slot` as failed, for repair to replace; returns whether a
@@ -267,6 +324,20 @@ impl StateDb {
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
         let idx = self.int("segment", segment)?;
         for miner in drop {
+            // The copy left behind is released later, for sure: recorded here, with the move.
+            sqlx::query(
+                "INSERT OR IGNORE INTO releases (miner, slot, since_ms)
+                 SELECT miner, slot, ? FROM placements
+                 WHERE object = ? AND segment = ? AND piece = ? AND miner = ?",
+            )
+            .bind(self.int("now_ms", now_ms)?)
+            .bind(&object[..])
+            .bind(idx)
+            .bind(i64::from(piece))
+            .bind(miner.to_ss58())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db.sql())?;
             sqlx::query(
                 "DELETE FROM placements WHERE object = ? AND segment = ? AND piece = ? AND miner = ?",
             )

@@ -13,7 +13,7 @@ use tessera_core::merkle;
 use tessera_core::merkle::Hash;
 use tessera_object::Candidate;
 use tessera_proto::miner::v1::miner_client::MinerClient;
-use tessera_proto::miner::v1::{ReleaseRequest, RetrieveRequest, StoreRequest, methods};
+use tessera_proto::miner::v1::{RetrieveRequest, StoreRequest, methods};
 use tessera_proto::prost::bytes::Bytes;
 use tessera_proto::tonic::transport::{Channel, Endpoint};
 use tessera_rpc::{chunk_signed, sign_metadata, signed, verify_response, verify_response_body};
@@ -175,24 +175,6 @@ impl Miners {
             ));
         }
         Ok(Ok(data))
-    }
-
-    /// Gives `slots` of `miner` back to filler.
-    pub(crate) async fn release(&self, miner: &Holder, slots: Vec<u64>) -> Result<(), String> {
-        let mut client = self.client(miner.axon)?;
-        // Spared from challenges until resealed, whether or not the answer comes back.
-        self.rules.released.mark(&miner.hotkey, &slots);
-        let (req, nonce) = signed(
-            ReleaseRequest { slots },
-            &self.rules.keypair,
-            &miner.hotkey,
-            methods::RELEASE,
-        );
-        let resp = tokio::time::timeout(Duration::from_secs(5), client.release(req))
-            .await
-            .map_err(|_| "release timed out".to_owned())?
-            .map_err(|s| format!("release refused: {}", s.message()))?;
-        self.check(&resp, methods::RELEASE, miner, &nonce)
     }
 
     /// Checks that the answer is signed by the miner for our request: the signature holds it

@@ -166,12 +166,8 @@ async fn store_piece(
         if attempt + 1 == STORE_TRIES {
             break;
         }
-        // Whatever the failed miner kept goes back to filler; the piece moves on.
-        let failed = holder.clone();
-        let release = shared.clone();
-        tokio::spawn(async move {
-            let _ = release.miners.release(&failed, vec![slot]).await;
-        });
+        // The piece moves on; whatever the failed miner kept goes back to filler through the
+        // release that moving the placement records (sent every round until confirmed).
         let mut next = None;
         while let Some(h) = nearest(&id, holders, used) {
             used.insert(h.hotkey);

@@ -187,26 +187,20 @@ async fn repair_segment(
                 )));
             }
         };
-        shared
-            .miners
-            .unreserve(&to.hotkey, slot, recorded.is_ok())
-            .await;
         if let Err(e) = recorded {
             // The object went (deleted or expired) while its piece was rebuilt: the copy just
-            // stored belongs to nothing, so it goes back to filler.
-            let _ = shared.miners.release(&to, vec![slot]).await;
+            // stored belongs to nothing, so it goes back to filler, for sure. The slot stays
+            // taken until the release is confirmed, so no new piece lands in it first.
+            shared
+                .state
+                .queue_release(&to.hotkey, slot, now_ms())
+                .await?;
+            shared.miners.unreserve(&to.hotkey, slot, true).await;
             return Err(e.into());
         }
-        // The old copies go back to filler where their miners still answer.
-        for p in old {
-            if let Some(h) = sources.get(&p.miner) {
-                let (h, slot) = (h.clone(), p.slot);
-                let s = shared.clone();
-                tokio::spawn(async move {
-                    let _ = s.miners.release(&h, vec![slot]).await;
-                });
-            }
-        }
+        shared.miners.unreserve(&to.hotkey, slot, true).await;
+        // The old copies go back to filler through the releases that moving the placement
+        // recorded: sent every round until their miners confirm.
         shared.metrics.repaired_pieces.inc();
         tracing::info!(object = %object, segment, piece, to = %to.hotkey, slot, "piece repaired");
         moved += 1;
