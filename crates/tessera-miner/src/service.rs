@@ -95,6 +95,8 @@ pub(crate) const MAX_RESEAL_QUEUE: usize = 2048;
 
 impl Shared {
     fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<Caller, Status> {
+        // Strangers first, before anything about the body.
+        self.precheck(request.metadata(), request.remote_addr(), method)?;
         // The transport admits a chunk-sized body for `Store`; everything else keeps the
         // operator's limit.
         let len = request.get_ref().encoded_len();
@@ -112,6 +114,22 @@ impl Shared {
             &request.get_ref().encode_to_vec(),
             method,
         )
+    }
+
+    /// Refuses an unsigned request, or one from a caller the policy does not serve, or with a
+    /// stale timestamp, without looking at its body.
+    fn precheck(
+        &self,
+        md: &tessera_proto::tonic::metadata::MetadataMap,
+        remote: Option<std::net::SocketAddr>,
+        method: &str,
+    ) -> Result<AccountId, Status> {
+        self.gate.precheck(md, remote, method, |hotkey| {
+            self.policy
+                .read()
+                .map_err(|_| Refusal::Unknown("policy unavailable".into()))?
+                .admit(hotkey)
+        })
     }
 
     /// `admit` for a request whose signed body is `body` (a chunk-carrying message's
@@ -290,7 +308,27 @@ impl Miner for MinerService {
         let started = Instant::now();
         let remote = request.remote_addr();
         let (md, _, StoreRequest { slot, data }) = request.into_parts();
-        // The root first: the request is signed over it (`chunk_signed`), and it is what the
+        // Who is calling, and whether the piece fits its partition, before the megabyte is
+        // hashed: a stranger, or a validator sending a piece that cannot be stored, costs no
+        // work proportional to the body.
+        let claimed = self.0.precheck(&md, remote, methods::STORE)?;
+        if let Some(served) = self.0.partition(&claimed) {
+            if slot >= served.n_chunks {
+                return Err(Error::SlotOutOfRange {
+                    slot,
+                    n_chunks: served.n_chunks,
+                }
+                .into());
+            }
+            if data.len() as u64 != served.chunk_size {
+                return Err(Error::PieceLength {
+                    len: data.len(),
+                    chunk_size: served.chunk_size,
+                }
+                .into());
+            }
+        }
+        // The root next: the request is signed over it (`chunk_signed`), and it is what the
         // slot will prove into. The validator checks it against its own.
         let len = data.len();
         let (data, root) = tokio::task::spawn_blocking(move || {

@@ -124,6 +124,28 @@ impl Gate {
         })
     }
 
+    /// Everything `check_body` checks that needs no body: the signature's headers are there and
+    /// well formed, the policy admits the caller, and the timestamp is fresh. A node calls this
+    /// before any work proportional to the body (hashing a chunk), so a stranger costs it
+    /// nothing; `check_body` still follows, for the signature and the replay memory. Returns
+    /// the hotkey the request claims, not yet proven.
+    pub fn precheck(
+        &self,
+        md: &MetadataMap,
+        remote: Option<std::net::SocketAddr>,
+        method: &str,
+        policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
+    ) -> Result<AccountId, Status> {
+        self.headers(md, policy).map(|h| h.hotkey).map_err(|(label, status)| {
+            let peer = remote.map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
+            tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), "request refused");
+            if let Some(observe) = &self.observer {
+                observe(label);
+            }
+            status
+        })
+    }
+
     fn check_inner(
         &self,
         md: &MetadataMap,
@@ -131,6 +153,38 @@ impl Gate {
         method: &str,
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
     ) -> Result<Caller, (&'static str, Status)> {
+        let Headers {
+            hotkey,
+            nonce,
+            timestamp,
+            signature,
+            now,
+        } = self.headers(md, policy)?;
+        let unauth =
+            |label: &'static str, m: String| (label, Status::new(Code::Unauthenticated, m));
+        let digest = auth::body_digest(body);
+        let message = auth::request_message(method, &self.me, &nonce, timestamp, &digest);
+        hotkey
+            .verify(&message, &Signature(signature))
+            .map_err(|_| {
+                unauth(
+                    "bad_signature",
+                    format!("bad signature from {hotkey} for {method}"),
+                )
+            })?;
+        self.replay()
+            .admit(&hotkey, &nonce, timestamp, now)
+            .map_err(freshness_status)?;
+        Ok(Caller { hotkey, nonce })
+    }
+
+    /// The signature's headers, parsed, once the policy admits the caller and the timestamp is
+    /// fresh.
+    fn headers(
+        &self,
+        md: &MetadataMap,
+        policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
+    ) -> Result<Headers, (&'static str, Status)> {
         let unauth =
             |label: &'static str, m: String| (label, Status::new(Code::Unauthenticated, m));
         let hotkey = text(md, keys::HOTKEY)
@@ -163,21 +217,23 @@ impl Gate {
         self.replay()
             .check_time(timestamp, now)
             .map_err(freshness_status)?;
-        let digest = auth::body_digest(body);
-        let message = auth::request_message(method, &self.me, &nonce, timestamp, &digest);
-        hotkey
-            .verify(&message, &Signature(signature))
-            .map_err(|_| {
-                unauth(
-                    "bad_signature",
-                    format!("bad signature from {hotkey} for {method}"),
-                )
-            })?;
-        self.replay()
-            .admit(&hotkey, &nonce, timestamp, now)
-            .map_err(freshness_status)?;
-        Ok(Caller { hotkey, nonce })
+        Ok(Headers {
+            hotkey,
+            nonce,
+            timestamp,
+            signature,
+            now,
+        })
     }
+}
+
+/// A request's signature headers, parsed.
+struct Headers {
+    hotkey: AccountId,
+    nonce: Nonce,
+    timestamp: u64,
+    signature: [u8; 64],
+    now: u64,
 }
 
 fn freshness_status(f: Freshness) -> (&'static str, Status) {

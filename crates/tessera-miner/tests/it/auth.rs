@@ -251,3 +251,47 @@ async fn every_refusal_has_its_code() {
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[tokio::test]
+async fn strangers_are_refused_before_their_body_is_looked_at() {
+    let miner = Miner::start(&["--auth.max_request_bytes", "4096"]).await;
+    let mut client = miner.client().await;
+    let dave = miner.hotkey();
+    let store = |data: Vec<u8>| {
+        Request::new(tessera_proto::miner::v1::StoreRequest {
+            slot: 0,
+            data: data.into(),
+        })
+    };
+    // Unsigned: an empty piece and a whole one alike are unauthenticated, not malformed.
+    for data in [Vec::new(), vec![1; crate::support::CHUNK as usize]] {
+        let status = client.store(store(data)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{}", status.message());
+    }
+    // Signed by a hotkey the metagraph does not list: refused whatever it sends.
+    for data in [Vec::new(), vec![1; crate::support::CHUNK as usize]] {
+        let (req, _) = tessera_testkit::store_request(0, data, &keypair("Zed"), &dave);
+        let status = client.store(req).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "{}",
+            status.message()
+        );
+    }
+    // An unsigned body over the size limit is unauthenticated too: who comes first.
+    let items = ChallengeRequest {
+        items: (0..2000)
+            .map(|i| ChallengeItem {
+                chunk_id: i,
+                segment: 0,
+            })
+            .collect(),
+    };
+    let status = client.challenge(Request::new(items)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{}", status.message());
+    // A known validator's piece of the wrong length is refused for that.
+    let (req, _) = tessera_testkit::store_request(0, vec![1; 4096], &keypair("Alice"), &dave);
+    let status = client.store(req).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+}
