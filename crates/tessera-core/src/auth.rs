@@ -82,7 +82,13 @@ pub enum Freshness {
     /// The timestamp is older than the node's start after an unclean stop, when the nonces seen
     /// before it are unknown: only fresh requests can be told apart from replays.
     BeforeRestart { started_ms: u64 },
+    /// The memory holds as many nonces as it may, over all callers: a flood of fresh callers
+    /// is refused until their nonces leave the window, rather than growing memory.
+    Full { limit: usize },
 }
+
+/// Nonces held at most over all callers, unless set otherwise: some hundreds of bytes each.
+pub const DEFAULT_MAX_NONCES: usize = 1 << 20;
 
 /// The nonces seen per caller within the timestamp window.
 ///
@@ -90,11 +96,15 @@ pub enum Freshness {
 /// of it would be refused for its timestamp anyway), and each caller keeps at most `per_caller`
 /// nonces, past which its requests are refused rather than old nonces forgotten early, which
 /// would reopen the door to replays. Callers are only recorded after their signature and
-/// permission are checked, so their number is bounded by the metagraph.
+/// permission are checked; where anyone may call (the gateway), a cap over all callers bounds
+/// the memory too, and a sweep forgets idle callers once a window.
 #[derive(Debug)]
 pub struct ReplayGuard {
     window_ms: u64,
     per_caller: usize,
+    max_total: usize,
+    total: usize,
+    last_sweep_ms: u64,
     not_before_ms: u64,
     callers: HashMap<AccountId, Seen>,
 }
@@ -105,14 +115,57 @@ struct Seen {
     set: HashSet<Nonce>,
 }
 
+impl Seen {
+    /// Forgets the nonces that arrived before `horizon`; returns how many.
+    fn expire(&mut self, horizon: u64) -> usize {
+        let mut gone = 0;
+        while let Some(&(at, old)) = self.order.front() {
+            if at >= horizon {
+                break;
+            }
+            self.order.pop_front();
+            self.set.remove(&old);
+            gone += 1;
+        }
+        gone
+    }
+}
+
 impl ReplayGuard {
     pub fn new(window_ms: u64, per_caller: usize) -> Self {
         Self {
             window_ms,
             per_caller: per_caller.max(1),
+            max_total: DEFAULT_MAX_NONCES,
+            total: 0,
+            last_sweep_ms: 0,
             not_before_ms: 0,
             callers: HashMap::new(),
         }
+    }
+
+    /// Holds at most `max` nonces over all callers.
+    pub fn with_max_nonces(mut self, max: usize) -> Self {
+        self.max_total = max.max(1);
+        self
+    }
+
+    /// The callers with a nonce held.
+    pub fn callers(&self) -> usize {
+        self.callers.len()
+    }
+
+    /// Forgets every nonce that has left the window, and every caller left with none.
+    fn sweep(&mut self, now_ms: u64) {
+        let horizon = now_ms.saturating_sub(2 * self.window_ms);
+        let mut total = 0;
+        self.callers.retain(|_, seen| {
+            seen.expire(horizon);
+            total += seen.order.len();
+            !seen.order.is_empty()
+        });
+        self.total = total;
+        self.last_sweep_ms = now_ms;
     }
 
     /// Refuses timestamps before `ms`: after a restart that lost the nonce memory, a replay of a
@@ -134,9 +187,13 @@ impl ReplayGuard {
     pub fn import(&mut self, mut entries: Vec<(AccountId, Nonce, u64)>) {
         entries.sort_by_key(|(_, _, at)| *at);
         for (caller, nonce, at) in entries {
+            if self.total >= self.max_total {
+                break;
+            }
             let seen = self.callers.entry(caller).or_default();
             if seen.set.insert(nonce) {
                 seen.order.push_back((at, nonce));
+                self.total += 1;
             }
         }
     }
@@ -168,34 +225,43 @@ impl ReplayGuard {
         now_ms: u64,
     ) -> Result<(), Freshness> {
         self.check_time(timestamp_ms, now_ms)?;
-        let seen = self.callers.entry(*caller).or_default();
+        // Idle callers go once a window; when full, as often as once a second, so that a
+        // flood costs a pass over the memory at most that often.
+        let due = now_ms >= self.last_sweep_ms.saturating_add(self.window_ms)
+            || (self.total >= self.max_total && now_ms >= self.last_sweep_ms.saturating_add(1000));
+        if due {
+            self.sweep(now_ms);
+        }
         // Timestamps are unordered across requests, so expiry is by the order of arrival: a
         // nonce leaves once it is older than twice the window, which covers any timestamp that
         // could still pass the window check.
         let horizon = now_ms.saturating_sub(2 * self.window_ms);
-        while let Some(&(at, old)) = seen.order.front() {
-            if at >= horizon {
-                break;
+        if let Some(seen) = self.callers.get_mut(caller) {
+            self.total -= seen.expire(horizon);
+            if seen.set.contains(nonce) {
+                return Err(Freshness::Replayed);
             }
-            seen.order.pop_front();
-            seen.set.remove(&old);
+            if seen.order.len() >= self.per_caller {
+                return Err(Freshness::TooMany {
+                    limit: self.per_caller,
+                });
+            }
         }
-        if seen.set.contains(nonce) {
-            return Err(Freshness::Replayed);
-        }
-        if seen.order.len() >= self.per_caller {
-            return Err(Freshness::TooMany {
-                limit: self.per_caller,
+        if self.total >= self.max_total {
+            return Err(Freshness::Full {
+                limit: self.max_total,
             });
         }
+        let seen = self.callers.entry(*caller).or_default();
         seen.order.push_back((now_ms, *nonce));
         seen.set.insert(*nonce);
+        self.total += 1;
         Ok(())
     }
 
     /// The number of nonces held, over all callers.
     pub fn len(&self) -> usize {
-        self.callers.values().map(|s| s.order.len()).sum()
+        self.total
     }
 
     pub fn is_empty(&self) -> bool {
@@ -209,6 +275,44 @@ mod tests {
 
     fn account(b: u8) -> AccountId {
         AccountId([b; 32])
+    }
+
+    #[test]
+    fn a_flood_of_fresh_callers_stays_bounded_and_real_callers_come_back() {
+        let window = 1000;
+        let mut g = ReplayGuard::new(window, 10).with_max_nonces(50_000);
+        let real = account(1);
+        assert_eq!(g.admit(&real, &[0; 16], 10_000, 10_000), Ok(()));
+        // 100 000 fresh callers within one window: the memory stops at the cap.
+        let mut refused = 0;
+        for i in 0..100_000u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            key[31] = 0xff;
+            let now = 10_000 + u64::from(i) / 1000;
+            match g.admit(&AccountId(key), &[1; 16], now, now) {
+                Ok(()) => {}
+                Err(Freshness::Full { limit: 50_000 }) => refused += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(g.len(), 50_000);
+        assert!(g.callers() <= 50_001);
+        assert_eq!(refused, 50_001, "the real caller holds one of the places");
+        // Once the flood's nonces leave the window, they are swept: a real caller is served,
+        // and its earlier nonce is still a replay while it could pass the window.
+        let later = 10_100 + 2 * window + 1;
+        assert_eq!(
+            g.admit(&real, &[0; 16], later, later),
+            Ok(()),
+            "its old nonce arrived before the horizon and its timestamp could not pass now"
+        );
+        assert!(g.len() <= 2, "{} held after the sweep", g.len());
+        assert!(g.callers() <= 2);
+        assert_eq!(
+            g.admit(&real, &[0; 16], later, later + 1),
+            Err(Freshness::Replayed)
+        );
     }
 
     #[test]
@@ -235,7 +339,9 @@ mod tests {
             Err(Freshness::OutsideWindow { .. })
         ));
         assert_eq!(g.admit(&a, &[5; 16], 12_500, 12_500), Ok(()));
-        assert_eq!(g.len(), 2);
+        // The other caller's nonce left the window too, and the sweep forgot it.
+        assert_eq!(g.len(), 1);
+        assert_eq!(g.callers(), 1);
     }
 
     #[test]

@@ -72,6 +72,20 @@ impl Gate {
         }
     }
 
+    /// Remembers at most `max` nonces over all callers: where anyone may call, a flood of
+    /// fresh callers is refused (`UNAVAILABLE`) rather than growing memory.
+    pub fn with_max_nonces(self, max: usize) -> Self {
+        let replay = self
+            .replay
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .with_max_nonces(max);
+        Self {
+            replay: Mutex::new(replay),
+            ..self
+        }
+    }
+
     /// Reports every refusal's reason to `observer`.
     pub fn with_observer(mut self, observer: RefusalObserver) -> Self {
         self.observer = Some(observer);
@@ -253,6 +267,12 @@ fn freshness_status(f: Freshness) -> (&'static str, Status) {
         Freshness::Replayed => (
             "replayed",
             Status::already_exists("nonce already used: replayed request"),
+        ),
+        Freshness::Full { limit } => (
+            "busy",
+            Status::unavailable(format!(
+                "the node is holding {limit} recent requests, its most; try again shortly"
+            )),
         ),
         Freshness::TooMany { limit } => (
             "too_many",

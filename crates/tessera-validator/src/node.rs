@@ -33,6 +33,11 @@ const GATEWAY_WINDOW_MS: u64 = 60_000;
 /// Requests one client may make within that window, which bounds the replay memory it fills.
 const GATEWAY_NONCES_PER_CLIENT: usize = 100_000;
 
+/// Nonces the gateway remembers over all clients: anyone may call it, so a flood of fresh
+/// hotkeys is refused past this (a few tens of megabytes) rather than growing memory; they
+/// leave the memory a window after they came.
+const GATEWAY_MAX_NONCES: usize = 200_000;
+
 /// The node folder, `<db_path>/<wallet.name>/<wallet.hotkey>`, as the allocator lays it out.
 pub fn node_dir(config: &Config) -> PathBuf {
     tessera_allocator::node_dir(
@@ -129,7 +134,8 @@ pub async fn run(
         data: config.data.clone(),
         params,
         chunk_size: config.chunk_size.0,
-        gate: Gate::new(me, GATEWAY_WINDOW_MS, GATEWAY_NONCES_PER_CLIENT),
+        gate: Gate::new(me, GATEWAY_WINDOW_MS, GATEWAY_NONCES_PER_CLIENT)
+            .with_max_nonces(GATEWAY_MAX_NONCES),
         miners: Miners::new(rules.clone()),
         ledger: ledger.clone(),
         metrics: metrics.clone(),
