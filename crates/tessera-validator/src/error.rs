@@ -59,3 +59,8 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 }
+
+/// A fresh id for an internal error: logged with the details, and all a client is told.
+pub(crate) fn incident_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_object::{Codec, ObjectId, ObjectKey, PlainDigest};
@@ -87,8 +87,16 @@ fn reply(e: &Error) -> Response {
         | Error::Seal(_)
         | Error::Bind { .. }
         | Error::Serve(_) => {
-            tracing::error!(error = %e, "http call failed");
-            StatusCode::INTERNAL_SERVER_ERROR
+            // The details (file paths among them) are for the operator's log; the client gets
+            // the request id to quote.
+            let id = crate::error::incident_id();
+            tracing::error!(error = %e, request_id = %id, "http call failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(HeaderName::from_static("x-request-id"), id.clone())],
+                format!("internal error; the operator's log has it as request {id}\n"),
+            )
+                .into_response();
         }
     };
     (code, format!("{e}\n")).into_response()
@@ -410,5 +418,34 @@ async fn delete_object(State(app): State<App>, Path(id): Path<String>) -> Respon
     match deleted {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => reply(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_reach_clients_as_a_request_id_only() {
+        let e = Error::Serve("/var/lib/tessera/db/validator.sqlite: disk I/O error".into());
+        let r = reply(&e);
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 16);
+        let body = body_text(r);
+        assert!(!body.contains("/var/lib"), "{body}");
+        assert!(body.contains(&id), "{body}");
+        // Client errors still say what is wrong.
+        let r = reply(&Error::NotFound("object 00".into()));
+        assert!(body_text(r).contains("object 00"));
+    }
+
+    fn body_text(r: Response) -> String {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(r.into_body(), 1 << 20))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }

@@ -527,9 +527,30 @@ pub(crate) fn status(e: &Error) -> Status {
         | Error::Seal(_)
         | Error::Bind { .. }
         | Error::Serve(_) => {
-            tracing::error!(error = %e, "gateway call failed");
-            Status::internal(m)
+            // The details (file paths among them) are for the operator's log; the client gets
+            // the request id to quote.
+            let id = crate::error::incident_id();
+            tracing::error!(error = %e, request_id = %id, "gateway call failed");
+            Status::internal(format!(
+                "internal error; the operator's log has it as request {id}"
+            ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_reach_clients_as_a_request_id_only() {
+        let e = Error::Serve("/var/lib/tessera/db/validator.sqlite: disk I/O error".into());
+        let s = status(&e);
+        assert_eq!(s.code(), tonic::Code::Internal);
+        assert!(!s.message().contains("/var/lib"), "{}", s.message());
+        assert!(s.message().contains("request "), "{}", s.message());
+        let s = status(&Error::NotFound("object 00".into()));
+        assert!(s.message().contains("object 00"));
     }
 }
 
