@@ -98,6 +98,8 @@ pub async fn run(
         throttle: Throttle::new(config.limits.bandwidth.0),
         resealing: Arc::new(tokio::sync::Semaphore::new(1)),
         reseal_queued: Arc::default(),
+        tasks: tokio_util::task::TaskTracker::new(),
+        stop: tokio_util::sync::CancellationToken::new(),
     });
 
     let metrics_task = tessera_rpc::start_metrics(
@@ -203,6 +205,10 @@ pub async fn run(
         task.abort();
         let _ = task.await;
     }
+    // Reseals under way stop between chunks; every task is done before the partitions close.
+    shared.stop.cancel();
+    shared.tasks.close();
+    shared.tasks.wait().await;
     save_nonces(&shared.gate, &config.node_dir());
     let partitions = shared
         .partitions

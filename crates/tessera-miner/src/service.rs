@@ -87,6 +87,10 @@ pub(crate) struct Shared {
     /// [`MAX_RESEAL_QUEUE`] is refused (the validator sends it again later), so a flood of
     /// releases cannot queue unbounded work.
     pub(crate) reseal_queued: Arc<AtomicUsize>,
+    /// Every task a request starts (reseals), waited for at shutdown before the partitions
+    /// close; `stop` cancels them there.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
 /// Released slots waiting for their reseal, at most: about an hour of production sealing on one
@@ -450,13 +454,22 @@ impl Miner for MinerService {
             },
         )
         .map_err(|e| Error::Serve(e.to_string()))?;
-        tokio::spawn(reseal(
+        let stop = self.0.stop.clone();
+        let work = reseal(
             key,
             served.db.clone(),
             released.clone(),
             self.0.resealing.clone(),
             self.0.reseal_queued.clone(),
-        ));
+        );
+        // Cancelled at shutdown: what is left unsealed is sealed by the next start's
+        // allocation, which fills every missing chunk.
+        self.0.tasks.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = work => {}
+            }
+        });
         let body = ReleaseResponse { released };
         Ok(self.0.signed(body, &caller, methods::RELEASE, started))
     }

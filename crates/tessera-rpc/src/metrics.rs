@@ -23,7 +23,11 @@ pub async fn serve_metrics(
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let mut shutdown = std::pin::pin!(shutdown);
+        // Each scrape's task, all ended when the endpoint stops.
+        let mut scrapes = tokio::task::JoinSet::new();
         loop {
+            // Finished scrapes leave the set as they go.
+            while scrapes.try_join_next().is_some() {}
             let (stream, _) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
@@ -35,12 +39,13 @@ pub async fn serve_metrics(
                 },
             };
             let registry = registry.clone();
-            tokio::spawn(async move {
+            scrapes.spawn(async move {
                 // A scraper that stalls must not hold a task for ever.
                 let _ =
                     tokio::time::timeout(Duration::from_secs(10), answer(stream, &registry)).await;
             });
         }
+        scrapes.shutdown().await;
     });
     Ok((bound, task))
 }

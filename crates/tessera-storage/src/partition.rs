@@ -41,6 +41,8 @@ pub struct PartitionDb {
 struct Wal {
     written: AtomicU64,
     running: AtomicBool,
+    /// The background checkpoint, waited for before the database closes.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// Bytes of chunk data written between background checkpoints.
@@ -141,7 +143,7 @@ impl PartitionDb {
         }
         self.wal.written.store(0, Ordering::Relaxed);
         let (db, wal) = (self.db.clone(), self.wal.clone());
-        tokio::spawn(async move {
+        self.wal.tasks.spawn(async move {
             if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&db.pool)
                 .await
@@ -286,6 +288,9 @@ impl PartitionDb {
 
     /// Flushes the WAL into the file and closes it.
     pub async fn close(self) {
+        // A background checkpoint under way finishes first.
+        self.wal.tasks.close();
+        self.wal.tasks.wait().await;
         self.db.close().await;
     }
 }

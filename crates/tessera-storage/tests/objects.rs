@@ -234,6 +234,7 @@ async fn version_one_state_files_migrate() {
         .await
         .unwrap();
     for sql in [
+        "DROP TABLE releases",
         "DROP TABLE lies",
         "DROP TABLE audits",
         "DROP TABLE commitments",
@@ -291,7 +292,22 @@ async fn failed_pieces_are_marked_and_moved() {
     db.move_piece(&[5; 16], 0, 1, &[account(11)], (&account(13), 77), 4_000)
         .await
         .unwrap();
+    // The old slot waits for its release, recorded with the move: taken, and unsettled (so
+    // challenged against nothing) until the miner confirms.
+    assert_eq!(db.used_slots(&account(11)).await.unwrap(), vec![501]);
+    assert_eq!(
+        db.data_slots(&account(11)).await.unwrap(),
+        vec![(501, None)]
+    );
+    assert_eq!(
+        db.pending_releases().await.unwrap(),
+        vec![(account(11), vec![501])]
+    );
+    db.releases_done(&account(11), &[501]).await.unwrap();
     assert!(db.used_slots(&account(11)).await.unwrap().is_empty());
+    assert!(db.pending_releases().await.unwrap().is_empty());
+    db.queue_release(&account(14), 3, 5_000).await.unwrap();
+    assert_eq!(db.used_slots(&account(14)).await.unwrap(), vec![3]);
     assert_eq!(db.used_slots(&account(13)).await.unwrap(), vec![77]);
     let moved = &db.placements(&[5; 16]).await.unwrap()[1];
     assert_eq!(

@@ -232,7 +232,7 @@ async fn put(app: App, id: ObjectId, request: Request) -> Response {
     let key = app.key(&id);
     let mut body = request.into_body().into_data_stream();
     // Seals the body segment by segment as it arrives: memory stays a few segments.
-    let sealer = tokio::spawn(async move {
+    let sealer = app.0.spawn(async move {
         let codec = std::sync::Arc::new(Codec::new(p, id, &key));
         let mut digest = PlainDigest::new(&key, &id);
         let capacity = p.segment_capacity();
@@ -358,7 +358,7 @@ async fn get_object(State(app): State<App>, Path(id): Path<String>) -> Response 
     };
     let expected: Option<[u8; 32]> = info.digest.as_slice().try_into().ok();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    tokio::spawn(async move {
+    app.0.spawn(async move {
         let codec = std::sync::Arc::new(Codec::new(params, id, &key));
         let mut digest = Some(PlainDigest::new(&key, &id));
         let broken = |m: String| std::io::Error::other(m);

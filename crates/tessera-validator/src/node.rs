@@ -139,6 +139,8 @@ pub async fn run(
         miners: Miners::new(rules.clone()),
         ledger: ledger.clone(),
         metrics: metrics.clone(),
+        tasks: tokio_util::task::TaskTracker::new(),
+        stop: tokio_util::sync::CancellationToken::new(),
     });
     let repairer = gateway.clone();
     let http_task = match config.data.http.as_deref() {
@@ -319,6 +321,8 @@ pub async fn run(
         task.abort();
         let _ = task.await;
     }
+    // Tasks calls started (streams of gets and puts) are cancelled and waited for.
+    repairer.stop_tasks().await;
     // The auditor stops at the signal; a seal in progress finishes first.
     let _ = auditor.await;
     pools.close().await;

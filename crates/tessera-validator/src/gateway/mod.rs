@@ -92,6 +92,33 @@ pub(crate) struct GatewayState {
     pub(crate) miners: Miners,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) metrics: Metrics,
+    /// Every task a call starts (streaming a get, forwarding a put), waited for at shutdown
+    /// before the state closes; `stop` cancels them there.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
+}
+
+impl GatewayState {
+    /// Runs `work` as a tracked task that shutdown cancels.
+    pub(crate) fn spawn(
+        &self,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = work => {}
+            }
+        })
+    }
+
+    /// Cancels every task calls started and waits for them.
+    pub(crate) async fn stop_tasks(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
 }
 
 impl std::ops::Deref for Shared {
@@ -260,7 +287,7 @@ impl Shared {
         let info = object_info(&o, &health);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let s = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
             for p in placements {
                 by_segment.entry(p.segment).or_default().push(p);
@@ -274,7 +301,7 @@ impl Shared {
                     let holders = holders.clone();
                     let placements = by_segment.remove(&next).unwrap_or_default();
                     let index = next;
-                    pending.push_back(tokio::spawn(async move {
+                    pending.push_back(s.tasks.spawn(async move {
                         get::fetch_segment(&shared, &holders, index, &placements).await
                     }));
                     next += 1;
@@ -640,7 +667,7 @@ impl Gateway for GatewayService {
             )?
             .hotkey;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let forward = tokio::spawn(async move {
+        let forward = self.0.spawn(async move {
             loop {
                 let part = match stream.message().await {
                     Ok(Some(m)) => match m.part {
@@ -675,7 +702,7 @@ impl Gateway for GatewayService {
         let opened = self.0.open_object(&request.get_ref().id, &owner).await;
         let (info, mut segments) = self.done("get", opened)?;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        tokio::spawn(async move {
+        self.0.spawn(async move {
             let first = Ok(GetResponse {
                 part: Some(get_response::Part::Object(info)),
             });
