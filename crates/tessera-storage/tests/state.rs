@@ -174,8 +174,8 @@ async fn file_is_wal_with_our_application_id() {
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
     assert_eq!(&bytes[18..20], &[2, 2]);
     assert_eq!(&bytes[68..72], b"TESS");
-    // user_version, big-endian at offset 60: commitments, audits and lies are migration 5.
-    assert_eq!(&bytes[60..64], &[0, 0, 0, 5]);
+    // user_version, big-endian at offset 60: pending releases are migration 6.
+    assert_eq!(&bytes[60..64], &[0, 0, 0, 6]);
 }
 
 #[tokio::test]

@@ -243,9 +243,9 @@ async fn file_is_wal_with_large_pages() {
             assert_eq!(pragma::<i64>(&path, "page_size").await, 65536);
             db.close().await;
         }
-        // Partitions are at migration 3 (data slots, then the commitment's tree), hash
-        // databases at 1.
-        let version = if is_partition { 3 } else { 1 };
+        // Partitions are at migration 4 (data slots, the commitment's tree, then the sequence
+        // number of the last size change), hash databases at 1.
+        let version = if is_partition { 4 } else { 1 };
         assert_eq!(pragma::<i64>(&path, "user_version").await, version);
         // The header on disk says the same (see sqlite.org/fileformat.html): page size 1 means
         // 65536, read/write versions 2 mean WAL, and the application id spells "TESS".
@@ -628,7 +628,7 @@ async fn wrong_files_are_refused_and_left_alone() {
                     e,
                     Error::SchemaTooNew {
                         found: 99,
-                        supported: 3,
+                        supported: 4,
                         ..
                     }
                 )
@@ -637,9 +637,9 @@ async fn wrong_files_are_refused_and_left_alone() {
         },
         Case {
             name: "schema newer than this build, inspected",
-            make: Make::Future(4),
+            make: Make::Future(5),
             open: Open::Existing,
-            is: |e| matches!(e, Error::SchemaTooNew { found: 4, .. }),
+            is: |e| matches!(e, Error::SchemaTooNew { found: 5, .. }),
             says: "upgrade tessera",
         },
     ];
