@@ -93,6 +93,17 @@ enum Task {
     },
     /// The README's test command: install what the tests need, then fmt, clippy and every test.
     Test,
+    /// Run every fuzz target (the `fuzz_` tests: protobuf decoding, signed requests, Merkle and
+    /// commitment paths, the metagraph and config parsers, the HTTP object routes) with many
+    /// cases; CI runs the same targets with few.
+    Fuzz {
+        /// Cases per in-process target.
+        #[arg(long, default_value_t = 10_000_000)]
+        cases: u64,
+        /// Requests sent to a real validator's HTTP routes.
+        #[arg(long, default_value_t = 100_000)]
+        http_cases: u64,
+    },
     /// Read a subnet's metagraph from the local Subtensor chain against a raw read of the same
     /// keys, and time set_weights to its block.
     BenchChain {
@@ -129,6 +140,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Task::Demo { capacity } => demo(&capacity),
         Task::Test => test::run(workspace_root()),
+        Task::Fuzz { cases, http_cases } => test::fuzz(workspace_root(), cases, http_cases),
         Task::BenchChain { neurons, rounds } => bench_chain::run(neurons, rounds),
         Task::Devnet {
             miners,

@@ -49,6 +49,42 @@ pub fn run(root: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `cargo xtask fuzz`: the `fuzz_` tests of every crate, `cases` each (`http_cases` real
+/// requests for the HTTP routes), on as many threads as there are cores. A crash is a failing
+/// test, and proptest saves the input that made it beside the test (`*.proptest-regressions`).
+pub fn fuzz(root: &Path, cases: u64, http_cases: u64) -> anyhow::Result<ExitCode> {
+    println!("== fuzz: {cases} cases per target, {http_cases} HTTP requests");
+    let started = std::time::Instant::now();
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--",
+            "fuzz_",
+            "--nocapture",
+        ])
+        .env("PROPTEST_CASES", cases.to_string())
+        .env("FUZZ_HTTP_CASES", http_cases.to_string())
+        .current_dir(root)
+        .status()
+        .context("run cargo test")?;
+    println!(
+        "== fuzz {} in {:.0} s",
+        if status.success() {
+            "passed"
+        } else {
+            "FOUND A CRASH"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn have(command: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {command} >/dev/null 2>&1")])

@@ -289,4 +289,23 @@ mod tests {
             Ok(())
         });
     }
+
+    proptest::proptest! {
+        /// Fuzzing on stable Rust: any settings file, and sizes as text, give a value or one
+        /// line of error; never a panic. `cargo xtask fuzz` runs many more cases.
+        #[test]
+        fn fuzz_config_parsing(
+            text in "(([a-z_.]{1,12} = )?[ -~\\n]{0,40}\\n){0,6}",
+            size in ".{0,24}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fuzz.toml");
+            std::fs::write(&path, &text).unwrap();
+            if let Err(e) = Config::load(Some(&path), &[]) {
+                let line = e.to_string();
+                proptest::prop_assert!(!line.contains('\n'), "{line}");
+            }
+            let _ = size.parse::<ByteSize>();
+        }
+    }
 }

@@ -460,3 +460,26 @@ fn non_finite_stake_is_written_so_that_reading_names_it() {
         format!("metagraph {PATH}:6: stake nan is not a finite number")
     );
 }
+
+proptest::proptest! {
+    /// Fuzzing on stable Rust: any text, and the good file with bytes changed, parses or gives
+    /// an error naming the file; never a panic. `cargo xtask fuzz` runs many more cases.
+    #[test]
+    fn fuzz_metagraph_parsing(
+        text in ".{0,400}",
+        edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<char>()), 0..6),
+    ) {
+        if let Err(e) = Metagraph::from_toml(&text, Path::new(PATH), 1) {
+            proptest::prop_assert!(e.to_string().contains(PATH), "{e}");
+        }
+        let mut good: Vec<char> = expand(GOOD).chars().collect();
+        for (at, c) in edits {
+            let i = at.index(good.len());
+            good[i] = c;
+        }
+        let good: String = good.into_iter().collect();
+        if let Err(e) = Metagraph::from_toml(&good, Path::new(PATH), 1) {
+            proptest::prop_assert!(e.to_string().contains(PATH), "{e}");
+        }
+    }
+}

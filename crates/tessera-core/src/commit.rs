@@ -341,6 +341,14 @@ pub fn apply(
     let fault = |index: u64, reason: String| Fault::Group { index, reason };
     let old_count = group_count(held.n_chunks);
     let new_count = group_count(next.n_chunks);
+    // Every group beyond the old end must be shown, so a size the updates cannot cover is
+    // refused before anything is allocated for it (a forged size of 2^64 slots would otherwise
+    // ask for more memory than any machine has).
+    if new_count > old_count.saturating_add(updates.len() as u64) {
+        return Err(Fault::MissingGroup {
+            index: old_count.saturating_add(updates.len() as u64),
+        });
+    }
     let mut shown: BTreeMap<u64, Hash> = BTreeMap::new();
     let mut changes = Vec::new();
     for u in updates {

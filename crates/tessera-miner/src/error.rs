@@ -80,6 +80,10 @@ impl From<Error> for Status {
             Error::TooLarge { .. } | Error::ResealQueueFull { .. } => {
                 Status::resource_exhausted(e.to_string())
             }
+            Error::Storage(s) if s.is_disk_full() => {
+                tracing::warn!(error = %s, "a write failed: the disk is full");
+                Status::resource_exhausted("the miner's disk is full; store the piece elsewhere")
+            }
             Error::Storage(_) | Error::Core(_) => {
                 tracing::error!(error = %e, "request failed");
                 Status::internal("the miner could not read its storage")

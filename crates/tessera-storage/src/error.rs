@@ -99,3 +99,24 @@ pub enum Error {
     #[error("{path}: sqlite: {source}")]
     Sqlite { path: PathBuf, source: sqlx::Error },
 }
+
+impl Error {
+    /// Whether the file system under the database is full (SQLite's `SQLITE_FULL`, or the OS's
+    /// "no space left"): the write failed whole and nothing was changed, so the caller can say
+    /// so and go on serving reads.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Sqlite { source, .. } => match source {
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    // The primary result code is the low byte of an extended one.
+                    .is_some_and(|c| c & 0xff == 13),
+                sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
+                _ => false,
+            },
+            Error::Io { source, .. } => source.raw_os_error() == Some(28),
+            _ => false,
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! test, and the panic message says which step failed.
 
 pub mod localnet;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

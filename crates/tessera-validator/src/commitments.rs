@@ -305,6 +305,12 @@ pub(crate) async fn update(
         &target.hotkey,
         &answer.commitment.ok_or("sync carries no commitment")?,
     )?;
+    if next.commitment.n_chunks > MAX_SLOTS {
+        return Err(format!(
+            "commits to {} slots, over the {MAX_SLOTS} one commitment may cover",
+            next.commitment.n_chunks
+        ));
+    }
     if let Some(want) = to_seq
         && next.commitment.seq != want
     {

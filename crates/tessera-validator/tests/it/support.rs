@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tessera_chain::{LocalChain, WeightsRecord};
 use tessera_testkit::{Net, Process, Spec, account, bin};
 use tessera_validator::status::MinerRow;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The chunk size of these tests: small, so sealing takes milliseconds.
 pub const CHUNK_FLAG: &str = "64KiB";
@@ -20,6 +21,8 @@ pub struct Subnet {
     pub validators: BTreeMap<String, Process>,
     /// Axons served from the test process (adversaries), by name.
     pub extra_axons: BTreeMap<String, SocketAddr>,
+    /// Addresses published instead of a running miner's own (a fault-injecting proxy's).
+    pub published: BTreeMap<String, SocketAddr>,
     /// The seal profile every node of the subnet uses.
     pub seal: &'static str,
 }
@@ -34,6 +37,7 @@ impl Subnet {
             miners: BTreeMap::new(),
             validators: BTreeMap::new(),
             extra_axons: BTreeMap::new(),
+            published: BTreeMap::new(),
             seal: "dev",
         }
     }
@@ -80,9 +84,10 @@ impl Subnet {
             .iter()
             .map(|s| {
                 let axon = self
-                    .miners
+                    .published
                     .get(&s.name)
-                    .map(|p| p.addr)
+                    .copied()
+                    .or_else(|| self.miners.get(&s.name).map(|p| p.addr))
                     .or_else(|| self.extra_axons.get(&s.name).copied());
                 match axon {
                     Some(a) => s.clone().with_axon(a),
@@ -193,5 +198,51 @@ where
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, head, body).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head[9..12].parse().expect("status code");
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, head, body)
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let len =
+            usize::from_str_radix(std::str::from_utf8(&raw[..line]).unwrap().trim(), 16).unwrap();
+        if len == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[line + 2..line + 2 + len]);
+        raw = &raw[line + 2 + len + 2..];
     }
 }

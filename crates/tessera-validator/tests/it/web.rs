@@ -7,48 +7,7 @@ use std::time::Duration;
 use tessera_testkit::Spec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Subnet, eventually};
-
-/// One HTTP/1.1 request on a fresh connection: (status, head, body).
-async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head[9..12].parse().expect("status code");
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, head, body)
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let len =
-            usize::from_str_radix(std::str::from_utf8(&raw[..line]).unwrap().trim(), 16).unwrap();
-        if len == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[line + 2..line + 2 + len]);
-        raw = &raw[line + 2 + len + 2..];
-    }
-}
+use crate::support::{Subnet, eventually, http};
 
 async fn subnet_with_http() -> (Subnet, SocketAddr) {
     let mut subnet = Subnet::new(vec![
@@ -195,4 +154,77 @@ async fn the_web_page_works_in_chromium() {
         dom.contains("5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy"),
         "{dom}"
     );
+}
+
+/// Fuzzing on stable Rust: the HTTP object routes of a real validator take arbitrary methods,
+/// paths, queries, headers and bodies. Each gets an answer, none an internal error, and the
+/// gateway still works afterwards. As many cases as `FUZZ_HTTP_CASES` (`cargo xtask fuzz`), 64
+/// when unset: each is a real request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_http_object_routes() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let (_subnet, addr) = subnet_with_http().await;
+    let cases: u32 = std::env::var("FUZZ_HTTP_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let request = (
+        prop_oneof![
+            Just("GET"),
+            Just("PUT"),
+            Just("POST"),
+            Just("HEAD"),
+            Just("DELETE"),
+            Just("PATCH"),
+        ],
+        prop_oneof![
+            Just("/v1/objects".to_owned()),
+            "/v1/objects/[0-9a-f]{0,40}",
+            "/v1/objects/[ -~&&[^ ?#%]]{0,40}",
+            "/v1/[a-z/%0-9]{0,20}",
+        ],
+        prop_oneof![
+            Just(String::new()),
+            "\\?ttl=[0-9a-z-]{0,22}",
+            "\\?[a-z=&]{0,30}",
+        ],
+        prop_oneof![
+            Just(String::new()),
+            "Content-Type: [ -~]{0,30}\r\n",
+            "X-Tessera-Ttl: [ -~]{0,20}\r\n",
+            "Range: bytes=[0-9-]{0,12}\r\n",
+        ],
+        proptest::collection::vec(any::<u8>(), 0..300),
+    );
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    let mut answered = std::collections::BTreeMap::<u16, u32>::new();
+    for _ in 0..cases {
+        let (method, path, query, header, body) = request.new_tree(&mut runner).unwrap().current();
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "{method} {path}{query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{header}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&body).await.unwrap();
+        let mut raw = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut raw)).await;
+        let status: u16 = std::str::from_utf8(raw.get(9..12).unwrap_or_default())
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no answer to {head:?}: {raw:?}"));
+        assert!(
+            status != 500,
+            "{head:?} got {}",
+            String::from_utf8_lossy(&raw)
+        );
+        *answered.entry(status).or_default() += 1;
+    }
+    eprintln!("fuzz_http_object_routes: {cases} requests, answered by status {answered:?}");
+    // Still serving.
+    let (status, _, _) = http(addr, "GET", "/v1/objects", b"").await;
+    assert_eq!(status, 200);
 }
