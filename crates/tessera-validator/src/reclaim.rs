@@ -17,8 +17,13 @@ use crate::round::{Rules, connect};
 /// How long a put may stay pending before it counts as dead: far longer than any put takes.
 pub(crate) const PENDING_GRACE: Duration = Duration::from_secs(600);
 
-/// Releases and forgets every object due; returns how many went. An object whose release failed
-/// on some miner stays indexed and is tried again next round.
+/// Slots sent in one `Release`: well under the miner's bound on slots waiting for a reseal.
+const RELEASE_BATCH: usize = 512;
+
+/// Releases and forgets every object due; returns how many went. The slots of all of them go to
+/// each miner together, a few requests per miner rather than one per object, so that reclaiming
+/// keeps up with clients that delete as fast as they put. An object whose release failed on
+/// some miner stays indexed and is tried again next round.
 pub(crate) async fn reclaim(
     rules: &Rules,
     state: &StateDb,
@@ -31,28 +36,38 @@ pub(crate) async fn reclaim(
         .saturating_sub(PENDING_GRACE.as_millis() as u64)
         .max(started_ms);
     let due = state.to_reclaim(now, stale_before).await?;
-    let mut gone = 0;
-    for (id, owner) in due {
-        let mut by_miner: BTreeMap<AccountId, Vec<u64>> = BTreeMap::new();
-        for p in state.placements(&id).await? {
+    let mut by_miner: BTreeMap<AccountId, Vec<u64>> = BTreeMap::new();
+    let mut miners_of: Vec<Vec<AccountId>> = Vec::with_capacity(due.len());
+    for (id, _) in &due {
+        let mut mine = Vec::new();
+        for p in state.placements(id).await? {
             by_miner.entry(p.miner).or_default().push(p.slot);
+            mine.push(p.miner);
         }
-        let mut released_all = true;
-        for (miner, slots) in by_miner {
-            // A miner gone from the metagraph has nothing left to release.
-            let Some(axon) = metagraph.neuron(&miner).and_then(|n| n.axon) else {
-                continue;
-            };
-            if let Err(e) = release(rules, miner, axon, slots).await {
+        miners_of.push(mine);
+    }
+    let mut failed: std::collections::BTreeSet<AccountId> = Default::default();
+    for (miner, slots) in by_miner {
+        // A miner gone from the metagraph has nothing left to release.
+        let Some(axon) = metagraph.neuron(&miner).and_then(|n| n.axon) else {
+            continue;
+        };
+        for batch in slots.chunks(RELEASE_BATCH) {
+            if let Err(e) = release(rules, miner, axon, batch.to_vec()).await {
                 tracing::warn!(%miner, error = %e, "release failed; retrying next round");
-                released_all = false;
+                failed.insert(miner);
+                break;
             }
         }
-        if released_all {
-            state.delete_object(&id, &owner).await?;
-            tracing::info!(object = %hex::encode(id), "object reclaimed");
-            gone += 1;
+    }
+    let mut gone = 0;
+    for ((id, owner), miners) in due.iter().zip(miners_of) {
+        if miners.iter().any(|m| failed.contains(m)) {
+            continue;
         }
+        state.delete_object(id, owner).await?;
+        tracing::info!(object = %hex::encode(id), "object reclaimed");
+        gone += 1;
     }
     Ok(gone)
 }

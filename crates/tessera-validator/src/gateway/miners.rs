@@ -51,7 +51,82 @@ pub(crate) struct Miners {
     channels: Mutex<HashMap<SocketAddr, Channel>>,
     /// Held across the index read in `reserve`, so that a slot is never seen free in the index
     /// just before its piece is recorded and then seen unreserved just after.
-    slots: tokio::sync::Mutex<HashMap<AccountId, Book>>,
+    slots: Arc<tokio::sync::Mutex<HashMap<AccountId, Book>>>,
+}
+
+/// A slot promised to a piece in flight, until `finish` says whether the piece is in the index.
+/// Dropped unfinished (a put or a repair cancelled midway), the promise still ends: the slot
+/// counts as taken until the index is read again, which then says whether a piece of the
+/// cancelled call was recorded there. Without this, every cancelled put leaked its slots.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    pub(crate) slot: u64,
+    miner: AccountId,
+    books: Arc<tokio::sync::Mutex<HashMap<AccountId, Book>>>,
+    rules: Arc<Rules>,
+    open: bool,
+}
+
+impl Reservation {
+    /// Ends the promise: `kept` when the piece is now in the index, otherwise the slot is free
+    /// again.
+    pub(crate) async fn finish(mut self, kept: bool) {
+        self.open = false;
+        let mut books = self.books.lock().await;
+        end(&mut books, &self.rules, &self.miner, self.slot, kept);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let (books, rules, miner, slot) = (
+            self.books.clone(),
+            self.rules.clone(),
+            self.miner,
+            self.slot,
+        );
+        if let Ok(mut b) = books.try_lock() {
+            end_unfinished(&mut b, &rules, &miner, slot);
+            return;
+        }
+        // Contended: ended as soon as the lock is free, in a task of its own since a drop cannot
+        // wait. It holds nothing but its turn at the lock.
+        tokio::spawn(async move {
+            end_unfinished(&mut *books.lock().await, &rules, &miner, slot);
+        });
+    }
+}
+
+/// Ends a promise its holder dropped: taken, until the index, read again, says otherwise.
+fn end_unfinished(
+    books: &mut HashMap<AccountId, Book>,
+    rules: &Rules,
+    miner: &AccountId,
+    slot: u64,
+) {
+    end(books, rules, miner, slot, true);
+    if let Some(book) = books.get_mut(miner) {
+        book.stale = true;
+    }
+}
+
+fn end(
+    books: &mut HashMap<AccountId, Book>,
+    rules: &Rules,
+    miner: &AccountId,
+    slot: u64,
+    kept: bool,
+) {
+    if let Some(book) = books.get_mut(miner) {
+        book.reserved.remove(&slot);
+        if kept {
+            book.used.insert(slot);
+        }
+    }
+    rules.released.unreserve(miner, slot);
 }
 
 impl std::fmt::Debug for Miners {
@@ -65,7 +140,7 @@ impl Miners {
         Self {
             rules,
             channels: Mutex::default(),
-            slots: tokio::sync::Mutex::default(),
+            slots: Arc::default(),
         }
     }
 
@@ -199,14 +274,15 @@ impl Miners {
         .map_err(|e| e.to_string())
     }
 
-    /// A free slot of `miner` below `n_chunks`, promised to the caller until `unreserve`: not
-    /// holding a piece in the index and not promised to another piece in flight. The index is
-    /// read once per miner and then followed in memory, so a put costs no query per piece.
+    /// A free slot of `miner` below `n_chunks`, promised to the caller until the reservation
+    /// ends: not holding a piece in the index and not promised to another piece in flight. The
+    /// index is read once per miner and then followed in memory, so a put costs no query per
+    /// piece.
     pub(crate) async fn reserve(
         &self,
         state: &StateDb,
         miner: &Holder,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<Option<Reservation>, Error> {
         let mut books = self.slots.lock().await;
         let book = books.entry(miner.hotkey).or_default();
         if book.stale {
@@ -219,26 +295,19 @@ impl Miners {
         let free = (start..n)
             .chain(0..start)
             .find(|s| !book.used.contains(s) && !book.reserved.contains(s));
-        if let Some(slot) = free {
+        Ok(free.map(|slot| {
             book.reserved.insert(slot);
             book.cursor = slot + 1;
             // Rounds must not take a piece landing here for a lie before it is indexed.
             self.rules.released.reserve(&miner.hotkey, slot);
-        }
-        Ok(free)
-    }
-
-    /// Ends the promise of `slot`: `kept` when its piece is now in the index, otherwise the slot
-    /// is free again.
-    pub(crate) async fn unreserve(&self, miner: &AccountId, slot: u64, kept: bool) {
-        let mut books = self.slots.lock().await;
-        if let Some(book) = books.get_mut(miner) {
-            book.reserved.remove(&slot);
-            if kept {
-                book.used.insert(slot);
+            Reservation {
+                slot,
+                miner: miner.hotkey,
+                books: self.slots.clone(),
+                rules: self.rules.clone(),
+                open: true,
             }
-        }
-        self.rules.released.unreserve(miner, slot);
+        }))
     }
 
     /// Makes every miner's book be read from the index again: slots were freed there (by the

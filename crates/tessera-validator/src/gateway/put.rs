@@ -12,7 +12,7 @@ use tessera_rpc::now_ms;
 use tessera_storage::SegmentRecord;
 
 use super::Shared;
-use super::miners::{Holder, MIN_REPUTATION};
+use super::miners::{Holder, MIN_REPUTATION, Reservation};
 use crate::Error;
 
 /// Tries per piece before the put gives up on it.
@@ -51,7 +51,7 @@ pub(crate) async fn put_segment(
 
     // Every piece gets a slot before anything is recorded; a full miner hands its piece on.
     let mut used: HashSet<AccountId> = HashSet::new();
-    let mut slots: Vec<(Holder, u64)> = Vec::with_capacity(pieces.len());
+    let mut slots: Vec<(Holder, Reservation)> = Vec::with_capacity(pieces.len());
     let mut outcome = Ok(());
     for (p, miner) in chosen.iter().enumerate() {
         let mut pick = holders.get(miner).cloned();
@@ -83,8 +83,8 @@ pub(crate) async fn put_segment(
         }
     }
     if let Err(e) = outcome {
-        for (h, slot) in &slots {
-            shared.miners.unreserve(&h.hotkey, *slot, false).await;
+        for (_, r) in slots {
+            r.finish(false).await;
         }
         return Err(e);
     }
@@ -95,20 +95,20 @@ pub(crate) async fn put_segment(
         pieces: slots
             .iter()
             .enumerate()
-            .map(|(p, (h, slot))| (p as u16, roots[p], vec![(h.hotkey, *slot)]))
+            .map(|(p, (h, r))| (p as u16, roots[p], vec![(h.hotkey, r.slot)]))
             .collect(),
     };
     let recorded = shared
         .state
         .record_segment(&object.0, &record, now_ms())
         .await;
-    for (h, slot) in &slots {
-        shared
-            .miners
-            .unreserve(&h.hotkey, *slot, recorded.is_ok())
-            .await;
+    let mut placed = Vec::with_capacity(slots.len());
+    for (h, r) in slots {
+        placed.push((h, r.slot));
+        r.finish(recorded.is_ok()).await;
     }
     recorded?;
+    let slots = placed;
 
     let mut tasks = tokio::task::JoinSet::new();
     for (p, ((holder, slot), data)) in slots.into_iter().zip(pieces).enumerate() {
@@ -171,14 +171,15 @@ async fn store_piece(
         let mut next = None;
         while let Some(h) = nearest(&id, holders, used) {
             used.insert(h.hotkey);
-            if let Some(s) = shared.miners.reserve(&shared.state, &h).await? {
-                next = Some((h, s));
+            if let Some(r) = shared.miners.reserve(&shared.state, &h).await? {
+                next = Some((h, r));
                 break;
             }
         }
-        let Some((h, s)) = next else {
+        let Some((h, r)) = next else {
             break;
         };
+        let s = r.slot;
         let moved = shared
             .state
             .move_piece(
@@ -190,7 +191,7 @@ async fn store_piece(
                 now_ms(),
             )
             .await;
-        shared.miners.unreserve(&h.hotkey, s, moved.is_ok()).await;
+        r.finish(moved.is_ok()).await;
         moved?;
         holder = h;
         slot = s;

@@ -153,16 +153,17 @@ async fn repair_segment(
         let mut target = None;
         while let Some(h) = put::nearest(&id, holders, &used) {
             used.insert(h.hotkey);
-            if let Some(slot) = shared.miners.reserve(&shared.state, &h).await? {
-                target = Some((h, slot));
+            if let Some(r) = shared.miners.reserve(&shared.state, &h).await? {
+                target = Some((h, r));
                 break;
             }
         }
-        let Some((to, slot)) = target else {
+        let Some((to, reservation)) = target else {
             return Err(Error::NoCapacity(format!(
                 "no miner left to take piece {piece} of segment {segment}"
             )));
         };
+        let slot = reservation.slot;
         let stored = shared.miners.store(&to, slot, data, &root).await;
         let recorded = match stored {
             Ok(()) => {
@@ -180,7 +181,7 @@ async fn repair_segment(
                     .await
             }
             Err(e) => {
-                shared.miners.unreserve(&to.hotkey, slot, false).await;
+                reservation.finish(false).await;
                 return Err(Error::Unavailable(format!(
                     "storing rebuilt piece {piece} on miner {}: {e}",
                     to.hotkey
@@ -195,10 +196,10 @@ async fn repair_segment(
                 .state
                 .queue_release(&to.hotkey, slot, now_ms())
                 .await?;
-            shared.miners.unreserve(&to.hotkey, slot, true).await;
+            reservation.finish(true).await;
             return Err(e.into());
         }
-        shared.miners.unreserve(&to.hotkey, slot, true).await;
+        reservation.finish(true).await;
         // The old copies go back to filler through the releases that moving the placement
         // recorded: sent every round until their miners confirm.
         shared.metrics.repaired_pieces.inc();

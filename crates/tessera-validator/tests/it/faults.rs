@@ -231,7 +231,7 @@ async fn a_full_disk_refuses_stores_and_keeps_serving() {
     specs.extend(["Dave", "Ferdie", "Grace", "Heidi"].map(Spec::miner));
     let mut subnet = Subnet::new(specs);
     // Heidi's folder is a file system of its own, a little larger than her partition.
-    let _mount = Mounted::tmpfs(&subnet.net.node_dir("Heidi"), "6m");
+    let _mount = Mounted::tmpfs(&subnet.net.node_dir("Heidi"), "12m");
     for m in ["Dave", "Ferdie", "Grace", "Heidi"] {
         subnet.start_miner(m, "4MiB", &[]).await;
     }

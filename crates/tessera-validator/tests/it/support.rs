@@ -208,19 +208,26 @@ pub async fn http(
     path: &str,
     body: &[u8],
 ) -> (u16, String, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut s = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(e) => return (0, format!("connect: {e}"), Vec::new()),
+    };
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
+    // A server may answer (and close) before taking the whole body, as it does when it refuses
+    // a put early: the answer is read whatever happened to the writes.
+    let sent = async {
+        s.write_all(head.as_bytes()).await?;
+        s.write_all(body).await
+    }
+    .await;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
+    let read = s.read_to_end(&mut raw).await;
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, format!("no answer: sent {sent:?}, read {read:?}"), raw);
+    };
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let status = head[9..12].parse().expect("status code");
     let mut body = raw[split + 4..].to_vec();
