@@ -316,42 +316,10 @@ impl Miner for MinerService {
         // hashed: a stranger, or a validator sending a piece that cannot be stored, costs no
         // work proportional to the body.
         let claimed = self.0.precheck(&md, remote, methods::STORE)?;
-        if let Some(served) = self.0.partition(&claimed) {
-            if slot >= served.n_chunks {
-                return Err(Error::SlotOutOfRange {
-                    slot,
-                    n_chunks: served.n_chunks,
-                }
-                .into());
-            }
-            if data.len() as u64 != served.chunk_size {
-                return Err(Error::PieceLength {
-                    len: data.len(),
-                    chunk_size: served.chunk_size,
-                }
-                .into());
-            }
-        }
-        // The root next: the request is signed over it (`chunk_signed`), and it is what the
-        // slot will prove into. The validator checks it against its own.
-        let len = data.len();
-        let (data, root) = tokio::task::spawn_blocking(move || {
-            let root = merkle::root(&data);
-            (data, root)
-        })
-        .await
-        .map_err(|e| Error::Serve(format!("hashing task failed: {e}")))?;
-        let root = root.map_err(|_| Error::NotSegments(len))?;
-        let caller = self.0.admit_body(
-            &md,
-            remote,
-            &tessera_rpc::chunk_signed::store(slot, &root),
-            methods::STORE,
-        )?;
         let served = self
             .0
-            .partition(&caller.hotkey)
-            .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
+            .partition(&claimed)
+            .ok_or_else(|| Error::NoPartition(claimed.to_ss58()))?;
         if slot >= served.n_chunks {
             return Err(Error::SlotOutOfRange {
                 slot,
@@ -366,6 +334,23 @@ impl Miner for MinerService {
             }
             .into());
         }
+        // The root next: the request is signed over it (`chunk_signed`), and it is what the
+        // slot will prove into. The validator checks it against its own.
+        let len = data.len();
+        let (data, root) = tokio::task::spawn_blocking(move || {
+            let root = merkle::root(&data);
+            (data, root)
+        })
+        .await
+        .map_err(|e| Error::Serve(format!("hashing task failed: {e}")))?;
+        let root = root.map_err(|_| Error::NotSegments(len))?;
+        // The signature proves the hotkey the headers claimed, whose partition is `served`.
+        let caller = self.0.admit_body(
+            &md,
+            remote,
+            &tessera_rpc::chunk_signed::store(slot, &root),
+            methods::STORE,
+        )?;
         served
             .db
             .store_data(slot, &data, &root)

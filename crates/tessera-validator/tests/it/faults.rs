@@ -236,27 +236,8 @@ async fn a_full_disk_refuses_stores_and_keeps_serving() {
         subnet.start_miner(m, "4MiB", &[]).await;
     }
     subnet.publish_axons();
-    subnet
-        .start_validator(
-            "Alice",
-            &[
-                "--data.k",
-                "2",
-                "--data.n",
-                "3",
-                "--data.http",
-                "127.0.0.1:0",
-            ],
-        )
-        .await;
-    let addr = subnet.validators["Alice"]
-        .early_addr("http on ")
-        .expect("the validator reports its http address");
-    eventually(Duration::from_secs(60), "four trusted miners", || async {
-        let rows = subnet.rows("Alice").await;
-        (rows.values().filter(|r| r.proven_bytes > 0).count() == 4).then_some(())
-    })
-    .await;
+    let addr = subnet.start_http_validator().await;
+    subnet.wait_proven(4, Duration::from_secs(60)).await;
 
     // Her disk fills: the WAL is emptied into the file, then ballast takes every byte left.
     let dir = subnet.net.node_dir("Heidi");

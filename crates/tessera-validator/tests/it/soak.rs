@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tessera_testkit::Spec;
 
-use crate::support::{Subnet, eventually, http};
+use crate::support::{Subnet, http};
 
 const MINERS: [&str; 4] = ["Dave", "Ferdie", "Grace", "Heidi"];
 
@@ -44,27 +44,8 @@ async fn soak_clients_through_miner_restarts() {
         subnet.start_miner(m, "96MiB", &[]).await;
     }
     subnet.publish_axons();
-    subnet
-        .start_validator(
-            "Alice",
-            &[
-                "--data.k",
-                "2",
-                "--data.n",
-                "3",
-                "--data.http",
-                "127.0.0.1:0",
-            ],
-        )
-        .await;
-    let addr = subnet.validators["Alice"]
-        .early_addr("http on ")
-        .expect("the validator reports its http address");
-    eventually(Duration::from_secs(90), "four trusted miners", || async {
-        let rows = subnet.rows("Alice").await;
-        (rows.values().filter(|r| r.proven_bytes > 0).count() == 4).then_some(())
-    })
-    .await;
+    let addr = subnet.start_http_validator().await;
+    subnet.wait_proven(4, Duration::from_secs(90)).await;
 
     let counts = Arc::new(Counts::default());
     let started = Instant::now();

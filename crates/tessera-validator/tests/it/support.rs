@@ -105,6 +105,34 @@ impl Subnet {
         self.validators.insert(name.into(), p);
     }
 
+    /// Starts validator Alice coding 2 of 3 with her HTTP face, and returns its address.
+    pub async fn start_http_validator(&mut self) -> SocketAddr {
+        self.start_validator(
+            "Alice",
+            &[
+                "--data.k",
+                "2",
+                "--data.n",
+                "3",
+                "--data.http",
+                "127.0.0.1:0",
+            ],
+        )
+        .await;
+        self.validators["Alice"]
+            .early_addr("http on ")
+            .expect("the validator reports its http address")
+    }
+
+    /// Waits until Alice proves capacity for `n` miners.
+    pub async fn wait_proven(&self, n: usize, timeout: Duration) {
+        eventually(timeout, "miners with proven capacity", || async {
+            let rows = self.rows("Alice").await;
+            (rows.values().filter(|r| r.proven_bytes > 0).count() >= n).then_some(())
+        })
+        .await;
+    }
+
     pub fn spawn_validator(&self, name: &str, extra: &[&str]) -> Process {
         let mut args = self.net.node_args(name);
         let defaults = [

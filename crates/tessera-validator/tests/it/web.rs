@@ -20,22 +20,7 @@ async fn subnet_with_http() -> (Subnet, SocketAddr) {
         subnet.start_miner(m, "2MiB", &[]).await;
     }
     subnet.publish_axons();
-    subnet
-        .start_validator(
-            "Alice",
-            &[
-                "--data.k",
-                "2",
-                "--data.n",
-                "3",
-                "--data.http",
-                "127.0.0.1:0",
-            ],
-        )
-        .await;
-    let addr = subnet.validators["Alice"]
-        .early_addr("http on ")
-        .expect("the validator reports its http address");
+    let addr = subnet.start_http_validator().await;
     // Ready once every miner has been challenged and is trusted with pieces.
     eventually(Duration::from_secs(30), "three ready miners", || async {
         let (status, _, body) = http(addr, "GET", "/v1/miners", b"").await;
