@@ -230,8 +230,8 @@ async fn a_full_disk_refuses_stores_and_keeps_serving() {
     let mut specs = vec![Spec::validator("Alice", 100.0)];
     specs.extend(["Dave", "Ferdie", "Grace", "Heidi"].map(Spec::miner));
     let mut subnet = Subnet::new(specs);
-    // Heidi's folder is a file system of its own, a little larger than her partition.
-    let _mount = Mounted::tmpfs(&subnet.net.node_dir("Heidi"), "12m");
+    // Heidi's folder is a file system of its own, room for her partition and a WAL as large.
+    let _mount = Mounted::tmpfs(&subnet.net.node_dir("Heidi"), "32m");
     for m in ["Dave", "Ferdie", "Grace", "Heidi"] {
         subnet.start_miner(m, "4MiB", &[]).await;
     }
