@@ -4,13 +4,20 @@
 //! one the validator took from `Info`, and the tree has moved past that one too before the
 //! validator can follow it. An honest miner must still pass every item (the race seen when a
 //! store lands between an answer and the validator's update); a release build has no such hook.
+//!
+//! With `TESTHOOK_SHRINK` set instead, the miner truncates its partition's filler to just below
+//! the lowest slot each challenge asks for, before answering: the reallocation race taken to its
+//! end, and the dodge a cheater could try with it.
 
 use tessera_storage::PartitionDb;
 
 use crate::Error;
 
-/// The environment variable that turns the hook on.
+/// The environment variable that turns the rewriting hook on.
 const VAR: &str = "TESTHOOK_CHURN";
+
+/// The environment variable that turns the shrinking hook on.
+const SHRINK: &str = "TESTHOOK_SHRINK";
 
 /// Deletes the last filler chunk of `db` and writes it back as it was: two new sequence numbers,
 /// the same leaves.
@@ -30,5 +37,19 @@ pub(crate) async fn rewrite_last(db: &PartitionDb) -> Result<(), Error> {
     };
     db.truncate(last).await?;
     db.insert(&[chunk]).await?;
+    Ok(())
+}
+
+/// Deletes every filler chunk from the lowest of `ids` on, so the partition's signed size no
+/// longer covers any challenged slot.
+pub(crate) async fn shrink_below(db: &PartitionDb, ids: &[u64]) -> Result<(), Error> {
+    if std::env::var_os(SHRINK).is_none() {
+        return Ok(());
+    }
+    if let Some(lowest) = ids.iter().min() {
+        // As a reallocation does it: the signed size first, then the chunks.
+        db.set_size(*lowest).await?;
+        db.truncate(*lowest).await?;
+    }
     Ok(())
 }

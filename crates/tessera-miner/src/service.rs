@@ -269,7 +269,11 @@ impl Miner for MinerService {
             .partition(&caller.hotkey)
             .ok_or_else(|| Error::NoPartition(caller.hotkey.to_ss58()))?;
         #[cfg(debug_assertions)]
-        crate::churn::rewrite_last(&served.db).await?;
+        {
+            crate::churn::rewrite_last(&served.db).await?;
+            let ids: Vec<u64> = items.iter().map(|i| i.chunk_id).collect();
+            crate::churn::shrink_below(&served.db, &ids).await?;
+        }
         let mut proofs = Vec::with_capacity(items.len());
         for item in items {
             proofs.push(prove(&served, item.chunk_id, item.segment).await?);

@@ -167,6 +167,9 @@ pub(crate) async fn challenge(
     // sealed) and the partition served still the old: only slots both cover are challenged, and
     // only they count.
     let n_chunks = held.n_chunks.min(partition.n_chunks);
+    if n_chunks == 0 {
+        return Ok(fail_all("commits to an empty tree".into(), 0, 0));
+    }
     let pool = pools.get(&target.hotkey).await?;
     let audited_enough = u64::from(held.audited) >= audit::initial_size(rules, held.n_chunks);
     // Until its initial audit is through, none of a commitment's capacity counts.
@@ -303,7 +306,18 @@ pub(crate) async fn challenge(
     // The validator's index as it is now, read only when an answer contradicts what was expected
     // of its slot when the targets were picked.
     let mut index_now: Option<HashMap<u64, Option<Hash>>> = None;
+    let mut withdrawn = 0usize;
     for (i, t) in targets.iter().enumerate() {
+        // The miner shrank its partition between the challenge and the answer (a reallocation
+        // truncates filler at the tail) and signed the smaller size: a filler slot it no longer
+        // claims is neither proven nor failed. Dodging an item this way costs every slot from it
+        // to the old end, which the claim loses at once; client data is never truncated, so a
+        // data slot given up still fails.
+        if t.id >= held.n_chunks && held.n_chunks < n_chunks && !matches!(t.expect, Expect::Data(_))
+        {
+            withdrawn += 1;
+            continue;
+        }
         let proof = response.proofs.get(i);
         let mut verdict = check_item(rules.chunk_size, &held, response.seq, t, proof);
         let mut expect = t.expect;
@@ -360,6 +374,9 @@ pub(crate) async fn challenge(
         });
     }
     let verify_secs = Some(checking.elapsed().as_secs_f64());
+    if withdrawn > 0 {
+        tracing::info!(%peer, withdrawn, slots = held.n_chunks, "items left out: the miner shrank its partition below them before answering");
+    }
     let failed = records.iter().filter(|r| !r.success).count();
     if failed > 0 {
         tracing::info!(%peer, failed, of = records.len(), first = ?records.iter().find_map(|r| r.reason.clone()), "items failed");
@@ -398,12 +415,20 @@ pub(crate) async fn challenge(
         held.audited = held.audited.saturating_add(audits);
         state.save_commitment(&held).await?;
     }
-    let now_audited = u64::from(held.audited) >= audit::initial_size(rules, held.n_chunks);
+    // An empty tree has nothing to audit and nothing to count.
+    let now_audited =
+        held.n_chunks > 0 && u64::from(held.audited) >= audit::initial_size(rules, held.n_chunks);
     if now_audited && !audited_enough {
         tracing::info!(%peer, seq = held.seq, slots = held.n_chunks, "initial audit passed: the commitment's capacity counts");
     }
+    // A shrink signed with the answer takes effect in this round's claim already.
+    let claimed_bytes = if now_audited {
+        held.n_chunks.min(n_chunks).saturating_mul(rules.chunk_size)
+    } else {
+        0
+    };
     Ok(Outcome {
-        claimed_bytes: claimed_of(now_audited),
+        claimed_bytes,
         items: records,
         verify_secs,
         audits,

@@ -279,3 +279,57 @@ async fn a_tree_that_moves_on_after_the_answer_still_passes() {
     assert!(rows["Dave"].success_rate == 1.0, "{:?}", rows["Dave"]);
     assert!(held.is_some(), "the commitment is still held");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_that_shrinks_below_each_challenge_gains_nothing() {
+    // Dave truncates its filler below the lowest slot of every challenge before answering, and
+    // signs the smaller size: the race a reallocation's shrink runs with a challenge, turned into
+    // a dodge. Its items are left out rather than failed, so an honest shrink costs nothing; but
+    // no audit ever lands, so none of its capacity ever counts. Eve, honest, is proven meanwhile.
+    let mut subnet = Subnet::new(vec![
+        Spec::validator("Alice", 1000.0),
+        Spec::miner("Dave"),
+        Spec::miner("Eve"),
+    ]);
+    subnet
+        .start_miner_env("Dave", "4MiB", &[], &[("TESTHOOK_SHRINK", "1".to_owned())])
+        .await;
+    subnet.start_miner("Eve", "4MiB", &[]).await;
+    subnet.publish_axons();
+    subnet.start_validator("Alice", &[]).await;
+    let rows = eventually(
+        Duration::from_secs(90),
+        "Eve proven, Dave's items left out until its tree is empty",
+        || async {
+            let log = subnet.validators["Alice"].log_text();
+            let rows = subnet.rows("Alice").await;
+            (log.contains("items left out: the miner shrank")
+                && log.contains("commits to an empty tree")
+                && rows.get("Eve").is_some_and(|r| r.proven_bytes > 0))
+            .then_some(rows)
+        },
+    )
+    .await;
+    assert_eq!(
+        rows["Dave"].proven_bytes,
+        0,
+        "{:?}\n{}",
+        rows["Dave"],
+        subnet.logs()
+    );
+    assert_eq!(rows["Dave"].audited.unwrap_or(0), 0, "{:?}", rows["Dave"]);
+    assert_eq!(rows["Eve"].success_rate, 1.0, "{:?}", rows["Eve"]);
+    let held = held_for_dave(&subnet).await;
+    assert!(
+        held.as_ref().is_none_or(|h| h.n_chunks < 64),
+        "the signed size fell: {held:?}"
+    );
+    assert!(
+        !subnet.validators["Alice"]
+            .log_text()
+            .lines()
+            .any(|l| l.contains("initial audit passed") && l.contains(&account("Dave").to_ss58())),
+        "Dave's capacity never counted\n{}",
+        subnet.logs()
+    );
+}
