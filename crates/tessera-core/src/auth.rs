@@ -6,6 +6,7 @@
 //! is length-prefixed, so no two different field tuples give the same message.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
@@ -85,6 +86,9 @@ pub enum Freshness {
     /// The memory holds as many nonces as it may, over all callers: a flood of fresh callers
     /// is refused until their nonces leave the window, rather than growing memory.
     Full { limit: usize },
+    /// The caller's network source (an IPv4 address, or an IPv6 /64) holds as many nonces as
+    /// one source may: a flood from one place cannot take the memory other clients need.
+    SourceFull { limit: usize },
 }
 
 /// Nonces held at most over all callers, unless set otherwise: some hundreds of bytes each.
@@ -103,16 +107,50 @@ pub struct ReplayGuard {
     window_ms: u64,
     per_caller: usize,
     max_total: usize,
+    max_per_source: usize,
     total: usize,
     last_sweep_ms: u64,
     not_before_ms: u64,
     callers: HashMap<AccountId, Seen>,
+    /// Nonces held per network source, for the callers whose source is known.
+    by_source: HashMap<IpAddr, usize>,
 }
 
 #[derive(Debug, Default)]
 struct Seen {
     order: VecDeque<(u64, Nonce)>,
     set: HashSet<Nonce>,
+    /// Where the caller's first held nonce came from: its nonces count against that source.
+    source: Option<IpAddr>,
+}
+
+/// The unit a flood is counted in: an IPv4 address, or the /64 an IPv6 host is given (one host
+/// has all of its addresses, so counting them one by one would bound nothing).
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(prefix.into())
+            }
+        },
+    }
+}
+
+/// Takes `n` nonces off `source`'s count, forgetting the source at zero.
+fn release_source(by_source: &mut HashMap<IpAddr, usize>, source: Option<IpAddr>, n: usize) {
+    let Some(src) = source else { return };
+    if n == 0 {
+        return;
+    }
+    if let Some(count) = by_source.get_mut(&src) {
+        *count = count.saturating_sub(n);
+        if *count == 0 {
+            by_source.remove(&src);
+        }
+    }
 }
 
 impl Seen {
@@ -137,11 +175,25 @@ impl ReplayGuard {
             window_ms,
             per_caller: per_caller.max(1),
             max_total: DEFAULT_MAX_NONCES,
+            max_per_source: usize::MAX,
             total: 0,
             last_sweep_ms: 0,
             not_before_ms: 0,
             callers: HashMap::new(),
+            by_source: HashMap::new(),
         }
+    }
+
+    /// Holds at most `max` nonces from any one network source (see `source_of`), for the
+    /// requests admitted with one (`admit_from`).
+    pub fn with_max_per_source(mut self, max: usize) -> Self {
+        self.max_per_source = max.max(1);
+        self
+    }
+
+    /// The network sources with a nonce held.
+    pub fn sources(&self) -> usize {
+        self.by_source.len()
     }
 
     /// Holds at most `max` nonces over all callers.
@@ -159,8 +211,10 @@ impl ReplayGuard {
     fn sweep(&mut self, now_ms: u64) {
         let horizon = now_ms.saturating_sub(2 * self.window_ms);
         let mut total = 0;
+        let by_source = &mut self.by_source;
         self.callers.retain(|_, seen| {
-            seen.expire(horizon);
+            let gone = seen.expire(horizon);
+            release_source(by_source, seen.source, gone);
             total += seen.order.len();
             !seen.order.is_empty()
         });
@@ -224,6 +278,19 @@ impl ReplayGuard {
         timestamp_ms: u64,
         now_ms: u64,
     ) -> Result<(), Freshness> {
+        self.admit_from(caller, nonce, timestamp_ms, now_ms, None)
+    }
+
+    /// `admit` for a request that came from `ip`: a new caller is also refused once its source
+    /// holds its share of the memory.
+    pub fn admit_from(
+        &mut self,
+        caller: &AccountId,
+        nonce: &Nonce,
+        timestamp_ms: u64,
+        now_ms: u64,
+        ip: Option<IpAddr>,
+    ) -> Result<(), Freshness> {
         self.check_time(timestamp_ms, now_ms)?;
         // Idle callers go once a window; when full, as often as once a second, so that a
         // flood costs a pass over the memory at most that often.
@@ -237,7 +304,9 @@ impl ReplayGuard {
         // could still pass the window check.
         let horizon = now_ms.saturating_sub(2 * self.window_ms);
         if let Some(seen) = self.callers.get_mut(caller) {
-            self.total -= seen.expire(horizon);
+            let gone = seen.expire(horizon);
+            self.total -= gone;
+            release_source(&mut self.by_source, seen.source, gone);
             if seen.set.contains(nonce) {
                 return Err(Freshness::Replayed);
             }
@@ -247,15 +316,34 @@ impl ReplayGuard {
                 });
             }
         }
+        // A known caller's nonces count where its first one came from: a client that moves
+        // between networks is not counted twice.
+        let source = match self.callers.get(caller) {
+            Some(seen) if !seen.order.is_empty() => seen.source,
+            _ => ip.map(source_of),
+        };
+        if let Some(src) = source
+            && self.by_source.get(&src).copied().unwrap_or(0) >= self.max_per_source
+        {
+            return Err(Freshness::SourceFull {
+                limit: self.max_per_source,
+            });
+        }
         if self.total >= self.max_total {
             return Err(Freshness::Full {
                 limit: self.max_total,
             });
         }
         let seen = self.callers.entry(*caller).or_default();
+        if seen.order.is_empty() {
+            seen.source = source;
+        }
         seen.order.push_back((now_ms, *nonce));
         seen.set.insert(*nonce);
         self.total += 1;
+        if let Some(src) = source {
+            *self.by_source.entry(src).or_default() += 1;
+        }
         Ok(())
     }
 
@@ -313,6 +401,54 @@ mod tests {
             g.admit(&real, &[0; 16], later, later + 1),
             Err(Freshness::Replayed)
         );
+    }
+
+    #[test]
+    fn a_flood_from_one_source_leaves_room_for_the_others() {
+        let window = 1000;
+        let mut g = ReplayGuard::new(window, 10)
+            .with_max_nonces(50_000)
+            .with_max_per_source(10_000);
+        let flood: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut refused = 0;
+        for i in 0..30_000u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            key[31] = 0xee;
+            match g.admit_from(&AccountId(key), &[1; 16], 10_000, 10_000, Some(flood)) {
+                Ok(()) => {}
+                Err(Freshness::SourceFull { limit: 10_000 }) => refused += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!((g.len(), refused, g.sources()), (10_000, 20_000, 1));
+        // Every address of one IPv6 /64 is one source; another /64 is another.
+        let v6 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        for i in 0..20_000u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            key[31] = 0xdd;
+            let ip = v6(&format!("2001:db8:0:1::{:x}", i % 0xffff + 1));
+            let _ = g.admit_from(&AccountId(key), &[1; 16], 10_000, 10_000, ip);
+        }
+        assert_eq!((g.len(), g.sources()), (20_000, 2));
+        // A client elsewhere is served, and a caller known before the flood keeps its source.
+        assert_eq!(
+            g.admit_from(&account(1), &[1; 16], 10_000, 10_000, v6("2001:db8:0:2::1")),
+            Ok(())
+        );
+        assert_eq!(
+            g.admit_from(&account(1), &[2; 16], 10_000, 10_001, Some(flood)),
+            Ok(())
+        );
+        assert_eq!(g.sources(), 3);
+        // Once the flood has left the window, its sources are forgotten too.
+        let later = 10_001 + 2 * window + 1;
+        assert_eq!(
+            g.admit_from(&account(2), &[1; 16], later, later, Some(flood)),
+            Ok(())
+        );
+        assert_eq!((g.len(), g.sources()), (1, 1));
     }
 
     #[test]

@@ -51,6 +51,36 @@ pub struct Gate {
     me: AccountId,
     replay: Mutex<ReplayGuard>,
     observer: Option<RefusalObserver>,
+    log: Mutex<LogBudget>,
+}
+
+/// Refusals logged per second at most: a flood of bad requests must not become a flood of log
+/// lines filling the operator's disk. The rest are counted, and the count is logged with the
+/// next second's first refusal.
+const REFUSALS_LOGGED_PER_SEC: u32 = 20;
+
+#[derive(Debug, Default)]
+struct LogBudget {
+    second: u64,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    /// Whether a refusal at `now_ms` is logged, and how many were left out before it.
+    fn take(&mut self, now_ms: u64) -> Option<u64> {
+        let second = now_ms / 1000;
+        if second != self.second {
+            self.second = second;
+            self.logged = 0;
+        }
+        if self.logged >= REFUSALS_LOGGED_PER_SEC {
+            self.suppressed += 1;
+            return None;
+        }
+        self.logged += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 impl std::fmt::Debug for Gate {
@@ -69,6 +99,38 @@ impl Gate {
             me,
             replay: Mutex::new(ReplayGuard::new(window_ms, nonces_per_caller)),
             observer: None,
+            log: Mutex::new(LogBudget::default()),
+        }
+    }
+
+    /// Remembers at most `max` nonces from any one network source (an IPv4 address or an IPv6
+    /// /64): where anyone may call, a flood from one place is refused (`RESOURCE_EXHAUSTED`)
+    /// while clients elsewhere are still served.
+    pub fn with_max_per_source(self, max: usize) -> Self {
+        let replay = self
+            .replay
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .with_max_per_source(max);
+        Self {
+            replay: Mutex::new(replay),
+            ..self
+        }
+    }
+
+    /// Logs a refusal unless this second's budget of log lines is spent.
+    fn log_refusal(&self, remote: Option<std::net::SocketAddr>, method: &str, status: &Status) {
+        let budget = self
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(now_ms());
+        let Some(suppressed) = budget else { return };
+        let peer = remote.map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
+        if suppressed > 0 {
+            tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), suppressed, "request refused (and more refusals not logged, over the log's budget)");
+        } else {
+            tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), "request refused");
         }
     }
 
@@ -127,10 +189,9 @@ impl Gate {
         method: &str,
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
     ) -> Result<Caller, Status> {
-        let result = self.check_inner(md, body, method, policy);
+        let result = self.check_inner(md, remote, body, method, policy);
         result.map_err(|(label, status)| {
-            let peer = remote.map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
-            tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), "request refused");
+            self.log_refusal(remote, method, &status);
             if let Some(observe) = &self.observer {
                 observe(label);
             }
@@ -150,19 +211,21 @@ impl Gate {
         method: &str,
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
     ) -> Result<AccountId, Status> {
-        self.headers(md, policy).map(|h| h.hotkey).map_err(|(label, status)| {
-            let peer = remote.map_or_else(|| "unknown peer".to_owned(), |a| a.to_string());
-            tracing::warn!(%peer, method, code = ?status.code(), reason = status.message(), "request refused");
-            if let Some(observe) = &self.observer {
-                observe(label);
-            }
-            status
-        })
+        self.headers(md, policy)
+            .map(|h| h.hotkey)
+            .map_err(|(label, status)| {
+                self.log_refusal(remote, method, &status);
+                if let Some(observe) = &self.observer {
+                    observe(label);
+                }
+                status
+            })
     }
 
     fn check_inner(
         &self,
         md: &MetadataMap,
+        remote: Option<std::net::SocketAddr>,
         body: &[u8],
         method: &str,
         policy: impl FnOnce(&AccountId) -> Result<(), Refusal>,
@@ -187,7 +250,7 @@ impl Gate {
                 )
             })?;
         self.replay()
-            .admit(&hotkey, &nonce, timestamp, now)
+            .admit_from(&hotkey, &nonce, timestamp, now, remote.map(|a| a.ip()))
             .map_err(freshness_status)?;
         Ok(Caller { hotkey, nonce })
     }
@@ -272,6 +335,12 @@ fn freshness_status(f: Freshness) -> (&'static str, Status) {
             "busy",
             Status::unavailable(format!(
                 "the node is holding {limit} recent requests, its most; try again shortly"
+            )),
+        ),
+        Freshness::SourceFull { limit } => (
+            "flood",
+            Status::resource_exhausted(format!(
+                "{limit} recent requests from your network, its most; try again shortly"
             )),
         ),
         Freshness::TooMany { limit } => (

@@ -63,6 +63,11 @@ pub(crate) struct Metrics {
     pub(crate) repair_failures: Counter,
     /// Segments at or below the repair threshold at the last sweep.
     pub(crate) weak_segments: Gauge,
+    /// Client nonces the gateway's replay memory holds, and the callers and network sources
+    /// they belong to: bounded however many hotkeys call.
+    pub(crate) replay_nonces: Gauge,
+    pub(crate) replay_callers: Gauge,
+    pub(crate) replay_sources: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,6 +102,9 @@ impl Metrics {
             repaired_pieces: Counter::default(),
             repair_failures: Counter::default(),
             weak_segments: Gauge::default(),
+            replay_nonces: Gauge::default(),
+            replay_callers: Gauge::default(),
+            replay_sources: Gauge::default(),
         };
         let mut r = Registry::with_prefix("tessera_validator");
         m.chain.register(&mut r);
@@ -196,6 +204,21 @@ impl Metrics {
             "weak_segments",
             "Segments at or below the repair threshold at the last sweep",
             m.weak_segments.clone(),
+        );
+        r.register(
+            "gateway_replay_nonces",
+            "Client request nonces held by the gateway's replay memory",
+            m.replay_nonces.clone(),
+        );
+        r.register(
+            "gateway_replay_callers",
+            "Client hotkeys with a nonce held by the gateway's replay memory",
+            m.replay_callers.clone(),
+        );
+        r.register(
+            "gateway_replay_sources",
+            "Network sources (IPv4 addresses, IPv6 /64s) with a nonce held by the gateway",
+            m.replay_sources.clone(),
         );
         (m, Arc::new(r))
     }

@@ -38,6 +38,10 @@ const GATEWAY_NONCES_PER_CLIENT: usize = 100_000;
 /// leave the memory a window after they came.
 const GATEWAY_MAX_NONCES: usize = 200_000;
 
+/// Of those, what one network source (an IPv4 address, an IPv6 /64) may hold: a flood from one
+/// place fills its quarter and is refused, while clients elsewhere are still served.
+const GATEWAY_MAX_NONCES_PER_SOURCE: usize = 50_000;
+
 /// The node folder, `<db_path>/<wallet.name>/<wallet.hotkey>`, as the allocator lays it out.
 pub fn node_dir(config: &Config) -> PathBuf {
     tessera_allocator::node_dir(
@@ -135,7 +139,8 @@ pub async fn run(
         params,
         chunk_size: config.chunk_size.0,
         gate: Gate::new(me, GATEWAY_WINDOW_MS, GATEWAY_NONCES_PER_CLIENT)
-            .with_max_nonces(GATEWAY_MAX_NONCES),
+            .with_max_nonces(GATEWAY_MAX_NONCES)
+            .with_max_per_source(GATEWAY_MAX_NONCES_PER_SOURCE),
         miners: Miners::new(rules.clone()),
         ledger: ledger.clone(),
         metrics: metrics.clone(),

@@ -202,9 +202,21 @@ impl Shared {
 
     /// Lets a signed client in: any hotkey may store, and sees only its own objects.
     fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<AccountId, Status> {
-        self.gate
+        let admitted = self
+            .gate
             .check(request, method, |_| Ok(()))
-            .map(|c| c.hotkey)
+            .map(|c| c.hotkey);
+        self.replay_gauges();
+        admitted
+    }
+
+    /// Shows the replay memory's size in the metrics.
+    fn replay_gauges(&self) {
+        let replay = self.gate.replay();
+        let m = &self.metrics;
+        m.replay_nonces.set(replay.len() as i64);
+        m.replay_callers.set(replay.callers() as i64);
+        m.replay_sources.set(replay.sources() as i64);
     }
 
     /// `owner`'s live, complete object `id`; anyone else is told it does not exist, so that ids
@@ -655,17 +667,15 @@ impl Gateway for GatewayService {
                 "the first message of a put must be its header",
             ));
         };
-        let owner = self
-            .0
-            .gate
-            .check_body(
-                &md,
-                remote,
-                &first.encode_to_vec(),
-                methods::PUT,
-                |_| Ok(()),
-            )?
-            .hotkey;
+        let owner = self.0.gate.check_body(
+            &md,
+            remote,
+            &first.encode_to_vec(),
+            methods::PUT,
+            |_| Ok(()),
+        );
+        self.0.replay_gauges();
+        let owner = owner?.hotkey;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let forward = self.0.spawn(async move {
             loop {

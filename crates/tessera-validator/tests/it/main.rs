@@ -6,6 +6,7 @@ mod audit;
 mod chain;
 mod data;
 mod faults;
+mod flood;
 mod network;
 mod ops;
 mod restart;
