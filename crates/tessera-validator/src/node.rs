@@ -469,8 +469,13 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
             }
         };
         let mut outcome = outcome?;
-        // A data slot that failed holds a piece repair must replace.
-        for item in outcome.items.iter().filter(|i| !i.success) {
+        // A data slot that failed in an answer holds a piece repair must replace. A round that
+        // failed whole says nothing about any slot (its items all name slot 0).
+        for item in outcome
+            .items
+            .iter()
+            .filter(|i| outcome.answered && !i.success)
+        {
             if matches!(data.get(&item.chunk_id), Some(Some(_)))
                 && state
                     .mark_failed(&target.hotkey, item.chunk_id, now)

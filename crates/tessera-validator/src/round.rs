@@ -64,6 +64,11 @@ pub(crate) struct Outcome {
     pub(crate) audits: u32,
     /// Caught lying in this round: barred from now on.
     pub(crate) lied: bool,
+    /// Whether the items were judged one by one against an answer. When the round failed as a
+    /// whole (unreachable, refused, too slow), its items name no slot, and nothing is known
+    /// about what the miner holds: its reputation falls, and its pieces count again once it
+    /// is back, with no repair unless enough others fail meanwhile.
+    pub(crate) answered: bool,
 }
 
 /// How long connecting and the unhurried calls (`Info`, `Ping`) may take.
@@ -98,6 +103,7 @@ pub(crate) async fn challenge(
             verify_secs: None,
             audits: 0,
             lied: false,
+            answered: false,
         }
     };
     let me = rules.keypair.account();
@@ -407,6 +413,7 @@ pub(crate) async fn challenge(
             verify_secs,
             audits,
             lied: true,
+            answered: true,
         });
     }
     // Audits fold only into the commitment held at the answer's sequence number, so one that
@@ -433,6 +440,7 @@ pub(crate) async fn challenge(
         verify_secs,
         audits,
         lied: false,
+        answered: true,
     })
 }
 

@@ -21,50 +21,61 @@ async fn subnet_behind_proxies(
     faults: Faults,
     capacity: &str,
 ) -> (Subnet, BTreeMap<String, Proxy>, SocketAddr) {
+    subnet_of(
+        &MINERS,
+        faults,
+        capacity,
+        &["--data.k", "2", "--data.n", "3"],
+    )
+    .await
+}
+
+/// `subnet_behind_proxies` with `miners` and the validator's coding flags `coding`.
+async fn subnet_of(
+    miners: &[&str],
+    faults: Faults,
+    capacity: &str,
+    coding: &[&str],
+) -> (Subnet, BTreeMap<String, Proxy>, SocketAddr) {
     let mut specs = vec![Spec::validator("Alice", 100.0)];
-    specs.extend(MINERS.iter().map(|m| Spec::miner(m)));
+    specs.extend(miners.iter().map(|m| Spec::miner(m)));
     let mut subnet = Subnet::new(specs);
     let mut proxies = BTreeMap::new();
-    for m in MINERS {
+    for &m in miners {
         subnet.start_miner(m, capacity, &[]).await;
         let proxy = Proxy::start(subnet.miners[m].addr, faults).await;
         subnet.published.insert(m.to_owned(), proxy.addr);
         proxies.insert(m.to_owned(), proxy);
     }
     subnet.publish_axons();
-    subnet
-        .start_validator(
-            "Alice",
-            &[
-                // The defaults a new operator runs, not the tests' tighter ones.
-                "--challenge.slack_ms",
-                "250",
-                "--challenge.items",
-                "16",
-                "--round_secs",
-                "2",
-                "--data.k",
-                "2",
-                "--data.n",
-                "3",
-                "--data.http",
-                "127.0.0.1:0",
-            ],
-        )
-        .await;
+    let mut args = vec![
+        // The defaults a new operator runs, not the tests' tighter ones.
+        "--challenge.slack_ms",
+        "250",
+        "--challenge.items",
+        "16",
+        "--round_secs",
+        "2",
+        "--data.http",
+        "127.0.0.1:0",
+        "--metrics.addr",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(coding);
+    subnet.start_validator("Alice", &args).await;
     let addr = subnet.validators["Alice"]
         .early_addr("http on ")
         .expect("the validator reports its http address");
-    eventually(Duration::from_secs(90), "three trusted miners", || async {
+    eventually(Duration::from_secs(90), "every miner trusted", || async {
         let rows = subnet.rows("Alice").await;
-        let ready = MINERS
+        let ready = miners
             .iter()
             .filter(|m| {
                 rows.get(**m)
                     .is_some_and(|r| r.proven_bytes > 0 && r.reputation >= 0.9)
             })
             .count();
-        (ready == 3).then_some(())
+        (ready == miners.len()).then_some(())
     })
     .await;
     (subnet, proxies, addr)
@@ -189,6 +200,98 @@ async fn a_miner_cut_off_fails_while_away_and_recovers() {
         (items >= 32 && passed == items).then_some(())
     })
     .await;
+}
+
+/// The object's weakest segment's healthy pieces, from `HEAD` (`x-tessera-health: 3/4`).
+async fn health(addr: SocketAddr, id: &str) -> u16 {
+    let (status, head, _) = http(addr, "HEAD", &format!("/v1/objects/{id}"), b"").await;
+    assert_eq!(status, 200, "{head}");
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-tessera-health: ")
+                .map(str::to_owned)
+        })
+        .and_then(|h| h.split('/').next()?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no x-tessera-health in {head}"))
+}
+
+async fn repaired(subnet: &Subnet) -> f64 {
+    let metrics = subnet.validators["Alice"]
+        .metrics_addr()
+        .expect("metrics address");
+    let text = tessera_rpc::scrape(metrics).await.unwrap();
+    tessera_rpc::total(&text, "tessera_validator_repaired_pieces_total")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_miner_is_repaired_only_at_the_threshold() {
+    // Coding 2 of 4, repaired at 2 healthy pieces: one miner away leaves 3, which is no reason
+    // to move anything; a second away reaches the threshold.
+    const FIVE: [&str; 5] = ["Dave", "Ferdie", "Grace", "Heidi", "Ivan"];
+    let coding = [
+        "--data.k",
+        "2",
+        "--data.n",
+        "4",
+        "--data.repair_threshold",
+        "2",
+    ];
+    let (subnet, proxies, addr) = subnet_of(&FIVE, Faults::NONE, "4MiB", &coding).await;
+    let id = format!("{:032x}", 0xa11);
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let path = format!("/v1/objects/{id}");
+    let (status, _, body) = http(addr, "PUT", &path, &data).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(health(addr, &id).await, 4);
+
+    // Dave is cut off for 30 s: marked failed while away, his pieces counted out, none moved.
+    let cut = "Dave";
+    proxies[cut].cut();
+    let started = std::time::Instant::now();
+    let before = items_since(&subnet, &BTreeMap::new()).await;
+    eventually(
+        Duration::from_secs(30),
+        "Dave failing, his pieces counted out",
+        || async {
+            let (items, passed) = items_since(&subnet, &before).await[cut];
+            (items >= 16 && passed == 0 && health(addr, &id).await == 3).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(started.elapsed())).await;
+    assert_eq!(health(addr, &id).await, 3, "{}", subnet.logs());
+    assert_eq!(
+        repaired(&subnet).await,
+        0.0,
+        "repaired above the threshold\n{}",
+        subnet.logs()
+    );
+
+    // Back: he passes again and his pieces count again; still nothing was moved.
+    proxies[cut].heal();
+    let back = items_since(&subnet, &BTreeMap::new()).await;
+    eventually(
+        Duration::from_secs(60),
+        "Dave passing and healthy again",
+        || async {
+            let (items, passed) = items_since(&subnet, &back).await[cut];
+            (items >= 32 && passed == items && health(addr, &id).await == 4).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(repaired(&subnet).await, 0.0, "{}", subnet.logs());
+
+    // Two away reach the threshold: the segments are rebuilt onto the miners still there.
+    proxies["Dave"].cut();
+    proxies["Ferdie"].cut();
+    eventually(Duration::from_secs(90), "pieces repaired", || async {
+        (repaired(&subnet).await > 0.0 && health(addr, &id).await >= 3).then_some(())
+    })
+    .await;
+    let (status, _, body) = http(addr, "GET", &path, b"").await;
+    assert_eq!(status, 200);
+    assert!(body == data, "the object came back different");
 }
 
 /// A small tmpfs mounted at `dir` for the life of the guard (the test runs as root, as CI does).
