@@ -357,13 +357,27 @@ async fn get_object(State(app): State<App>, Path(id): Path<String>) -> Response 
         Err(e) => return reply(&e.into()),
     };
     let expected: Option<[u8; 32]> = info.digest.as_slice().try_into().ok();
+    // The first segment is fetched before the status goes out: an object that cannot be read
+    // (too few pieces reachable) gets its 503 with the reason, not a 200 and a cut-off body. A
+    // failure further on can only abort the body, which a client sees against content-length.
+    let mut first = match segments.recv().await {
+        Some(Err(e)) => return reply(&e),
+        other => other,
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     app.0.spawn(async move {
         let codec = std::sync::Arc::new(Codec::new(params, id, &key));
         let mut digest = Some(PlainDigest::new(&key, &id));
         let broken = |m: String| std::io::Error::other(m);
         let mut index = 0u64;
-        while let Some(segment) = segments.recv().await {
+        loop {
+            let segment = match first.take() {
+                Some(s) => s,
+                None => match segments.recv().await {
+                    Some(s) => s,
+                    None => break,
+                },
+            };
             let opened = match segment {
                 Ok(ciphertext) => {
                     let codec = codec.clone();

@@ -40,7 +40,7 @@ async fn subnet_with_http() -> (Subnet, SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_objects_round_trip() {
-    let (subnet, addr) = subnet_with_http().await;
+    let (mut subnet, addr) = subnet_with_http().await;
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
     let id = "00112233445566778899aabbccddeeff";
     let path = format!("/v1/objects/{id}");
@@ -103,6 +103,19 @@ async fn http_objects_round_trip() {
     );
     assert_eq!(http(addr, "DELETE", &path, b"").await.0, 204);
     assert_eq!(http(addr, "GET", &path, b"").await.0, 404);
+
+    // An object that cannot be read, two of its three miners gone, is a 503 with the reason
+    // before any body, not a 200 and a body cut short.
+    let gone = "ffeeddccbbaa99887766554433221100";
+    let path = format!("/v1/objects/{gone}");
+    assert_eq!(http(addr, "PUT", &path, &data).await.0, 201);
+    for m in ["Ferdie", "Grace"] {
+        subnet.miners.get_mut(m).unwrap().kill();
+    }
+    let (status, head, body) = http(addr, "GET", &path, b"").await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{head}\n{body}");
+    assert!(body.contains("pieces needed could be fetched"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
