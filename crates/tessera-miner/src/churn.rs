@@ -8,6 +8,9 @@
 //! With `TESTHOOK_SHRINK` set instead, the miner truncates its partition's filler to just below
 //! the lowest slot each challenge asks for, before answering: the reallocation race taken to its
 //! end, and the dodge a cheater could try with it.
+//!
+//! With `TESTHOOK_RESEAL_DELAY_MS` set, a released slot stays empty that long before it is
+//! resealed: the window in which a validator must not challenge it, stretched over a restart.
 
 use tessera_storage::PartitionDb;
 
@@ -38,6 +41,16 @@ pub(crate) async fn rewrite_last(db: &PartitionDb) -> Result<(), Error> {
     db.truncate(last).await?;
     db.insert(&[chunk]).await?;
     Ok(())
+}
+
+/// Waits `TESTHOOK_RESEAL_DELAY_MS` milliseconds, when set, before a reseal.
+pub(crate) async fn delay_reseal() {
+    let ms = std::env::var("TESTHOOK_RESEAL_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = ms {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 /// Deletes every filler chunk from the lowest of `ids` on, so the partition's signed size no

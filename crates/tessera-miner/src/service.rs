@@ -567,6 +567,8 @@ async fn reseal(
     let Ok(_turn) = turn.acquire_owned().await else {
         return;
     };
+    #[cfg(debug_assertions)]
+    crate::churn::delay_reseal().await;
     let wanted = ids.len();
     let mut sealed = tessera_allocator::seal_in_background(key, ids);
     let mut got = 0;

@@ -234,6 +234,7 @@ async fn version_one_state_files_migrate() {
         .await
         .unwrap();
     for sql in [
+        "DROP TABLE resealing",
         "DROP TABLE releases",
         "DROP TABLE lies",
         "DROP TABLE audits",
@@ -303,9 +304,24 @@ async fn failed_pieces_are_marked_and_moved() {
         db.pending_releases().await.unwrap(),
         vec![(account(11), vec![501])]
     );
-    db.releases_done(&account(11), &[501]).await.unwrap();
+    db.releases_done(&account(11), &[501], Some(9_000))
+        .await
+        .unwrap();
     assert!(db.used_slots(&account(11)).await.unwrap().is_empty());
     assert!(db.pending_releases().await.unwrap().is_empty());
+    // Confirmed, it is remembered as resealing until the miner shows it full, or it is old.
+    assert_eq!(
+        db.resealing(8_000).await.unwrap(),
+        vec![(account(11), 501, 9_000)]
+    );
+    db.resealed(&account(11), &[501]).await.unwrap();
+    assert!(db.resealing(0).await.unwrap().is_empty());
+    db.releases_done(&account(11), &[502, 503], Some(9_000))
+        .await
+        .unwrap();
+    assert!(db.resealing(9_001).await.unwrap().is_empty(), "too old");
+    db.releases_done(&account(11), &[504], None).await.unwrap();
+    assert!(db.resealing(0).await.unwrap().is_empty(), "a miner gone");
     db.queue_release(&account(14), 3, 5_000).await.unwrap();
     assert_eq!(db.used_slots(&account(14)).await.unwrap(), vec![3]);
     assert_eq!(db.used_slots(&account(13)).await.unwrap(), vec![77]);

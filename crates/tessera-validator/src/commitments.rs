@@ -28,7 +28,7 @@ pub(crate) const MAX_INFO_BYTES: usize = 64 << 20;
 
 /// How long a released slot is spared from challenges while the miner reseals it, at most: a
 /// reseal takes seconds; a slot still empty after this counts as missing.
-const RESEAL_GRACE: Duration = Duration::from_secs(3600);
+pub(crate) const RESEAL_GRACE: Duration = Duration::from_secs(3600);
 
 /// Slots whose content this validator is changing on each miner. A released slot (with when)
 /// holds nothing (`EMPTY`) until the miner reseals it, and is challenged against neither root
@@ -38,26 +38,45 @@ const RESEAL_GRACE: Duration = Duration::from_secs(3600);
 pub(crate) struct Released {
     released: Mutex<HashMap<AccountId, HashMap<u64, u64>>>,
     reserved: Mutex<HashMap<AccountId, std::collections::HashSet<u64>>>,
+    /// Slots forgotten by `seen`, for the state file to forget too (`take_resealed`).
+    resealed: Mutex<HashMap<AccountId, Vec<u64>>>,
 }
 
 impl Released {
     pub(crate) fn mark(&self, miner: &AccountId, slots: &[u64]) {
-        let now = now_ms();
+        self.mark_at(miner, slots, now_ms());
+    }
+
+    /// Marks `slots` as released at `at_ms`: how the state file's memory of slots resealing is
+    /// taken back after a restart.
+    pub(crate) fn mark_at(&self, miner: &AccountId, slots: &[u64], at_ms: u64) {
         let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
         let mine = all.entry(*miner).or_default();
         for s in slots {
-            mine.insert(*s, now);
+            mine.insert(*s, at_ms);
         }
     }
 
     /// Forgets the slots an update shows holding something other than `EMPTY`.
     pub(crate) fn seen(&self, miner: &AccountId, changes: &[LeafChange]) {
         let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gone = Vec::new();
         if let Some(mine) = all.get_mut(miner) {
             for c in changes.iter().filter(|c| c.new != commit::EMPTY) {
-                mine.remove(&c.slot);
+                if mine.remove(&c.slot).is_some() {
+                    gone.push(c.slot);
+                }
             }
         }
+        if !gone.is_empty() {
+            let mut resealed = self.resealed.lock().unwrap_or_else(|e| e.into_inner());
+            resealed.entry(*miner).or_default().extend(gone);
+        }
+    }
+
+    /// The slots `seen` forgot since the last call, by miner.
+    pub(crate) fn take_resealed(&self) -> HashMap<AccountId, Vec<u64>> {
+        std::mem::take(&mut *self.resealed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The slots of `miner` still spared.

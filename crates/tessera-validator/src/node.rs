@@ -106,6 +106,11 @@ pub async fn run(
         bar: Duration::from_secs(config.audit.bar_secs),
         released: Default::default(),
     });
+    // Slots released before a restart that their miners may still be resealing stay spared.
+    let grace = crate::commitments::RESEAL_GRACE.as_millis() as u64;
+    for (miner, slot, at) in state.resealing(now_ms().saturating_sub(grace)).await? {
+        rules.released.mark_at(&miner, &[slot], at);
+    }
     // Beside the state file: the folder `allocate --validator` fills too.
     let pools = Arc::new(crate::audit::Pools::new(rules.clone(), dir.clone()));
     let auditor = tokio::spawn(crate::audit::run(

@@ -58,6 +58,8 @@ pub(crate) async fn reclaim(
                 failed.insert(miner);
                 break;
             }
+            // Spared until resealed, across a restart too.
+            state.releases_done(&miner, batch, Some(now_ms())).await?;
         }
     }
     let mut gone = 0;
@@ -81,14 +83,22 @@ pub(crate) async fn release_pending(
     metagraph: &Metagraph,
 ) -> Result<usize, Error> {
     let mut done = 0;
+    // Slots resealed since the last round are forgotten by the state file too, and slots past
+    // the reseal grace with them.
+    for (miner, slots) in rules.released.take_resealed() {
+        state.resealed(&miner, &slots).await?;
+    }
+    let grace = crate::commitments::RESEAL_GRACE.as_millis() as u64;
+    state.resealing(now_ms().saturating_sub(grace)).await?;
     for (miner, slots) in state.pending_releases().await? {
         let Some(axon) = metagraph.neuron(&miner).and_then(|n| n.axon) else {
-            state.releases_done(&miner, &slots).await?;
+            state.releases_done(&miner, &slots, None).await?;
             continue;
         };
         match release(rules, miner, axon, slots.clone()).await {
             Ok(()) => {
-                state.releases_done(&miner, &slots).await?;
+                // Remembered as resealing in the state file, so a restart still spares them.
+                state.releases_done(&miner, &slots, Some(now_ms())).await?;
                 tracing::info!(%miner, slots = slots.len(), "moved-away pieces released");
                 done += slots.len();
             }

@@ -276,11 +276,65 @@ impl StateDb {
         Ok(out)
     }
 
-    /// The miner confirmed the release of `slots`.
-    pub async fn releases_done(&self, miner: &AccountId, slots: &[u64]) -> Result<(), Error> {
+    /// The release of `slots` is over: the miner confirmed it at `confirmed_ms`, when the slots
+    /// are remembered as resealing (see `resealing`), or the miner is gone (`None`).
+    pub async fn releases_done(
+        &self,
+        miner: &AccountId,
+        slots: &[u64],
+        confirmed_ms: Option<u64>,
+    ) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
         for slot in slots {
             sqlx::query("DELETE FROM releases WHERE miner = ? AND slot = ?")
+                .bind(miner.to_ss58())
+                .bind(self.int("slot", *slot)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?;
+            if let Some(at) = confirmed_ms {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO resealing (miner, slot, since_ms) VALUES (?, ?, ?)",
+                )
+                .bind(miner.to_ss58())
+                .bind(self.int("slot", *slot)?)
+                .bind(self.int("since_ms", at)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db.sql())?;
+            }
+        }
+        tx.commit().await.map_err(self.db.sql())
+    }
+
+    /// The slots released since `after_ms` (miner, slot, when), which their miners may still be
+    /// resealing; older ones are forgotten.
+    pub async fn resealing(&self, after_ms: u64) -> Result<Vec<(AccountId, u64, u64)>, Error> {
+        sqlx::query("DELETE FROM resealing WHERE since_ms < ?")
+            .bind(self.int("after_ms", after_ms)?)
+            .execute(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        let rows = sqlx::query("SELECT miner, slot, since_ms FROM resealing ORDER BY miner, slot")
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    self.account(r, 0, "resealing")?,
+                    self.u64(r, 1, "resealing", "slot")?,
+                    self.u64(r, 2, "resealing", "since_ms")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The miner's signed update shows `slots` holding something again.
+    pub async fn resealed(&self, miner: &AccountId, slots: &[u64]) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        for slot in slots {
+            sqlx::query("DELETE FROM resealing WHERE miner = ? AND slot = ?")
                 .bind(miner.to_ss58())
                 .bind(self.int("slot", *slot)?)
                 .execute(&mut *tx)
