@@ -153,6 +153,7 @@ fn totals(counts: &BTreeMap<String, (u64, u64)>) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_miners_pass_across_a_wan_and_between_continents() {
+    let _cpu = crate::support::cpu_heavy().await;
     // 50 ms ± 20 ms each way, and 0.5% of transfers stalled 200 ms more, as a lost segment is.
     let (subnet, proxies, addr) =
         subnet_behind_proxies(Faults::wan(50, 20, 0.005, 200), "48MiB").await;

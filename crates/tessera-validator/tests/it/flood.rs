@@ -97,6 +97,7 @@ async fn gauge(metrics: SocketAddr, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_fresh_hotkeys_stays_bounded_and_clients_elsewhere_are_served() {
+    let _cpu = crate::support::cpu_heavy().await;
     let mut subnet = Subnet::new(vec![Spec::validator("Alice", 1000.0)]);
     subnet
         .start_validator("Alice", &["--metrics.addr", "127.0.0.1:0"])

@@ -35,6 +35,7 @@ struct Counts {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_clients_through_miner_restarts() {
+    let _cpu = crate::support::cpu_heavy().await;
     let duration = Duration::from_secs(secs("SOAK_SECS", 120));
     let kill_every = Duration::from_secs(secs("SOAK_KILL_SECS", duration.as_secs() / 2));
     let mut specs = vec![Spec::validator("Alice", 100.0)];

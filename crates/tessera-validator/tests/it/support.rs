@@ -281,3 +281,13 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
         raw = &raw[line + 2 + len + 2..];
     }
 }
+
+/// Held for their whole run by the tests that keep both cores busy (the flood, the soak) and by
+/// the test whose verdict rests on deadlines over a slow network: tests of one binary run side
+/// by side, and on a 2-core machine a flood's CPU would make honest miners miss their deadlines.
+pub async fn cpu_heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
+}
