@@ -14,6 +14,7 @@ mod bench_subnet;
 mod bench_workers;
 mod devnet;
 mod test;
+mod tidy;
 
 /// The workspace root: xtask lives one folder below it.
 fn workspace_root() -> &'static Path {
@@ -91,8 +92,11 @@ enum Task {
         #[arg(long, default_value = "16MiB")]
         capacity: String,
     },
-    /// The README's test command: install what the tests need, then fmt, clippy and every test.
+    /// The README's test command: install what the tests need, then tidy, fmt, clippy and every
+    /// test.
     Test,
+    /// Check the workspace's layering (which crate may depend on which) and conventions.
+    Tidy,
     /// Run every fuzz target (the `fuzz_` tests: protobuf decoding, signed requests, Merkle and
     /// commitment paths, the metagraph and config parsers, the HTTP object routes) with many
     /// cases; CI runs the same targets with few.
@@ -140,6 +144,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Task::Demo { capacity } => demo(&capacity),
         Task::Test => test::run(workspace_root()),
+        Task::Tidy => tidy::run(workspace_root()).map(|()| ExitCode::SUCCESS),
         Task::Fuzz { cases, http_cases } => test::fuzz(workspace_root(), cases, http_cases),
         Task::BenchChain { neurons, rounds } => bench_chain::run(neurons, rounds),
         Task::Devnet {

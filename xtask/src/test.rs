@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the README's test command. Installs or finds what the tests need (Debian's
-//! `systemd` and `chromium`, Node.js and the local chain's npm packages), then runs fmt, clippy
-//! and every test. A tool that cannot be had is an error naming it, never a skipped test.
+//! `systemd` and `chromium`, Node.js and the local chain's npm packages), then runs tidy, fmt,
+//! clippy and every test. A tool that cannot be had is an error naming it, never a skipped test.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -20,6 +20,8 @@ pub fn run(root: &Path) -> anyhow::Result<ExitCode> {
     println!("== npm packages of the local Subtensor chain");
     let dir = tessera_testkit::localnet::prepare().map_err(anyhow::Error::msg)?;
     println!("   ready in {}", dir.display());
+    println!("== tidy");
+    crate::tidy::run(root)?;
     for (what, args) in [
         ("cargo fmt", &["fmt", "--all", "--", "--check"][..]),
         (
