@@ -176,7 +176,7 @@ fn layering(name: &str, deps: &[&str]) -> Vec<String> {
     out
 }
 
-/// Every `.rs` file under `dir`, skipping build output.
+/// Every `.rs` file under `dir`, build output (`target`) and hidden folders left out.
 fn rust_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];

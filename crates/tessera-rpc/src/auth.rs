@@ -107,11 +107,12 @@ impl Gate {
     /// /64): where anyone may call, a flood from one place is refused (`RESOURCE_EXHAUSTED`)
     /// while clients elsewhere are still served.
     pub fn with_max_per_source(self, max: usize) -> Self {
-        let replay = self
-            .replay
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .with_max_per_source(max);
+        self.map_replay(|r| r.with_max_per_source(max))
+    }
+
+    /// The gate with its replay memory rebuilt by `f`, for the builder methods.
+    fn map_replay(self, f: impl FnOnce(ReplayGuard) -> ReplayGuard) -> Self {
+        let replay = f(self.replay.into_inner().unwrap_or_else(|p| p.into_inner()));
         Self {
             replay: Mutex::new(replay),
             ..self
@@ -137,15 +138,7 @@ impl Gate {
     /// Remembers at most `max` nonces over all callers: where anyone may call, a flood of
     /// fresh callers is refused (`UNAVAILABLE`) rather than growing memory.
     pub fn with_max_nonces(self, max: usize) -> Self {
-        let replay = self
-            .replay
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .with_max_nonces(max);
-        Self {
-            replay: Mutex::new(replay),
-            ..self
-        }
+        self.map_replay(|r| r.with_max_nonces(max))
     }
 
     /// Reports every refusal's reason to `observer`.

@@ -320,6 +320,7 @@ async fn failed_pieces_are_marked_and_moved() {
         .await
         .unwrap();
     assert!(db.resealing(9_001).await.unwrap().is_empty(), "too old");
+    db.prune_resealing(9_001).await.unwrap();
     db.releases_done(&account(11), &[504], None).await.unwrap();
     assert!(db.resealing(0).await.unwrap().is_empty(), "a miner gone");
     db.queue_release(&account(14), 3, 5_000).await.unwrap();

@@ -89,7 +89,9 @@ pub(crate) async fn release_pending(
         state.resealed(&miner, &slots).await?;
     }
     let grace = crate::commitments::RESEAL_GRACE.as_millis() as u64;
-    state.resealing(now_ms().saturating_sub(grace)).await?;
+    state
+        .prune_resealing(now_ms().saturating_sub(grace))
+        .await?;
     for (miner, slots) in state.pending_releases().await? {
         let Some(axon) = metagraph.neuron(&miner).and_then(|n| n.axon) else {
             state.releases_done(&miner, &slots, None).await?;

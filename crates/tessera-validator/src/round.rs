@@ -179,14 +179,14 @@ pub(crate) async fn challenge(
     let pool = pools.get(&target.hotkey).await?;
     let audited_enough = u64::from(held.audited) >= audit::initial_size(rules, held.n_chunks);
     // Until its initial audit is through, none of a commitment's capacity counts.
-    let claimed_of = |audited: bool| {
+    let claimed_of = |audited: bool, slots: u64| {
         if audited {
-            n_chunks.saturating_mul(rules.chunk_size)
+            slots.saturating_mul(rules.chunk_size)
         } else {
             0
         }
     };
-    let claimed_bytes = claimed_of(audited_enough);
+    let claimed_bytes = claimed_of(audited_enough, n_chunks);
 
     // Targets, all chosen by the validator.
     let spared = rules.released.spared(&target.hotkey);
@@ -429,11 +429,7 @@ pub(crate) async fn challenge(
         tracing::info!(%peer, seq = held.seq, slots = held.n_chunks, "initial audit passed: the commitment's capacity counts");
     }
     // A shrink signed with the answer takes effect in this round's claim already.
-    let claimed_bytes = if now_audited {
-        held.n_chunks.min(n_chunks).saturating_mul(rules.chunk_size)
-    } else {
-        0
-    };
+    let claimed_bytes = claimed_of(now_audited, held.n_chunks.min(n_chunks));
     Ok(Outcome {
         claimed_bytes,
         items: records,

@@ -285,13 +285,9 @@ impl StateDb {
         confirmed_ms: Option<u64>,
     ) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let delete = "DELETE FROM releases WHERE miner = ? AND slot = ?";
+        self.forget_slots(&mut tx, delete, miner, slots).await?;
         for slot in slots {
-            sqlx::query("DELETE FROM releases WHERE miner = ? AND slot = ?")
-                .bind(miner.to_ss58())
-                .bind(self.int("slot", *slot)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.db.sql())?;
             if let Some(at) = confirmed_ms {
                 sqlx::query(
                     "INSERT OR REPLACE INTO resealing (miner, slot, since_ms) VALUES (?, ?, ?)",
@@ -308,17 +304,15 @@ impl StateDb {
     }
 
     /// The slots released since `after_ms` (miner, slot, when), which their miners may still be
-    /// resealing; older ones are forgotten.
+    /// resealing.
     pub async fn resealing(&self, after_ms: u64) -> Result<Vec<(AccountId, u64, u64)>, Error> {
-        sqlx::query("DELETE FROM resealing WHERE since_ms < ?")
-            .bind(self.int("after_ms", after_ms)?)
-            .execute(&self.db.pool)
-            .await
-            .map_err(self.db.sql())?;
-        let rows = sqlx::query("SELECT miner, slot, since_ms FROM resealing ORDER BY miner, slot")
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(self.db.sql())?;
+        let rows = sqlx::query(
+            "SELECT miner, slot, since_ms FROM resealing WHERE since_ms >= ? ORDER BY miner, slot",
+        )
+        .bind(self.int("after_ms", after_ms)?)
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -330,18 +324,42 @@ impl StateDb {
             .collect()
     }
 
+    /// Forgets the slots released before `before_ms`: past the reseal grace, they are challenged
+    /// like any other.
+    pub async fn prune_resealing(&self, before_ms: u64) -> Result<(), Error> {
+        sqlx::query("DELETE FROM resealing WHERE since_ms < ?")
+            .bind(self.int("before_ms", before_ms)?)
+            .execute(&self.db.pool)
+            .await
+            .map_err(self.db.sql())?;
+        Ok(())
+    }
+
     /// The miner's signed update shows `slots` holding something again.
     pub async fn resealed(&self, miner: &AccountId, slots: &[u64]) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await.map_err(self.db.sql())?;
+        let delete = "DELETE FROM resealing WHERE miner = ? AND slot = ?";
+        self.forget_slots(&mut tx, delete, miner, slots).await?;
+        tx.commit().await.map_err(self.db.sql())
+    }
+
+    /// Runs `delete` (a `DELETE` keyed by miner, then slot) for each of `miner`'s `slots`.
+    async fn forget_slots(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        delete: &'static str,
+        miner: &AccountId,
+        slots: &[u64],
+    ) -> Result<(), Error> {
         for slot in slots {
-            sqlx::query("DELETE FROM resealing WHERE miner = ? AND slot = ?")
+            sqlx::query(delete)
                 .bind(miner.to_ss58())
                 .bind(self.int("slot", *slot)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(self.db.sql())?;
         }
-        tx.commit().await.map_err(self.db.sql())
+        Ok(())
     }
 
     /// Marks the piece in `miner`'s `slot` as failed, for repair to replace; returns whether a
