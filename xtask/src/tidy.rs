@@ -53,8 +53,55 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
     ),
     (
         "tessera-rpc",
-        &["sqlx", "tessera-storage", "tessera-allocator"],
+        &[
+            "sqlx",
+            "axum",
+            "prometheus-client",
+            "tessera-storage",
+            "tessera-allocator",
+            "tessera-node",
+        ],
         "rpc is gRPC glue only",
+    ),
+    (
+        "tessera-node",
+        &[
+            "tonic",
+            "prost",
+            "sqlx",
+            "tessera-proto",
+            "tessera-rpc",
+            "tessera-storage",
+            "tessera-chain",
+            "tessera-allocator",
+        ],
+        "node plumbing knows no gRPC, no SQL and no chain",
+    ),
+    (
+        "tessera-gateway",
+        &[
+            "tessera-allocator",
+            "tessera-partition",
+            "indicatif",
+            "clap",
+        ],
+        "the gateway neither provisions nor seals, and has no command line",
+    ),
+    (
+        "tessera-allocator",
+        &[
+            "tonic",
+            "axum",
+            "tessera-proto",
+            "tessera-rpc",
+            "tessera-gateway",
+        ],
+        "provisioning is local: no wire, no gateway",
+    ),
+    (
+        "tessera-validator",
+        &["tessera-allocator", "indicatif"],
+        "the validator does not provision, and draws no bars",
     ),
     (
         "tessera-client",
@@ -65,6 +112,20 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
 
 /// Crates no other crate may depend on, except `xtask`, which drives them all.
 const LEAVES: &[&str] = &["tessera-miner", "tessera-validator", "tessera-client"];
+
+/// The files of library crates that may write to the terminal: the command-line layers. Every
+/// other file of a library reports through return values, callbacks and `tracing`. The binaries'
+/// own crates (`LEAVES`) and xtask are their command lines, and are not checked.
+const TERMINAL_ALLOWED: &[&str] = &["src/cli.rs", "src/main.rs", "tessera-node/src/args.rs"];
+
+/// What writes to the terminal in Rust source.
+const TERMINAL_IO: &[&str] = &[
+    "println!",
+    "print!(",
+    "eprintln!",
+    "eprint!(",
+    "indicatif::",
+];
 
 /// Only binaries' glue and xtask may use `anyhow`; libraries have typed errors.
 const ANYHOW_ALLOWED: &[&str] = &["xtask"];
@@ -127,6 +188,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
                     file.display()
                 ));
             }
+            if is_library_source(name, &file) {
+                problems.extend(terminal_io(&file, &text));
+            }
         }
     }
     if problems.is_empty() {
@@ -176,6 +240,43 @@ fn layering(name: &str, deps: &[&str]) -> Vec<String> {
     out
 }
 
+/// Whether `file` of crate `name` is library code held to printing nothing.
+fn is_library_source(name: &str, file: &Path) -> bool {
+    let path = file.to_string_lossy().replace('\\', "/");
+    name.starts_with("tessera-")
+        && !LEAVES.contains(&name)
+        && name != "tessera-testkit"
+        && path.contains(&format!("{name}/src/"))
+        && !TERMINAL_ALLOWED.iter().any(|allowed| {
+            // An entry names a crate's file, or (without a crate) that file in every crate.
+            let allowed = if allowed.starts_with("tessera-") {
+                (*allowed).to_owned()
+            } else {
+                format!("{name}/{allowed}")
+            };
+            path.ends_with(&format!("/{allowed}"))
+        })
+}
+
+/// Each line of `text` that writes to the terminal, tests left out (they may print freely).
+fn terminal_io(file: &Path, text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    code.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start();
+            !line.starts_with("//") && TERMINAL_IO.iter().any(|io| line.contains(io))
+        })
+        .map(|(i, _)| {
+            format!(
+                "{}:{}: a library writes to the terminal; report through the caller (its `cli` draws)",
+                file.display(),
+                i + 1
+            )
+        })
+        .collect()
+}
+
 /// Every `.rs` file under `dir`, build output (`target`) and hidden folders left out.
 fn rust_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -215,5 +316,57 @@ mod tests {
         assert_eq!(layering("tessera-object", &["anyhow"]).len(), 1);
         assert_eq!(layering("tessera-miner", &["tessera-testkit"]).len(), 1);
         assert!(layering("xtask", &["tessera-validator", "anyhow", "tessera-testkit"]).is_empty());
+        assert_eq!(
+            layering("tessera-validator", &["tessera-allocator"]).len(),
+            1
+        );
+        assert_eq!(layering("tessera-gateway", &["tessera-allocator"]).len(), 1);
+        assert_eq!(layering("tessera-gateway", &["tessera-validator"]).len(), 1);
+        assert_eq!(
+            layering("tessera-node", &["tessera-chain", "tonic"]).len(),
+            2
+        );
+        assert_eq!(layering("tessera-rpc", &["axum"]).len(), 1);
+    }
+
+    #[test]
+    fn libraries_may_not_print_outside_their_command_line() {
+        use super::{is_library_source, terminal_io};
+        use std::path::Path;
+        let check = |name: &str, file: &str, held: bool| {
+            assert_eq!(
+                is_library_source(name, Path::new(file)),
+                held,
+                "{name} {file}"
+            );
+        };
+        check(
+            "tessera-allocator",
+            "/w/crates/tessera-allocator/src/allocate.rs",
+            true,
+        );
+        check(
+            "tessera-allocator",
+            "/w/crates/tessera-allocator/src/cli.rs",
+            false,
+        );
+        check(
+            "tessera-allocator",
+            "/w/crates/tessera-allocator/tests/it/main.rs",
+            false,
+        );
+        check("tessera-node", "/w/crates/tessera-node/src/args.rs", false);
+        check("tessera-node", "/w/crates/tessera-node/src/config.rs", true);
+        check(
+            "tessera-validator",
+            "/w/crates/tessera-validator/src/node.rs",
+            false,
+        );
+        let file = Path::new("x.rs");
+        let found = terminal_io(file, "fn a() {\n    println!(\"x\");\n    // println!\n}\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("x.rs:2:"), "{found:?}");
+        let tests_only = "fn a() {}\n#[cfg(test)]\nmod tests { fn b() { println!(\"ok\"); } }\n";
+        assert!(terminal_io(file, tests_only).is_empty());
     }
 }

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tessera_allocator::{ByteSize, Config};
+use tessera_allocator::Config;
 use tessera_core::{Keypair, Wallet};
+use tessera_node::ByteSize;
 
 const MIB: u64 = 1 << 20;
 /// Chunks per allocation run: large enough to reach a steady state, small enough to repeat. At
@@ -44,7 +45,7 @@ fn fixture(root: &Path, chunk_size: u64, chunks: u64) -> Config {
 fn allocate_once(rt: &tokio::runtime::Runtime, config: &Config) {
     rt.block_on(tessera_allocator::run(
         config,
-        &mut |_| true,
+        &mut tessera_allocator::Logged,
         std::future::pending(),
     ))
     .expect("allocation succeeds");

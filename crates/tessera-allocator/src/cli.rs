@@ -2,114 +2,16 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use figment::value::Value;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tessera_core::AccountId;
+use tessera_node::{ByteSize, CommonArgs, Overrides, fail, init_logging, parse, runtime};
 
-use crate::job::Outcome;
+use crate::report::{Event, Outcome, Plan, Report, Sampling};
 use crate::{Config, Error};
-
-/// The flags every node shares with `allocate`: where the config, databases, wallet, chain and
-/// metagraph are, and how loud to log. Flattened into each binary's own flags.
-#[derive(Debug, clap::Args)]
-pub struct CommonArgs {
-    /// TOML file with any of the settings.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Where the databases live [default: ~/bittensor-db].
-    #[arg(long = "db_path")]
-    db_path: Option<PathBuf>,
-    /// Wallet name [default: default].
-    #[arg(long = "wallet.name")]
-    wallet_name: Option<String>,
-    /// Hotkey name [default: default].
-    #[arg(long = "wallet.hotkey")]
-    wallet_hotkey: Option<String>,
-    /// Wallet folder [default: ~/.bittensor/wallets].
-    #[arg(long = "wallet.path")]
-    wallet_path: Option<PathBuf>,
-    /// Subnet uid [default: 1].
-    #[arg(long)]
-    netuid: Option<u16>,
-    /// Subtensor network: finney, test, local (ws://127.0.0.1:9944) or a ws:// or wss:// URL
-    /// [default: finney].
-    #[arg(long = "subtensor.network")]
-    subtensor_network: Option<String>,
-    /// Subtensor node URL; wins over --subtensor.network.
-    #[arg(long = "subtensor.chain_endpoint")]
-    subtensor_chain_endpoint: Option<String>,
-    /// A local metagraph file to use instead of any chain (the devnet and tests).
-    #[arg(long = "metagraph.path")]
-    metagraph_path: Option<PathBuf>,
-    /// Debug logging.
-    #[arg(long = "logging.debug")]
-    logging_debug: bool,
-    /// Trace logging.
-    #[arg(long = "logging.trace")]
-    logging_trace: bool,
-    /// Log one JSON object per line.
-    #[arg(long = "logging.json")]
-    logging_json: bool,
-}
-
-/// The flags of a long-running node beside the common ones: its metrics endpoint.
-#[derive(Debug, clap::Args)]
-pub struct ServiceArgs {
-    /// Serve Prometheus metrics at http://<addr>/metrics, such as 127.0.0.1:9101 [default: off].
-    #[arg(long = "metrics.addr")]
-    metrics_addr: Option<String>,
-}
-
-impl ServiceArgs {
-    pub fn overrides(&self, out: &mut Overrides) {
-        out.put("metrics.addr", self.metrics_addr.clone());
-    }
-}
-
-impl CommonArgs {
-    /// Only the flags actually given, as dotted config keys: an unset flag overrides nothing.
-    pub fn overrides(&self) -> Vec<(String, Value)> {
-        let mut out = Overrides::default();
-        out.path("db_path", &self.db_path);
-        out.put("wallet.name", self.wallet_name.clone());
-        out.put("wallet.hotkey", self.wallet_hotkey.clone());
-        out.path("wallet.path", &self.wallet_path);
-        out.put("netuid", self.netuid);
-        out.put("subtensor.network", self.subtensor_network.clone());
-        out.put(
-            "subtensor.chain_endpoint",
-            self.subtensor_chain_endpoint.clone(),
-        );
-        out.path("metagraph.path", &self.metagraph_path);
-        out.flag("logging.debug", self.logging_debug);
-        out.flag("logging.trace", self.logging_trace);
-        out.flag("logging.json", self.logging_json);
-        out.0
-    }
-}
-
-/// Collects the flags a user gave as figment values under their dotted keys.
-#[derive(Debug, Default)]
-pub struct Overrides(pub Vec<(String, Value)>);
-
-impl Overrides {
-    pub fn put(&mut self, key: &str, value: Option<impl Into<Value>>) {
-        if let Some(v) = value {
-            self.0.push((key.to_owned(), v.into()));
-        }
-    }
-
-    pub fn path(&mut self, key: &str, value: &Option<PathBuf>) {
-        self.put(key, value.as_ref().map(|p| p.display().to_string()));
-    }
-
-    /// A switch overrides only when given: its absence leaves the file's or env's setting.
-    pub fn flag(&mut self, key: &str, on: bool) {
-        self.put(key, on.then_some(true));
-    }
-}
 
 /// Carve disk space into one sealed partition per validator, in proportion to stake.
 #[derive(Debug, Parser)]
@@ -195,25 +97,24 @@ where
         Ok(r) => r,
         Err(code) => return code,
     };
-    let mut confirm = |question: &str| {
-        print!("{question}");
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).is_ok()
-            && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-    };
+    let mut terminal = Terminal::new(config.no_prompt);
     let shutdown = async {
         // If the handler cannot be installed, never fire: the default signal action remains.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
     };
-    match runtime.block_on(crate::run(&config, &mut confirm, shutdown)) {
-        Ok(Outcome::Verified { bad, .. }) if !bad.is_empty() => {
-            let n: u64 = bad.iter().map(|(_, ids)| ids.len() as u64).sum();
-            fail(&Error::BadChunks { bad: n })
+    match runtime.block_on(crate::run(&config, &mut terminal, shutdown)) {
+        Ok(outcome) => {
+            println!("{}", summary(&outcome));
+            match outcome {
+                Outcome::Verified { bad, .. } if !bad.is_empty() => {
+                    let n: u64 = bad.iter().map(|(_, ids)| ids.len() as u64).sum();
+                    fail(&Error::BadChunks { bad: n })
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
-        Ok(_) => ExitCode::SUCCESS,
         Err(e @ Error::Interrupted { .. }) => {
             eprintln!("error: {e}");
             ExitCode::from(130)
@@ -222,54 +123,207 @@ where
     }
 }
 
-/// Parses a binary's flags; on `--help` or `--version` prints and exits 0, on a usage error
-/// prints clap's message and exits 2.
-pub fn parse<A: Parser, I, T>(args: I) -> Result<A, ExitCode>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    A::try_parse_from(args).map_err(|e| {
-        let _ = e.print();
-        ExitCode::from(if e.use_stderr() { 2 } else { 0 })
-    })
+/// The last line of a run that succeeded.
+pub fn summary(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Allocated {
+            dir,
+            partitions,
+            sealed_now,
+            elapsed,
+        } => {
+            let chunk_size = partitions.first().map_or(0, |p| p.chunk_size);
+            let bytes = sealed_now * chunk_size;
+            format!(
+                "sealed {sealed_now} chunks ({}) in {:.1}s, {}/s; {} partitions complete in {}",
+                ByteSize(bytes),
+                elapsed.as_secs_f64(),
+                ByteSize(bytes * 1000 / elapsed.as_millis().max(1) as u64),
+                partitions.len(),
+                dir.display()
+            )
+        }
+        Outcome::Sampled { derived_now, .. } => format!("derived {derived_now} roots"),
+        Outcome::Verified {
+            partitions,
+            checked,
+            bad,
+        } => {
+            let total: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
+            format!("verified {checked} chunks in {partitions} partitions: {total} bad")
+        }
+    }
 }
 
-/// The async runtime every binary runs on, or the one-line error and exit 1.
-pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Runtime::new().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        ExitCode::FAILURE
-    })
+/// The operator at a terminal: plans and results as text on stdout, a question on stdin,
+/// progress bars on stderr (indicatif draws nothing when stderr is not a terminal, so logs and
+/// tests stay clean).
+pub struct Terminal {
+    /// Nobody is at the terminal to read a warning among the plan: it goes to the log instead.
+    no_prompt: bool,
+    bars: Option<Bars>,
 }
 
-/// Reports `e` as the one `error:` line and exits 1.
-pub fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::FAILURE
+impl Terminal {
+    /// `no_prompt`: the run asks nothing, so warnings go to the log rather than among the plan.
+    pub fn new(no_prompt: bool) -> Self {
+        Self {
+            no_prompt,
+            bars: None,
+        }
+    }
 }
 
-/// Logs to stderr: `trace` or `debug` when asked, else `RUST_LOG`, else `info`; human-readable,
-/// or one JSON object per line with `logging.json`.
-pub fn init_logging(logging: &crate::LoggingConfig) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = if logging.trace {
-        EnvFilter::new("trace")
-    } else if logging.debug {
-        EnvFilter::new("debug")
-    } else {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if logging.json {
-        builder.json().try_init()
-    } else {
-        // Colour codes only for a person at a terminal, never in journald or a log file.
-        builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
-    };
+impl Report for Terminal {
+    fn confirm(&mut self, question: &str) -> bool {
+        print!("{question}");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).is_ok()
+            && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Plan(plan) => println!("{}", describe_plan(plan)),
+            Event::DeletesFiller { chunks, bytes } => {
+                let what = format!(
+                    "this plan deletes {chunks} sealed chunks of filler ({}); client data is kept",
+                    ByteSize(bytes)
+                );
+                if self.no_prompt {
+                    tracing::warn!(chunks, "{what}");
+                } else {
+                    println!("{what}");
+                }
+            }
+            Event::Sampling(s) => println!("{}", describe_sampling(s)),
+            Event::Sealing(partitions) => self.bars = Some(Bars::new(partitions)),
+            Event::Sealed { partition, bytes } => {
+                if let Some(bars) = &self.bars {
+                    bars.inc(partition, bytes);
+                }
+            }
+            Event::SealingEnded => {
+                if let Some(bars) = self.bars.take() {
+                    bars.finish();
+                }
+            }
+            Event::Checked {
+                path,
+                n_chunks,
+                bad,
+                missing,
+            } => {
+                if missing {
+                    println!("{}: missing, all {n_chunks} chunks bad", path.display());
+                } else if bad.is_empty() {
+                    println!("{}: {n_chunks} chunks ok", path.display());
+                } else {
+                    let shown: Vec<String> = bad.iter().take(100).map(u64::to_string).collect();
+                    println!(
+                        "{}: {} bad chunks: {}{}",
+                        path.display(),
+                        bad.len(),
+                        shown.join(", "),
+                        if bad.len() > 100 { ", …" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn describe_plan(plan: &Plan) -> String {
+    let chunk_size = plan.chunk_size;
+    let mut text = format!(
+        "plan for miner {} in {}\n  capacity {}, chunk size {}, seal {}{}\n",
+        plan.miner,
+        plan.dir.display(),
+        ByteSize(plan.capacity),
+        ByteSize(chunk_size),
+        plan.seal,
+        if plan.restart { ", starting over" } else { "" },
+    );
+    let mut total = 0;
+    for p in &plan.partitions {
+        total += p.n_chunks;
+        text.push_str(&format!(
+            "  validator {}  stake {:>12.3}  {:>8} chunks ({}), {} already sealed\n",
+            p.validator,
+            p.stake,
+            p.n_chunks,
+            ByteSize(p.n_chunks * chunk_size),
+            p.present
+        ));
+    }
+    text.push_str(&format!(
+        "  total {total} chunks ({}); {} to seal with {} workers",
+        ByteSize(total * chunk_size),
+        plan.to_seal,
+        plan.workers
+    ));
+    text
+}
+
+fn describe_sampling(s: &Sampling) -> String {
+    format!(
+        "validator {} in {}: {} roots for each of {} miners, ids below {}, seal {}",
+        s.validator,
+        s.dir.display(),
+        s.roots,
+        s.miners,
+        s.below,
+        s.seal
+    )
+}
+
+/// Progress bars per partition and in total, with bytes per second and ETA.
+struct Bars {
+    _multi: MultiProgress,
+    per: Vec<ProgressBar>,
+    total: ProgressBar,
+}
+
+impl Bars {
+    fn new(partitions: &[(AccountId, u64)]) -> Self {
+        let multi = MultiProgress::new();
+        let style = ProgressStyle::with_template(
+            "{prefix:>14} [{bar:32}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> ");
+        let per = partitions
+            .iter()
+            .map(|(validator, bytes)| {
+                let bar = multi.add(ProgressBar::new(*bytes));
+                bar.set_style(style.clone());
+                let name = validator.to_ss58();
+                bar.set_prefix(format!("{}…", &name[..10]));
+                bar
+            })
+            .collect();
+        let total = multi.add(ProgressBar::new(partitions.iter().map(|(_, b)| b).sum()));
+        total.set_style(style);
+        total.set_prefix("total");
+        Self {
+            _multi: multi,
+            per,
+            total,
+        }
+    }
+
+    fn inc(&self, partition: usize, bytes: u64) {
+        if let Some(bar) = self.per.get(partition) {
+            bar.inc(bytes);
+        }
+        self.total.inc(bytes);
+    }
+
+    fn finish(&self) {
+        for bar in &self.per {
+            bar.finish();
+        }
+        self.total.finish();
+    }
 }

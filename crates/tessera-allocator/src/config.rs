@@ -1,85 +1,18 @@
-//! The allocator's settings and how they are layered: defaults < TOML file < `TESSERA_*`
-//! environment < command-line flags, where a flag left unset overrides nothing.
+//! The allocator's settings, layered like every node's (`tessera_node::load_layered`):
+//! defaults < TOML file < `TESSERA_*` environment < command-line flags given.
 
 use std::path::PathBuf;
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::Serialized;
 use figment::value::{Dict, Map};
-use figment::{Figment, Metadata, Profile, Provider};
+use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use tessera_core::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_NETUID, DEFAULT_THRESHOLD};
+use tessera_node::{
+    ByteSize, LoggingConfig, MetagraphConfig, SubtensorConfig, WalletConfig, load_layered,
+};
 
 use crate::Error;
-use crate::size::ByteSize;
-
-/// Which Bittensor wallet holds the node's hotkey.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WalletConfig {
-    pub name: String,
-    pub hotkey: String,
-    pub path: PathBuf,
-}
-
-impl WalletConfig {
-    /// Loads the hotkey this wallet names, `~` expanded.
-    pub fn keypair(&self) -> Result<tessera_core::Keypair, tessera_core::Error> {
-        tessera_core::Wallet::new(
-            tessera_core::expand_tilde(&self.path),
-            &self.name,
-            &self.hotkey,
-        )?
-        .load_hotkey()
-    }
-}
-
-/// Which Subtensor network the node follows, in Bittensor's terms.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubtensorConfig {
-    /// `finney`, `test`, `local` (ws://127.0.0.1:9944) or a ws:// or wss:// URL.
-    pub network: String,
-    /// A node's URL; wins over `network` when set.
-    pub chain_endpoint: Option<String>,
-}
-
-impl SubtensorConfig {
-    /// Where the node learns the subnet: the metagraph file when `metagraph.path` is set,
-    /// otherwise this network's chain.
-    pub fn source(&self, metagraph: &MetagraphConfig) -> Result<tessera_chain::Source, Error> {
-        Ok(tessera_chain::Source::choose(
-            &self.network,
-            self.chain_endpoint.as_deref(),
-            metagraph.path.as_deref().map(tessera_core::expand_tilde),
-        )?)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetagraphConfig {
-    /// A local metagraph file standing in for the chain (the devnet and tests); unset follows
-    /// the chain that `subtensor.network` names.
-    pub path: Option<PathBuf>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoggingConfig {
-    pub debug: bool,
-    pub trace: bool,
-    /// One JSON object per line, for journald and log shippers.
-    pub json: bool,
-}
-
-/// A node's Prometheus endpoint.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// `host:port` to serve `/metrics` on; unset serves nothing. Bind it to localhost unless a
-    /// firewall guards the port.
-    pub addr: Option<String>,
-}
 
 /// Everything `allocate` needs to know. Names follow the prototype's flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,19 +56,12 @@ pub const DEFAULT_PARTITION_GRACE_SECS: u64 = 7 * 24 * 3600;
 impl Default for Config {
     fn default() -> Self {
         Self {
-            db_path: PathBuf::from("~/bittensor-db"),
-            wallet: WalletConfig {
-                name: "default".into(),
-                hotkey: "default".into(),
-                path: PathBuf::from("~/.bittensor/wallets"),
-            },
+            db_path: tessera_node::default_db_path(),
+            wallet: WalletConfig::default(),
             netuid: DEFAULT_NETUID,
             threshold: DEFAULT_THRESHOLD,
-            subtensor: SubtensorConfig {
-                network: "finney".into(),
-                chain_endpoint: None,
-            },
-            metagraph: MetagraphConfig { path: None },
+            subtensor: SubtensorConfig::default(),
+            metagraph: MetagraphConfig::default(),
             restart: false,
             workers: 0,
             no_prompt: false,
@@ -169,61 +95,8 @@ impl Config {
         file: Option<&std::path::Path>,
         flags: &[(String, figment::value::Value)],
     ) -> Result<Self, Error> {
-        load_layered(Config::default(), file, flags)
+        Ok(load_layered(Config::default(), file, flags)?)
     }
-}
-
-/// Layers `defaults` < the TOML `file` < `TESSERA_*` environment < `flags` (only the flags given,
-/// as dotted keys) into a node's settings. Every binary's config loads this way.
-pub fn load_layered<T>(
-    defaults: T,
-    file: Option<&std::path::Path>,
-    flags: &[(String, figment::value::Value)],
-) -> Result<T, Error>
-where
-    T: Provider + serde::de::DeserializeOwned,
-{
-    let mut figment = Figment::from(defaults);
-    if let Some(path) = file {
-        if !path.is_file() {
-            return Err(Error::Config(format!(
-                "config file {} does not exist",
-                path.display()
-            )));
-        }
-        figment = figment.merge(Toml::file_exact(path));
-    }
-    // TESSERA_WALLET__NAME sets wallet.name: a double underscore nests, since keys such as
-    // db_path contain single ones.
-    figment = figment.merge(Env::prefixed("TESSERA_").split("__"));
-    for (key, value) in flags {
-        figment = figment.merge(Flag(key, value));
-    }
-    figment.extract().map_err(|e| Error::Config(one_line(&e)))
-}
-
-/// One command-line flag as a figment source, so that a bad value is reported as
-/// `for key "--capacity" in the command line` rather than under figment's tuple type name.
-struct Flag<'a>(&'a str, &'a figment::value::Value);
-
-impl Provider for Flag<'_> {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("the command line")
-            .interpolater(|_: &Profile, keys: &[&str]| format!("--{}", keys.join(".")))
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Serialized::global(self.0, self.1).data()
-    }
-}
-
-/// figment errors can chain several; the first, with where it came from, is the useful line.
-fn one_line(e: &figment::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(first) = text.lines().next() {
-        text = first.to_owned();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("config: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Node(#[from] tessera_node::Error),
 
     #[error(transparent)]
     Core(#[from] tessera_core::Error),

@@ -51,11 +51,6 @@ enum AnyForm {
     List(Vec<PartitionEntry>),
 }
 
-/// The node's folder: `<db_path>/<wallet.name>/<wallet.hotkey>`.
-pub fn node_dir(db_path: &Path, wallet_name: &str, hotkey: &str) -> PathBuf {
-    db_path.join(wallet_name).join(hotkey)
-}
-
 pub(crate) fn write_partition_json(dir: &Path, file: &PartitionFile) -> Result<(), Error> {
     let path = dir.join(PARTITION_JSON);
     let tmp = dir.join(format!(".{PARTITION_JSON}.new"));

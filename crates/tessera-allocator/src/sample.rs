@@ -12,7 +12,9 @@ use tessera_core::constants::MIN_N_CHUNKS;
 use tessera_partition::SealKey;
 use tessera_storage::HashDb;
 
-use crate::job::{Outcome, Setup, confirm_and_create, meta, write_batches};
+use crate::report::{Event, Outcome, Report, Sampling};
+use crate::setup::{Setup, confirm_and_create, meta};
+use crate::writer::write_batches;
 use crate::{Config, Error, workers};
 
 /// `--validator`: a hash database per miner, holding roots the validator derived itself for a
@@ -25,7 +27,7 @@ use crate::{Config, Error, workers};
 pub(crate) async fn sample_roots(
     config: &Config,
     setup: &Setup,
-    confirm: &mut (dyn FnMut(&str) -> bool + Send),
+    report: &mut dyn Report,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Outcome, Error> {
     let chunk_size = config.chunk_size.0;
@@ -51,15 +53,15 @@ pub(crate) async fn sample_roots(
     }
     .max(1);
     let want = config.samples.min(range);
-    println!(
-        "validator {} in {}: {} roots for each of {} miners, ids below {range}, seal {}",
-        setup.me,
-        setup.dir.display(),
-        want,
-        miners.len(),
-        setup.profile
-    );
-    confirm_and_create(config, setup, confirm, "proceed? [y/N] ")?;
+    report.event(Event::Sampling(&Sampling {
+        validator: setup.me,
+        dir: setup.dir.clone(),
+        roots: want,
+        miners: miners.len(),
+        below: range,
+        seal: setup.profile.name().to_owned(),
+    }));
+    confirm_and_create(config, setup, report, "proceed? [y/N] ")?;
 
     let mut dbs = Vec::new();
     let mut tasks = Vec::new();
@@ -118,7 +120,6 @@ pub(crate) async fn sample_roots(
     if derived_now != expected {
         return Err(Error::Worker);
     }
-    println!("derived {derived_now} roots");
     Ok(Outcome::Sampled {
         miners: miners.len(),
         derived_now,

@@ -7,12 +7,13 @@ use tessera_core::{merkle, sha256};
 use tessera_partition::{SealKey, SealProfile};
 use tessera_storage::PartitionDb;
 
-use crate::job::{Outcome, Setup, meta};
+use crate::report::{Event, Outcome, Report};
+use crate::setup::{Setup, meta};
 use crate::{Error, layout, workers};
 
 /// `--verify`: re-derives every chunk listed in `partition.json` and compares it with what is
 /// stored, byte for byte and root for root. It is the operator's fsck.
-pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
+pub(crate) async fn verify(setup: &Setup, report: &mut dyn Report) -> Result<Outcome, Error> {
     let entries = layout::read_partition_json(&setup.dir)?;
     let mut checked = 0;
     let mut bad = Vec::new();
@@ -25,12 +26,14 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
             profile.params(),
         )?;
         if !entry.path.exists() {
-            println!(
-                "{}: missing, all {} chunks bad",
-                entry.path.display(),
-                entry.n_chunks
-            );
-            bad.push((entry.path.clone(), (0..entry.n_chunks).collect()));
+            let all: Vec<u64> = (0..entry.n_chunks).collect();
+            report.event(Event::Checked {
+                path: &entry.path,
+                n_chunks: entry.n_chunks,
+                bad: &all,
+                missing: true,
+            });
+            bad.push((entry.path.clone(), all));
             checked += entry.n_chunks;
             continue;
         }
@@ -106,24 +109,19 @@ pub(crate) async fn verify(setup: &Setup) -> Result<Outcome, Error> {
         checked += seen;
         wrong.extend(extra);
         wrong.sort_unstable();
-        if wrong.is_empty() {
-            println!("{}: {} chunks ok", entry.path.display(), entry.n_chunks);
-        } else {
-            let shown: Vec<String> = wrong.iter().take(100).map(u64::to_string).collect();
-            println!(
-                "{}: {} bad chunks: {}{}",
-                entry.path.display(),
-                wrong.len(),
-                shown.join(", "),
-                if wrong.len() > 100 { ", …" } else { "" }
-            );
+        report.event(Event::Checked {
+            path: &entry.path,
+            n_chunks: entry.n_chunks,
+            bad: &wrong,
+            missing: false,
+        });
+        if !wrong.is_empty() {
             bad.push((entry.path.clone(), wrong));
         }
     }
-    let total_bad: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
-    println!(
-        "verified {checked} chunks in {} partitions: {total_bad} bad",
-        entries.len()
-    );
-    Ok(Outcome::Verified { checked, bad })
+    Ok(Outcome::Verified {
+        partitions: entries.len(),
+        checked,
+        bad,
+    })
 }

@@ -83,47 +83,30 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match tessera_node::parse(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tessera_node::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => tessera_node::fail(&e),
     }
 }
 
 async fn run(args: Args) -> Result<(), Error> {
-    let wallet_path = args
-        .wallet_path
-        .clone()
-        .unwrap_or_else(tessera_core::Wallet::default_path);
-    let keypair = tessera_core::Wallet::new(
-        tessera_core::expand_tilde(&wallet_path),
-        &args.wallet_name,
-        &args.wallet_hotkey,
-    )?
-    .load_hotkey()?;
+    let wallet = tessera_node::WalletConfig {
+        name: args.wallet_name.clone(),
+        hotkey: args.wallet_hotkey.clone(),
+        path: args
+            .wallet_path
+            .clone()
+            .unwrap_or_else(|| tessera_node::WalletConfig::default().path),
+    };
+    let keypair = wallet.keypair()?;
     let mut client = Client::connect(&args.validator, keypair).await?;
     match args.command {
         Command::Put { file, ttl } => {

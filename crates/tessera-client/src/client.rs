@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_core::{AccountId, Keypair};
-use tessera_object::{Codec, ObjectId, ObjectKey, Params, PlainDigest};
+use tessera_object::{Codec, ObjectId, ObjectKey, Params, PlainDigest, SegmentStream};
 use tessera_proto::gateway::v1::gateway_client::GatewayClient;
 use tessera_proto::gateway::v1::{
     DeleteRequest, GetRequest, ListRequest, ObjectInfo, ParamsRequest, PutHeader, PutRequest,
@@ -181,13 +181,11 @@ impl Client {
         // memory stays a few segments whatever the size.
         let producer = tokio::task::spawn_blocking(move || -> Result<(), Error> {
             let mut source = source;
-            let codec = Codec::new(params, id, &key);
-            let mut digest = PlainDigest::new(&key, &id);
-            let capacity = params.segment_capacity() as u64;
-            let mut buf = vec![0u8; capacity as usize];
+            let mut stream = SegmentStream::new(params, id, &key, size);
+            let mut buf = vec![0u8; params.segment_capacity()];
             let mut done = 0u64;
-            for index in 0..segments {
-                let len = (size - done).min(capacity) as usize;
+            while done < size {
+                let len = (size - done).min(buf.len() as u64) as usize;
                 source.read_exact(&mut buf[..len]).map_err(|e| Error::Io {
                     path: "<input>".into(),
                     source: std::io::Error::new(
@@ -195,17 +193,19 @@ impl Client {
                         format!("read {done} of {size} bytes: {e}"),
                     ),
                 })?;
-                digest.update(&buf[..len]);
-                let sealed = codec.seal(index, index + 1 == segments, &buf[..len])?;
-                let part = Some(put_request::Part::Segment(sealed.into()));
-                if tx.blocking_send(PutRequest { part }).is_err() {
+                stream.push(&buf[..len])?;
+                done += len as u64;
+                if !send_ready(&mut stream, &tx)? {
                     // The gateway ended the call; its status says why.
                     return Ok(());
                 }
-                done += len as u64;
                 progress(done);
             }
-            let part = Some(put_request::Part::Digest(digest.finish().to_vec()));
+            stream.end()?;
+            if !send_ready(&mut stream, &tx)? {
+                return Ok(());
+            }
+            let part = Some(put_request::Part::Digest(stream.digest()?.to_vec()));
             let _ = tx.blocking_send(PutRequest { part });
             Ok(())
         });
@@ -466,4 +466,18 @@ fn source_chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     out
+}
+
+/// Seals and sends every segment `stream` has ready; `false` once the gateway ended the call.
+fn send_ready(
+    stream: &mut SegmentStream,
+    tx: &tokio::sync::mpsc::Sender<PutRequest>,
+) -> Result<bool, Error> {
+    while let Some(segment) = stream.next_segment() {
+        let part = Some(put_request::Part::Segment(segment.seal()?.into()));
+        if tx.blocking_send(PutRequest { part }).is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -303,6 +303,13 @@ impl Keypair {
     /// thing (`context`): the same inputs give the same bytes on every machine, and nobody
     /// without the secret key can compute them. Clients derive their object keys this way, so a
     /// wallet is all they need to keep.
+    ///
+    /// A plain SHA-256 over (domain length, domain, secret, context) rather than HKDF or
+    /// `blake3::derive_key`: with a length-prefixed domain and a 32-byte uniform secret it is a
+    /// sound PRF, and it is frozen. Every object a client or the HTTP face stored has its key
+    /// from here, so a change of function is a protocol change: it must come with a new domain
+    /// (`…/v2`), and readers must keep deriving under the old domain for objects stored
+    /// under it. Golden vectors in `tests/identity.rs` fail on any change.
     pub fn derive_secret(&self, domain: &[u8], context: &[u8]) -> [u8; 32] {
         use sha2::Digest;
         let secret = zeroize::Zeroizing::new(self.inner.secret.to_bytes());

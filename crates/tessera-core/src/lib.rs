@@ -9,7 +9,9 @@ pub mod constants;
 mod error;
 pub mod identity;
 pub mod merkle;
+pub mod score;
 pub mod sha256;
+pub mod slot;
 pub mod wallet;
 
 pub use error::Error;

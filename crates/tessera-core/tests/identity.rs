@@ -636,3 +636,33 @@ fn expands_a_leading_tilde() {
         None => assert_eq!(expand_tilde(Path::new("~/a")), Path::new("~/a")),
     }
 }
+
+/// `derive_secret` is frozen: every stored object's key comes from it, so these bytes may never
+/// change (a new derivation needs a new domain, and the old one kept for reading).
+#[test]
+fn derived_secrets_are_frozen() {
+    let alice = Keypair::from_uri("//Alice").unwrap();
+    let check = |domain: &[u8], context: &[u8], want: &str| {
+        assert_eq!(
+            hex::encode(alice.derive_secret(domain, context)),
+            want,
+            "{domain:?} {context:?}"
+        );
+    };
+    check(
+        b"tessera/object-key/v1",
+        &[0; 16],
+        "2c1bd0c032802268b195189f2a528fa0675acd518941ec2bd60d1889da010ffb",
+    );
+    check(
+        b"tessera/http-object-key/v1",
+        &[0xab; 16],
+        "870766be59951ddcf752fef69a26b087443a180f7d13e9013b0cb6bea505b0be",
+    );
+    // The domain's length is part of the input: moving a byte from the domain into the context
+    // gives another secret.
+    assert_ne!(
+        alice.derive_secret(b"ab", b"c"),
+        alice.derive_secret(b"a", b"bc")
+    );
+}

@@ -4,9 +4,8 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tessera_allocator::cli::{
-    CommonArgs, Overrides, ServiceArgs, fail, init_logging, parse, runtime,
-};
+use tessera_allocator::cli::{Terminal, summary};
+use tessera_node::{CommonArgs, Overrides, ServiceArgs, fail, init_logging, parse, runtime};
 
 use crate::Config;
 
@@ -167,7 +166,7 @@ where
         }
         None => {}
     }
-    match runtime.block_on(crate::run(config, tessera_rpc::terminated())) {
+    match runtime.block_on(crate::run(config, tessera_node::terminated())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
@@ -181,13 +180,19 @@ fn provision(runtime: &tokio::runtime::Runtime, config: tessera_allocator::Confi
             std::future::pending::<()>().await;
         }
     };
-    match runtime.block_on(tessera_allocator::run(&config, &mut |_| true, interrupted)) {
-        Ok(tessera_allocator::Outcome::Verified { bad, .. }) if !bad.is_empty() => {
-            let n: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
-            eprintln!("error: {n} bad chunks");
-            ExitCode::FAILURE
+    let mut terminal = Terminal::new(config.no_prompt);
+    match runtime.block_on(tessera_allocator::run(&config, &mut terminal, interrupted)) {
+        Ok(outcome) => {
+            println!("{}", summary(&outcome));
+            match outcome {
+                tessera_allocator::Outcome::Verified { bad, .. } if !bad.is_empty() => {
+                    let n: usize = bad.iter().map(|(_, ids)| ids.len()).sum();
+                    eprintln!("error: {n} bad chunks");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
-        Ok(_) => ExitCode::SUCCESS,
         Err(e @ tessera_allocator::Error::Interrupted { .. }) => {
             eprintln!("error: {e}");
             ExitCode::from(130)

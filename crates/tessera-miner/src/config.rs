@@ -9,10 +9,10 @@ use std::str::FromStr;
 use figment::value::{Dict, Map};
 use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
-use tessera_allocator::{
+use tessera_core::AccountId;
+use tessera_node::{
     ByteSize, LoggingConfig, MetagraphConfig, MetricsConfig, SubtensorConfig, WalletConfig,
 };
-use tessera_core::AccountId;
 
 use crate::Error;
 
@@ -159,7 +159,7 @@ impl Config {
         file: Option<&std::path::Path>,
         flags: &[(String, figment::value::Value)],
     ) -> Result<Self, Error> {
-        let config = tessera_allocator::load_layered(Config::default(), file, flags)?;
+        let config = tessera_node::load_layered(Config::default(), file, flags)?;
         config.blacklisted()?;
         Ok(config)
     }
@@ -199,7 +199,7 @@ impl Config {
 
     /// The node's folder, `<db_path>/<wallet.name>/<wallet.hotkey>`.
     pub fn node_dir(&self) -> PathBuf {
-        tessera_allocator::node_dir(
+        tessera_node::node_dir(
             &tessera_core::expand_tilde(&self.db_path),
             &self.wallet.name,
             &self.wallet.hotkey,

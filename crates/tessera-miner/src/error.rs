@@ -11,6 +11,9 @@ pub enum Error {
     Allocator(#[from] tessera_allocator::Error),
 
     #[error(transparent)]
+    Node(#[from] tessera_node::Error),
+
+    #[error(transparent)]
     Storage(#[from] tessera_storage::Error),
 
     #[error(transparent)]
@@ -90,6 +93,7 @@ impl From<Error> for Status {
             }
             Error::Config(_)
             | Error::Allocator(_)
+            | Error::Node(_)
             | Error::Chain(_)
             | Error::Bind { .. }
             | Error::Serve(_) => {

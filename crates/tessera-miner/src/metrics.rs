@@ -60,7 +60,7 @@ pub(crate) struct Metrics {
     pub(crate) disk_free: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub(crate) disk_low: Gauge,
     pub(crate) reallocations: Counter<u64, AtomicU64>,
-    pub(crate) chain: tessera_rpc::ChainGauges,
+    pub(crate) chain: tessera_node::ChainGauges,
 }
 
 impl Metrics {
@@ -78,7 +78,7 @@ impl Metrics {
             disk_free: Gauge::default(),
             disk_low: Gauge::default(),
             reallocations: Counter::default(),
-            chain: tessera_rpc::ChainGauges::default(),
+            chain: tessera_node::ChainGauges::default(),
         };
         let mut r = Registry::with_prefix("tessera_miner");
         r.register(

@@ -12,16 +12,16 @@ use std::time::Duration;
 use tessera_allocator::{Outcome, PartitionEntry};
 use tessera_chain::{AnyChain, Chain, ChainStatus, Follower, Served as AxonServed};
 use tessera_core::AccountId;
+use tessera_node::notify;
 use tessera_partition::SealProfile;
 use tessera_proto::miner::v1::miner_server::{MinerServer, SERVICE_NAME};
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
-use tessera_rpc::{Gate, ServingStatus, notify, stopped};
+use tessera_rpc::{Gate, ServingStatus};
 use tessera_storage::{Meta, PartitionDb};
-use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::service::{MinerService, Policy, Served, Shared};
+use crate::service::{MinerService, MinerState, Policy, Served};
 use crate::throttle::Throttle;
 use crate::{Config, Error};
 
@@ -38,12 +38,16 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let stop_rx = tessera_rpc::stop_signal(shutdown);
+    let stop = tessera_node::stop_signal(shutdown);
     let keypair = config.wallet.keypair()?;
     let me = keypair.account();
     let (metrics, registry) = Metrics::new();
     let chain = Arc::new(AnyChain::new(
-        config.subtensor.source(&config.metagraph)?,
+        tessera_chain::Source::choose(
+            &config.subtensor.network,
+            config.subtensor.chain_endpoint.as_deref(),
+            config.metagraph.file(),
+        )?,
         config.netuid,
     ));
     let observer = {
@@ -54,7 +58,7 @@ pub async fn run(
         chain.clone(),
         Duration::from_secs(config.step_secs.max(1)),
         observer,
-        stopped(stop_rx.clone()),
+        stop.clone().cancelled_owned(),
     )
     .await?
     else {
@@ -64,7 +68,7 @@ pub async fn run(
     follower.metagraph().require(&me, &chain.describe())?;
 
     // Provision first: a miner that serves before its partitions exist fails every challenge.
-    let entries = match allocate(&config, config.restart, stopped(stop_rx.clone())).await? {
+    let entries = match allocate(&config, config.restart, stop.clone().cancelled_owned()).await? {
         Some(entries) => entries,
         None => return Ok(()),
     };
@@ -87,7 +91,7 @@ pub async fn run(
     )
     .with_observer(observer);
     restore_nonces(&gate, &config.node_dir());
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(MinerState {
         keypair,
         gate,
         policy: RwLock::new(policy),
@@ -102,13 +106,18 @@ pub async fn run(
         stop: tokio_util::sync::CancellationToken::new(),
     });
 
-    let metrics_task = tessera_rpc::start_metrics(
+    let metrics_task = tessera_node::start_metrics(
         config.metrics.addr.as_deref(),
         registry,
-        stopped(stop_rx.clone()),
+        stop.clone().cancelled_owned(),
     )
     .await
-    .map_err(|(addr, source)| Error::Bind { addr, source })?;
+    .map_err(|(addr, source)| Error::Bind { addr, source })?
+    .map(|(bound, task)| {
+        // For whoever started the node, as `listening on` is: a port 0 is learnt here.
+        println!("metrics on {bound}");
+        task
+    });
 
     let (listener, bound) = tessera_rpc::bind(&config.axon.ip, config.axon.port)
         .await
@@ -153,7 +162,7 @@ pub async fn run(
             // Without TCP_NODELAY a small answer waits for the peer's delayed ACK: measured
             // 50 ms per challenge on the devnet, against 5 ms with it.
             TcpIncoming::from(listener).with_nodelay(Some(true)),
-            stopped(stop_rx.clone()),
+            stop.clone().cancelled_owned(),
         );
 
     println!("listening on {bound}");
@@ -182,12 +191,12 @@ pub async fn run(
         follower,
         published,
         shared.clone(),
-        stop_rx.clone(),
+        stop.clone(),
     ));
     // Graceful shutdown waits for every connection to go; a peer that never closes its own
     // must not hold the node up, so in-flight work gets a bounded grace.
     let grace = async {
-        stopped(stop_rx.clone()).await;
+        stop.clone().cancelled_owned().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     let served = tokio::select! {
@@ -309,7 +318,13 @@ async fn allocate(
     restart: bool,
     stop: impl Future<Output = ()>,
 ) -> Result<Option<Vec<PartitionEntry>>, Error> {
-    match tessera_allocator::run(&config.allocator(restart), &mut |_| true, stop).await {
+    match tessera_allocator::run(
+        &config.allocator(restart),
+        &mut tessera_allocator::Logged,
+        stop,
+    )
+    .await
+    {
         Ok(Outcome::Allocated { partitions, .. }) => Ok(Some(partitions)),
         Ok(_) => Err(Error::Serve("the allocator did not allocate".into())),
         Err(tessera_allocator::Error::Interrupted { .. }) => Ok(None),
@@ -426,8 +441,8 @@ async fn step_loop(
     config: Config,
     follower: Follower,
     published: Option<SocketAddr>,
-    shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
+    shared: Arc<MinerState>,
+    stop: tessera_node::CancellationToken,
 ) {
     let me = shared.keypair.account();
     let chain = follower.chain().clone();
@@ -455,7 +470,7 @@ async fn step_loop(
         if config.steps_per_reallocate == 0 || !step.is_multiple_of(config.steps_per_reallocate) {
             continue;
         }
-        let result = match allocate(&config, false, stopped(stop.clone())).await {
+        let result = match allocate(&config, false, stop.clone().cancelled_owned()).await {
             Ok(Some(entries)) => open_partitions(&me, &entries).await.map(|p| (p, entries)),
             Ok(None) => return,
             Err(e) => Err(e),

@@ -70,7 +70,7 @@ impl Policy {
 /// State shared by the service and the node's step loop, which swaps the partitions and the
 /// policy as the metagraph changes.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct MinerState {
     pub(crate) keypair: Keypair,
     pub(crate) gate: Gate,
     pub(crate) policy: RwLock<Policy>,
@@ -97,7 +97,7 @@ pub(crate) struct Shared {
 /// core, and a few kilobytes of ids.
 pub(crate) const MAX_RESEAL_QUEUE: usize = 2048;
 
-impl Shared {
+impl MinerState {
     fn admit<T: Message>(&self, request: &Request<T>, method: &str) -> Result<Caller, Status> {
         // Strangers first, before anything about the body.
         self.precheck(request.metadata(), request.remote_addr(), method)?;
@@ -208,7 +208,7 @@ impl Shared {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct MinerService(pub(crate) Arc<Shared>);
+pub(crate) struct MinerService(pub(crate) Arc<MinerState>);
 
 #[tonic::async_trait]
 impl Miner for MinerService {

@@ -34,7 +34,7 @@ pub async fn report(config: &Config) -> Result<String, Error> {
             e.validator.to_string(),
             e.n_chunks,
             present,
-            tessera_allocator::ByteSize(e.size).to_string(),
+            tessera_node::ByteSize(e.size).to_string(),
             e.seal
         );
         if let Some(until) = e.grace_until_ms {
@@ -54,11 +54,11 @@ pub async fn report(config: &Config) -> Result<String, Error> {
         } else {
             ""
         };
-        let _ = writeln!(out, "disk free {}{low}", tessera_allocator::ByteSize(free));
+        let _ = writeln!(out, "disk free {}{low}", tessera_node::ByteSize(free));
     }
     if let Some(addr) = &config.metrics.addr {
         let scraped = match addr.parse() {
-            Ok(a) => tessera_rpc::scrape(a).await.map_err(|e| e.to_string()),
+            Ok(a) => tessera_node::scrape(a).await.map_err(|e| e.to_string()),
             Err(e) => Err(format!("metrics.addr {addr}: {e}")),
         };
         match scraped {
@@ -69,7 +69,7 @@ pub async fn report(config: &Config) -> Result<String, Error> {
                     ("rejected", "tessera_miner_rejected_requests_total"),
                     ("bytes served", "tessera_miner_served_bytes_total"),
                 ] {
-                    let _ = writeln!(out, "{label}: {}", tessera_rpc::total(&text, name));
+                    let _ = writeln!(out, "{label}: {}", tessera_node::total(&text, name));
                 }
             }
             Err(e) => {

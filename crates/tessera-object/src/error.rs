@@ -42,6 +42,15 @@ pub enum Error {
     #[error("invalid object id {0:?}: expected 32 hex digits")]
     BadId(String),
 
+    #[error("the plaintext is longer than the {size} bytes announced")]
+    StreamTooLong { size: u64 },
+
+    #[error("the plaintext ended after {received} of the {size} bytes announced")]
+    StreamTooShort { received: u64, size: u64 },
+
+    #[error("the digest was asked for after {taken} of {segments} segments")]
+    StreamUnfinished { taken: u64, segments: u64 },
+
     #[error("cannot place {need} pieces: only {have} eligible miners")]
     TooFewMiners { need: usize, have: usize },
 }

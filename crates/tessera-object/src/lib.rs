@@ -9,6 +9,7 @@
 mod codec;
 mod error;
 mod placement;
+mod stream;
 
 pub use codec::{
     Codec, ObjectId, ObjectKey, Params, PlainDigest, TAG_BYTES, gather, piece_id, recovery,
@@ -16,3 +17,4 @@ pub use codec::{
 };
 pub use error::Error;
 pub use placement::{Candidate, place, xor_distance};
+pub use stream::{Segment, SegmentStream};

@@ -6,15 +6,12 @@
 //! protocol's domain types never see tonic.
 
 mod auth;
-mod metrics;
-pub mod notify;
 mod serve;
 
 pub use auth::{
     Caller, Error, Gate, Refusal, chunk_signed, sign_metadata, sign_request, sign_response,
     sign_response_body, signed, verify_response, verify_response_body,
 };
-pub use metrics::{ChainGauges, sample, scrape, serve_metrics, total};
 pub use serve::{Standard, remap_oversize, standard_services};
 pub use tonic_health::ServingStatus;
 
@@ -44,48 +41,6 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Resolves on the first SIGINT or SIGTERM: the signal a node shuts down in order on. If the
-/// handlers cannot be installed it never resolves, and the default actions remain.
-pub async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-        }
-    }
-    #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// A node's stop flag: set once `shutdown` resolves, after telling systemd STOPPING. Every part
-/// of the node waits on a clone of the receiver (see `stopped`).
-pub fn stop_signal(
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        notify::notify("STOPPING=1");
-        let _ = tx.send(true);
-    });
-    rx
-}
-
-/// Resolves once the stop flag is set (or its sender is gone).
-pub async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
 /// Binds a node's gRPC listener on `ip:port` (port 0 picks one) and returns it with the address
 /// it got; an error names the address it could not take.
 pub async fn bind(
@@ -104,21 +59,4 @@ pub async fn bind(
         .map_err(|e| (addr.clone(), e))?;
     let bound = listener.local_addr().map_err(|e| (addr, e))?;
     Ok((listener, bound))
-}
-
-/// Serves `registry` at `addr` when metrics are on, printing `metrics on <addr>` for whoever
-/// started the node; `None` when `addr` is unset. An error names the setting.
-pub async fn start_metrics(
-    addr: Option<&str>,
-    registry: std::sync::Arc<prometheus_client::registry::Registry>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<Option<tokio::task::JoinHandle<()>>, (String, std::io::Error)> {
-    let Some(addr) = addr else {
-        return Ok(None);
-    };
-    let (bound, task) = serve_metrics(addr, registry, shutdown)
-        .await
-        .map_err(|e| (format!("metrics.addr {addr}"), e))?;
-    println!("metrics on {bound}");
-    Ok(Some(task))
 }

@@ -98,6 +98,14 @@ pub enum Error {
 
     #[error("{path}: sqlite: {source}")]
     Sqlite { path: PathBuf, source: sqlx::Error },
+
+    /// A step failed, or the file records a step whose file has since changed
+    /// (`migrations/` are never edited once released).
+    #[error("{path}: migrating the schema: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
 }
 
 impl Error {
@@ -105,18 +113,27 @@ impl Error {
     /// "no space left"): the write failed whole and nothing was changed, so the caller can say
     /// so and go on serving reads.
     pub fn is_disk_full(&self) -> bool {
+        use sqlx::migrate::MigrateError;
         match self {
-            Error::Sqlite { source, .. } => match source {
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    // The primary result code is the low byte of an extended one.
-                    .is_some_and(|c| c & 0xff == 13),
-                sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
-                _ => false,
-            },
+            Error::Sqlite { source, .. }
+            | Error::Migrate {
+                source: MigrateError::Execute(source) | MigrateError::ExecuteMigration(source, _),
+                ..
+            } => sqlite_full(source),
             Error::Io { source, .. } => source.raw_os_error() == Some(28),
             _ => false,
         }
+    }
+}
+
+fn sqlite_full(source: &sqlx::Error) -> bool {
+    match source {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            // The primary result code is the low byte of an extended one.
+            .is_some_and(|c| c & 0xff == 13),
+        sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
+        _ => false,
     }
 }

@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
 use tessera_core::AccountId;
 
 use crate::Error;
@@ -17,7 +19,8 @@ const APPLICATION_ID: i64 = 0x5445_5353;
 /// Large pages suit a table of 1 MiB blobs: fewer overflow pages per chunk.
 const PAGE_SIZE: u32 = 65536;
 
-/// The kinds of file, each with its own ordered list of migrations.
+/// The kinds of file, each with its own ordered list of migrations, in
+/// `migrations/<kind>/NNNN_<what>.sql`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Partition,
@@ -34,226 +37,95 @@ impl Kind {
         }
     }
 
-    /// Migration `i` brings the schema from `user_version` i to i + 1. Entries are never edited
-    /// once released: a change is a new entry.
-    fn migrations(self) -> &'static [&'static str] {
+    /// The kind's migration files, `NNNN_<what>` in order: step NNNN brings the schema from
+    /// version NNNN - 1 to NNNN. A released file is never edited, comments included: sqlx records
+    /// each file's checksum and refuses every database that ran an earlier text of it. A change
+    /// is a new file.
+    fn steps(self) -> &'static [(&'static str, &'static str)] {
+        macro_rules! steps {
+            ($dir:literal: $($file:literal),+ $(,)?) => {
+                &[$(($file, include_str!(concat!("../migrations/", $dir, "/", $file, ".sql")))),+]
+            };
+        }
         match self {
-            Kind::Partition => &[
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE chunks (id INTEGER PRIMARY KEY, data BLOB NOT NULL, root BLOB NOT NULL);",
-                // A slot holds sealed filler (0) or a piece of client data (1), which no seal
-                // reproduces: verification and shrinking must leave those alone.
-                "ALTER TABLE chunks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
-                // The partition's tree for its commitment (challenges v2): the leaves are read
-                // through a covering index, never through the megabyte rows; `tree` holds the
-                // sequence number and committed size, `leaf_log` the old leaf of each change
-                // since the validator last synced. Triggers keep the log, so that no change to a
-                // leaf goes unlogged, whoever makes it (a hand edit included). On an existing
-                // partition the index reads every row once.
-                "CREATE INDEX chunks_leaf ON chunks (id, root);
-                 CREATE TABLE tree (
-                     one INTEGER PRIMARY KEY CHECK (one = 0),
-                     seq INTEGER NOT NULL,
-                     n_chunks INTEGER NOT NULL,
-                     log_from INTEGER NOT NULL
-                 );
-                 INSERT INTO tree (one, seq, n_chunks, log_from) VALUES (0, 0, 0, 0);
-                 CREATE TABLE leaf_log (seq INTEGER NOT NULL, slot INTEGER NOT NULL, old BLOB NOT NULL);
-                 CREATE INDEX leaf_log_slot ON leaf_log (slot, seq);
-                 CREATE INDEX leaf_log_seq ON leaf_log (seq);
-                 CREATE TRIGGER chunks_leaf_insert AFTER INSERT ON chunks BEGIN
-                     UPDATE tree SET seq = seq + 1;
-                     INSERT INTO leaf_log (seq, slot, old) SELECT seq, NEW.id, zeroblob(32) FROM tree;
-                 END;
-                 CREATE TRIGGER chunks_leaf_update AFTER UPDATE OF root ON chunks
-                 WHEN OLD.root IS NOT NEW.root OR OLD.id IS NOT NEW.id BEGIN
-                     UPDATE tree SET seq = seq + 1;
-                     INSERT INTO leaf_log (seq, slot, old) SELECT seq, OLD.id, OLD.root FROM tree;
-                     INSERT INTO leaf_log (seq, slot, old)
-                         SELECT seq, NEW.id, zeroblob(32) FROM tree WHERE OLD.id IS NOT NEW.id;
-                 END;
-                 CREATE TRIGGER chunks_leaf_delete AFTER DELETE ON chunks BEGIN
-                     UPDATE tree SET seq = seq + 1;
-                     INSERT INTO leaf_log (seq, slot, old) SELECT seq, OLD.id, OLD.root FROM tree;
-                 END;",
-                // The sequence number of the last change of the committed size: an update to an
-                // earlier sequence number cannot be served from the leaf log alone. Unknown for
-                // an existing partition, so taken as now.
-                "ALTER TABLE tree ADD COLUMN size_seq INTEGER NOT NULL DEFAULT 0;
-                 UPDATE tree SET size_seq = seq;",
-            ],
-            Kind::Hashes => &[
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE roots (id INTEGER PRIMARY KEY, root BLOB NOT NULL);",
-            ],
-            // AUTOINCREMENT keeps challenge and weight ids rising even after rows are deleted,
-            // so "the last n rows" is always "the n most recent".
-            Kind::State => &[
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE miners (
-                     hotkey TEXT PRIMARY KEY,
-                     uid INTEGER NOT NULL,
-                     axon TEXT,
-                     first_seen_ms INTEGER NOT NULL,
-                     last_seen_ms INTEGER NOT NULL
-                 );
-                 CREATE TABLE challenges (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     miner TEXT NOT NULL REFERENCES miners(hotkey),
-                     round INTEGER NOT NULL,
-                     chunk_id INTEGER NOT NULL,
-                     segment INTEGER NOT NULL,
-                     success INTEGER NOT NULL,
-                     latency_ms INTEGER NOT NULL,
-                     bytes INTEGER NOT NULL,
-                     at_ms INTEGER NOT NULL,
-                     reason TEXT
-                 );
-                 CREATE INDEX challenges_miner_id ON challenges (miner, id);
-                 CREATE TABLE miner_stats (
-                     miner TEXT PRIMARY KEY REFERENCES miners(hotkey),
-                     alpha REAL NOT NULL,
-                     beta REAL NOT NULL,
-                     claimed_bytes INTEGER NOT NULL,
-                     proven_bytes INTEGER NOT NULL,
-                     score REAL NOT NULL,
-                     updated_ms INTEGER NOT NULL
-                 );
-                 CREATE TABLE blacklist (
-                     hotkey TEXT PRIMARY KEY,
-                     reason TEXT NOT NULL,
-                     added_ms INTEGER NOT NULL
-                 );
-                 CREATE TABLE weights (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     epoch INTEGER NOT NULL,
-                     set_ms INTEGER NOT NULL,
-                     uid INTEGER NOT NULL,
-                     hotkey TEXT NOT NULL,
-                     weight REAL NOT NULL
-                 );
-                 CREATE INDEX weights_epoch ON weights (epoch);",
-                // Client data (the gateway's index): an object is `pending` until every segment
-                // is placed and recorded, then `complete`; deleting it cascades to its segments,
-                // pieces and placements. A miner's slot holds at most one piece.
-                "CREATE TABLE owners (
-                     hotkey TEXT PRIMARY KEY,
-                     first_put_ms INTEGER NOT NULL
-                 );
-                 CREATE TABLE objects (
-                     id BLOB PRIMARY KEY,
-                     owner TEXT NOT NULL REFERENCES owners(hotkey),
-                     size INTEGER NOT NULL,
-                     digest BLOB NOT NULL,
-                     k INTEGER NOT NULL,
-                     n INTEGER NOT NULL,
-                     piece_size INTEGER NOT NULL,
-                     segments INTEGER NOT NULL,
-                     state TEXT NOT NULL CHECK (state IN ('pending', 'complete')),
-                     created_ms INTEGER NOT NULL,
-                     expires_ms INTEGER NOT NULL
-                 );
-                 CREATE INDEX objects_owner ON objects (owner, created_ms);
-                 CREATE INDEX objects_expiry ON objects (expires_ms);
-                 CREATE TABLE segments (
-                     object BLOB NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
-                     idx INTEGER NOT NULL,
-                     size INTEGER NOT NULL,
-                     PRIMARY KEY (object, idx)
-                 );
-                 CREATE TABLE pieces (
-                     object BLOB NOT NULL,
-                     segment INTEGER NOT NULL,
-                     piece INTEGER NOT NULL,
-                     root BLOB NOT NULL,
-                     PRIMARY KEY (object, segment, piece),
-                     FOREIGN KEY (object, segment) REFERENCES segments(object, idx) ON DELETE CASCADE
-                 );
-                 CREATE TABLE placements (
-                     object BLOB NOT NULL,
-                     segment INTEGER NOT NULL,
-                     piece INTEGER NOT NULL,
-                     miner TEXT NOT NULL,
-                     slot INTEGER NOT NULL,
-                     stored_ms INTEGER NOT NULL,
-                     PRIMARY KEY (object, segment, piece, miner),
-                     UNIQUE (miner, slot),
-                     FOREIGN KEY (object, segment, piece)
-                         REFERENCES pieces(object, segment, piece) ON DELETE CASCADE
-                 );",
-                // Piece health: a placement whose slot failed a challenge or returned wrong bytes
-                // is marked, and repair replaces it.
-                "ALTER TABLE placements ADD COLUMN failed_ms INTEGER;",
-                // Weights committed on chain and not yet revealed: kept so that a validator
-                // restarted between commit and reveal still reveals. Vectors are little-endian
-                // u16s.
-                "CREATE TABLE weight_commits (
-                     hash BLOB PRIMARY KEY,
-                     netuid INTEGER NOT NULL,
-                     uids BLOB NOT NULL,
-                     weight_values BLOB NOT NULL,
-                     salt BLOB NOT NULL,
-                     version_key INTEGER NOT NULL,
-                     commit_block INTEGER NOT NULL,
-                     epoch INTEGER NOT NULL,
-                     created_ms INTEGER NOT NULL
-                 );",
-                // Challenges v2: each miner's commitment as held (group nodes as one blob, 32
-                // bytes a group), every audit, and every lie with its evidence.
-                "CREATE TABLE commitments (
-                     miner TEXT PRIMARY KEY,
-                     seq INTEGER NOT NULL,
-                     n_chunks INTEGER NOT NULL,
-                     root BLOB NOT NULL,
-                     signature BLOB NOT NULL,
-                     groups BLOB NOT NULL,
-                     audited INTEGER NOT NULL,
-                     taken_ms INTEGER NOT NULL
-                 );
-                 CREATE TABLE audits (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     miner TEXT NOT NULL,
-                     seq INTEGER NOT NULL,
-                     slot INTEGER NOT NULL,
-                     passed INTEGER NOT NULL,
-                     at_ms INTEGER NOT NULL
-                 );
-                 CREATE INDEX audits_miner ON audits (miner, id);
-                 CREATE TABLE lies (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     miner TEXT NOT NULL,
-                     at_ms INTEGER NOT NULL,
-                     barred_until_ms INTEGER NOT NULL,
-                     slot INTEGER NOT NULL,
-                     committed_leaf BLOB NOT NULL,
-                     sealed_root BLOB NOT NULL,
-                     commitment BLOB NOT NULL,
-                     commitment_signature BLOB NOT NULL,
-                     answer BLOB NOT NULL,
-                     answer_signature BLOB NOT NULL,
-                     nonce BLOB NOT NULL
-                 );
-                 CREATE INDEX lies_miner ON lies (miner, barred_until_ms);",
-                // Slots to give back to filler, recorded in the transaction that moves their
-                // piece away and kept until the miner confirms the release: until then the slot
-                // is neither free for a new piece nor challenged against anything.
-                "CREATE TABLE releases (
-                     miner TEXT NOT NULL,
-                     slot INTEGER NOT NULL,
-                     since_ms INTEGER NOT NULL,
-                     PRIMARY KEY (miner, slot)
-                 ) WITHOUT ROWID;",
-                // Slots a miner confirmed releasing and may not have resealed yet: spared from
-                // challenges for a while, across a restart of the validator too.
-                "CREATE TABLE resealing (
-                     miner TEXT NOT NULL,
-                     slot INTEGER NOT NULL,
-                     since_ms INTEGER NOT NULL,
-                     PRIMARY KEY (miner, slot)
-                 ) WITHOUT ROWID;",
-            ],
+            Kind::Partition => steps!("partition":
+                "0001_meta_and_chunks",
+                "0002_chunk_kind",
+                "0003_commitment_tree",
+                "0004_size_seq",
+            ),
+            Kind::Hashes => steps!("hashes": "0001_meta_and_roots"),
+            Kind::State => steps!("state":
+                "0001_validator_state",
+                "0002_object_index",
+                "0003_failed_placements",
+                "0004_weight_commits",
+                "0005_challenges_v2",
+                "0006_releases",
+                "0007_resealing",
+            ),
         }
     }
+
+    /// The newest schema version this build knows.
+    fn latest(self) -> i64 {
+        self.steps().len() as i64
+    }
+
+    /// The kind's steps as sqlx's migrator runs them, built once per process.
+    fn migrator(self) -> &'static Migrator {
+        static PARTITION: LazyLock<Migrator> = LazyLock::new(|| Kind::Partition.build_migrator());
+        static HASHES: LazyLock<Migrator> = LazyLock::new(|| Kind::Hashes.build_migrator());
+        static STATE: LazyLock<Migrator> = LazyLock::new(|| Kind::State.build_migrator());
+        match self {
+            Kind::Partition => &PARTITION,
+            Kind::Hashes => &HASHES,
+            Kind::State => &STATE,
+        }
+    }
+
+    fn build_migrator(self) -> Migrator {
+        let migrations = self
+            .steps()
+            .iter()
+            .enumerate()
+            .map(|(i, &(file, sql))| {
+                let version = i as i64 + 1;
+                // The description is what sqlx's own file resolver would give the same file.
+                let what = file.split_once('_').map_or(file, |(_, what)| what);
+                let mut migration = Migration::new(
+                    version,
+                    what.replace('_', " ").into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                );
+                // Each step also writes `application_id` and `user_version`, in the same
+                // transaction as its SQL, as the runner before sqlx did: `check_header` refuses
+                // any file without our id before SQLite opens it, and builds from before sqlx
+                // read `user_version` alone, so a file this build migrated still opens there
+                // after a rollback, and one newer than they know is refused instead of migrated
+                // from version 0. The newline ends a last `--` comment, the `;` a last statement
+                // without one. The checksum stays that of the file alone, as sqlx's tools
+                // compute it.
+                migration.sql = AssertSqlSafe(format!(
+                    "{sql}\n;PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {version};"
+                ))
+                .into_sql_str();
+                migration
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+    }
+}
+
+/// Where a file's schema stands before migrating.
+struct Version {
+    /// `PRAGMA user_version`, which every step writes.
+    pragma: i64,
+    /// The last step in sqlx's table, or `None` for a file without that table: one made before
+    /// this crate used sqlx's migrator, or a new one.
+    recorded: Option<i64>,
 }
 
 /// What a database file says about the partition it belongs to.
@@ -474,32 +346,70 @@ impl Db {
     }
 
     /// The schema version, refused if newer than this build knows.
-    async fn check_version(&self, kind: Kind) -> Result<i64, Error> {
-        let supported = kind.migrations().len() as i64;
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+    async fn check_version(&self, kind: Kind) -> Result<Version, Error> {
+        let pragma: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&self.pool)
             .await
             .map_err(self.sql())?;
-        if version > supported {
-            return Err(Error::SchemaTooNew {
-                path: self.path.clone(),
-                found: version,
-                supported,
-            });
-        }
-        Ok(version)
-    }
-
-    async fn migrate(&self, kind: Kind) -> Result<(), Error> {
-        let version = self.check_version(kind).await?;
-        let mut conn = self.pool.acquire().await.map_err(self.sql())?;
-        let migrations = kind.migrations();
-        for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
-            apply(&mut conn, sql, i as i64 + 1)
+        let tracked: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.sql())?;
+        let recorded = if tracked {
+            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
                 .await
                 .map_err(self.sql())?;
+            Some(last.unwrap_or(0))
+        } else {
+            None
+        };
+        // Every step writes both in one transaction, so they differ only after a hand edit; the
+        // higher is taken so that neither can hide a schema this build does not know.
+        let found = pragma.max(recorded.unwrap_or(0));
+        if found > kind.latest() {
+            return Err(Error::SchemaTooNew {
+                path: self.path.clone(),
+                found,
+                supported: kind.latest(),
+            });
         }
-        Ok(())
+        Ok(Version { pragma, recorded })
+    }
+
+    // The migrator runs on a connection through `run_direct`, not `run`/`skip`: those are generic
+    // over `Acquire<'a>`, and rustc cannot prove their futures `Send` for every lifetime, so
+    // no node task that opens a database (the auditor opens hash files) could be spawned. sqlx
+    // keeps `run_direct` for exactly this ("not general enough"); `run` and `skip` call it.
+    async fn migrate(&self, kind: Kind) -> Result<(), Error> {
+        let version = self.check_version(kind).await?;
+        let migrator = kind.migrator();
+        let migrate = |source| Error::Migrate {
+            path: self.path.clone(),
+            source,
+        };
+        let mut conn = self.pool.acquire().await.map_err(self.sql())?;
+        // A file from before sqlx says how far it went only in `user_version`, steps 1 to that
+        // applied each in its own transaction. Those are recorded as applied without running
+        // them, with the checksums of today's files (their SQL is unchanged), and in one
+        // transaction: a crash halfway must not leave a table that says fewer steps than ran.
+        if version.recorded.is_none() && version.pragma > 0 {
+            let mut tx = sqlx::Connection::begin(&mut *conn)
+                .await
+                .map_err(self.sql())?;
+            migrator
+                .run_direct(Some(version.pragma), &mut *tx, true)
+                .await
+                .map_err(migrate)?;
+            tx.commit().await.map_err(self.sql())?;
+        }
+        migrator
+            .run_direct(None, &mut *conn, false)
+            .await
+            .map_err(migrate)
     }
 
     async fn write_meta<I: Identity>(&self, kind: Kind, meta: &I) -> Result<(), Error> {
@@ -562,22 +472,6 @@ async fn close_pool(pool: &SqlitePool) {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
     pool.close().await;
-}
-
-async fn apply(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    version: i64,
-) -> Result<(), sqlx::Error> {
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::raw_sql(sql).execute(&mut *tx).await?;
-    // PRAGMA takes no bound parameters; both values are compile-time integers, never input.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {version};"
-    )))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await
 }
 
 fn check_meta(path: &Path, found: &Meta, want: &Meta) -> Result<(), Error> {

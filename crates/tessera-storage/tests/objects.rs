@@ -229,7 +229,8 @@ async fn version_one_state_files_migrate() {
     let db = StateDb::open(&path, &account(1)).await.unwrap();
     db.blacklist_add(&account(9), "kept", 1).await.unwrap();
     db.close().await;
-    // Undo every migration after the first by hand, as a file from the first release would be.
+    // Undo every migration after the first by hand, as a file from the first release would be:
+    // that release counted its steps in `user_version` alone, without sqlx's table.
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
@@ -245,6 +246,7 @@ async fn version_one_state_files_migrate() {
         "DROP TABLE segments",
         "DROP TABLE objects",
         "DROP TABLE owners",
+        "DROP TABLE _sqlx_migrations",
         "PRAGMA user_version = 1",
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();

@@ -77,12 +77,12 @@ pub(crate) async fn run(
     metagraph: watch::Receiver<Arc<Metagraph>>,
     min_stake: f64,
     metrics: Metrics,
-    mut stop: watch::Receiver<bool>,
+    stop: tessera_node::CancellationToken,
 ) {
     let mut turn = 0usize;
     let mut jobs = std::collections::VecDeque::new();
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         if jobs.is_empty() {
@@ -110,7 +110,7 @@ pub(crate) async fn run(
             }
         };
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            () = stop.cancelled() => return,
             _ = tokio::time::sleep(pause) => {}
         }
     }

@@ -4,9 +4,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tessera_allocator::cli::{
-    CommonArgs, Overrides, ServiceArgs, fail, init_logging, parse, runtime,
-};
+use tessera_node::{CommonArgs, Overrides, ServiceArgs, fail, init_logging, parse, runtime};
 
 use crate::Config;
 
@@ -158,7 +156,7 @@ where
             Err(e) => fail(&e),
         };
     }
-    match runtime.block_on(crate::run(config, tessera_rpc::terminated())) {
+    match runtime.block_on(crate::run(config, tessera_node::terminated())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

@@ -2,11 +2,7 @@
 //! it through `Sync` updates, check that every answered item folds into it, and keep track of
 //! the slots released back to filler, which prove into nothing until the miner reseals them.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use tessera_core::commit::{self, Commitment, GroupUpdate, LeafChange, SignedCommitment};
+use tessera_core::commit::{self, Commitment, GroupUpdate, SignedCommitment};
 use tessera_core::merkle::{self, Hash};
 use tessera_core::{AccountId, Signature};
 use tessera_proto::miner::v1::miner_client::MinerClient;
@@ -17,6 +13,7 @@ use tessera_rpc::{now_ms, signed, verify_response};
 use tessera_storage::{HeldCommitment, StateDb};
 
 use crate::Error;
+use crate::error::Fault;
 use crate::round::{CALL_TIMEOUT, Rules, Target};
 
 /// The most slots a commitment may cover: its group nodes (32 bytes per 64 slots) then fill at
@@ -25,96 +22,6 @@ pub(crate) const MAX_SLOTS: u64 = 1 << 27;
 
 /// The largest `Info` (with every group node) the validator reads.
 pub(crate) const MAX_INFO_BYTES: usize = 64 << 20;
-
-/// How long a released slot is spared from challenges while the miner reseals it, at most: a
-/// reseal takes seconds; a slot still empty after this counts as missing.
-pub(crate) const RESEAL_GRACE: Duration = Duration::from_secs(3600);
-
-/// Slots whose content this validator is changing on each miner. A released slot (with when)
-/// holds nothing (`EMPTY`) until the miner reseals it, and is challenged against neither root
-/// until the miner's signed update shows it holds something again (or the grace runs out). A
-/// reserved slot is getting a piece the index may not record yet: an audit of it proves no lie.
-#[derive(Debug, Default)]
-pub(crate) struct Released {
-    released: Mutex<HashMap<AccountId, HashMap<u64, u64>>>,
-    reserved: Mutex<HashMap<AccountId, std::collections::HashSet<u64>>>,
-    /// Slots forgotten by `seen`, for the state file to forget too (`take_resealed`).
-    resealed: Mutex<HashMap<AccountId, Vec<u64>>>,
-}
-
-impl Released {
-    pub(crate) fn mark(&self, miner: &AccountId, slots: &[u64]) {
-        self.mark_at(miner, slots, now_ms());
-    }
-
-    /// Marks `slots` as released at `at_ms`: how the state file's memory of slots resealing is
-    /// taken back after a restart.
-    pub(crate) fn mark_at(&self, miner: &AccountId, slots: &[u64], at_ms: u64) {
-        let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = all.entry(*miner).or_default();
-        for s in slots {
-            mine.insert(*s, at_ms);
-        }
-    }
-
-    /// Forgets the slots an update shows holding something other than `EMPTY`.
-    pub(crate) fn seen(&self, miner: &AccountId, changes: &[LeafChange]) {
-        let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
-        let mut gone = Vec::new();
-        if let Some(mine) = all.get_mut(miner) {
-            for c in changes.iter().filter(|c| c.new != commit::EMPTY) {
-                if mine.remove(&c.slot).is_some() {
-                    gone.push(c.slot);
-                }
-            }
-        }
-        if !gone.is_empty() {
-            let mut resealed = self.resealed.lock().unwrap_or_else(|e| e.into_inner());
-            resealed.entry(*miner).or_default().extend(gone);
-        }
-    }
-
-    /// The slots `seen` forgot since the last call, by miner.
-    pub(crate) fn take_resealed(&self) -> HashMap<AccountId, Vec<u64>> {
-        std::mem::take(&mut *self.resealed.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// The slots of `miner` still spared.
-    pub(crate) fn spared(&self, miner: &AccountId) -> Vec<u64> {
-        let cutoff = now_ms().saturating_sub(RESEAL_GRACE.as_millis() as u64);
-        let mut all = self.released.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(mine) = all.get_mut(miner) else {
-            return Vec::new();
-        };
-        mine.retain(|_, at| *at >= cutoff);
-        mine.keys().copied().collect()
-    }
-
-    /// The gateway promised `slot` of `miner` to a piece in flight.
-    pub(crate) fn reserve(&self, miner: &AccountId, slot: u64) {
-        let mut all = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        all.entry(*miner).or_default().insert(slot);
-    }
-
-    /// The promise ended: the piece is in the index, or the slot is free again.
-    pub(crate) fn unreserve(&self, miner: &AccountId, slot: u64) {
-        let mut all = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(mine) = all.get_mut(miner) {
-            mine.remove(&slot);
-        }
-    }
-
-    /// Whether `slot` of `miner` is released and not yet resealed, or promised to a piece.
-    pub(crate) fn in_flux(&self, miner: &AccountId, slot: u64) -> bool {
-        let reserved = self
-            .reserved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(miner)
-            .is_some_and(|m| m.contains(&slot));
-        reserved || self.spared(miner).contains(&slot)
-    }
-}
 
 fn hash(bytes: &[u8]) -> Option<Hash> {
     bytes.try_into().ok()
@@ -125,13 +32,13 @@ fn checked(
     rules: &Rules,
     miner: &AccountId,
     c: &pb::Commitment,
-) -> Result<SignedCommitment, String> {
+) -> Result<SignedCommitment, Fault> {
     let root = hash(&c.root).ok_or("commitment root is not 32 bytes")?;
     let signature: [u8; 64] = c
         .signature
         .as_slice()
         .try_into()
-        .map_err(|_| "commitment signature is not 64 bytes")?;
+        .map_err(|_| Fault::BadAnswer("commitment signature is not 64 bytes".into()))?;
     let signed = SignedCommitment {
         commitment: commitment(rules, *miner, c.n_chunks, c.seq, root),
         signature: Signature(signature),
@@ -143,7 +50,7 @@ fn checked(
             rules.chunk_size,
             rules.profile.params().passes,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Fault::BadAnswer(e.to_string()))?;
     Ok(signed)
 }
 
@@ -189,16 +96,16 @@ pub(crate) async fn hold(
     client: &mut MinerClient<Channel>,
     offered: &pb::Commitment,
     state: &StateDb,
-) -> Result<Result<HeldCommitment, String>, Error> {
+) -> Result<Result<HeldCommitment, Fault>, Error> {
     let offered = match checked(rules, &target.hotkey, offered) {
         Ok(c) => c,
         Err(reason) => return Ok(Err(reason)),
     };
     if offered.commitment.n_chunks > MAX_SLOTS {
-        return Ok(Err(format!(
+        return Ok(Err(Fault::BadAnswer(format!(
             "commits to {} slots, over the {MAX_SLOTS} one commitment may cover",
             offered.commitment.n_chunks
-        )));
+        ))));
     }
     let held = state.commitment(&target.hotkey).await?;
     if let Some(h) = &held {
@@ -219,7 +126,7 @@ pub(crate) async fn hold(
         };
         if let Some(reason) = refused {
             state.drop_commitment(&target.hotkey).await?;
-            return Ok(Err(reason));
+            return Ok(Err(Fault::BadAnswer(reason)));
         }
         match update(rules, target, client, h, None).await {
             Ok(Some(next)) => {
@@ -247,7 +154,7 @@ fn verified<T: tessera_proto::prost::Message>(
     method: &str,
     nonce: &tessera_core::auth::Nonce,
     response: tessera_proto::tonic::Response<T>,
-) -> Result<T, String> {
+) -> Result<T, Fault> {
     let peer = format!("miner {} at {}", target.hotkey, target.axon);
     verify_response(
         &response,
@@ -257,7 +164,7 @@ fn verified<T: tessera_proto::prost::Message>(
         nonce,
         &peer,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| Fault::BadAnswer(e.to_string()))?;
     Ok(response.into_inner())
 }
 
@@ -266,7 +173,7 @@ async fn fresh(
     rules: &Rules,
     target: &Target,
     client: &mut MinerClient<Channel>,
-) -> Result<HeldCommitment, String> {
+) -> Result<HeldCommitment, Fault> {
     let (req, nonce) = signed(
         InfoRequest { groups: true },
         &rules.keypair,
@@ -276,20 +183,21 @@ async fn fresh(
     let mut big = client.clone().max_decoding_message_size(MAX_INFO_BYTES);
     let info = match tokio::time::timeout(CALL_TIMEOUT, big.info(req)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(status)) => return Err(format!("info refused: {status}")),
-        Err(_) => return Err("info timed out".into()),
+        Ok(Err(status)) => return Err(Fault::NoAnswer(format!("info refused: {status}"))),
+        Err(_) => return Err(Fault::NoAnswer("info timed out".into())),
     };
     let info = verified(rules, target, methods::INFO, &nonce, info)?;
     let c = info.commitment.ok_or("info carries no commitment")?;
     let signed = checked(rules, &target.hotkey, &c)?;
     if info.groups.len() % 32 != 0 {
-        return Err(format!(
+        return Err(Fault::BadAnswer(format!(
             "group nodes of {} bytes, not a multiple of 32",
             info.groups.len()
-        ));
+        )));
     }
     let groups: Vec<Hash> = info.groups.chunks_exact(32).filter_map(hash).collect();
-    commit::check_groups(&signed.commitment, &groups).map_err(|e| e.to_string())?;
+    commit::check_groups(&signed.commitment, &groups)
+        .map_err(|e| Fault::BadAnswer(e.to_string()))?;
     Ok(held_of(&signed, groups, 0, now_ms()))
 }
 
@@ -301,7 +209,7 @@ pub(crate) async fn update(
     client: &mut MinerClient<Channel>,
     held: &HeldCommitment,
     to_seq: Option<u64>,
-) -> Result<Option<HeldCommitment>, String> {
+) -> Result<Option<HeldCommitment>, Fault> {
     let (req, nonce) = signed(
         SyncRequest {
             from_seq: held.seq,
@@ -315,8 +223,8 @@ pub(crate) async fn update(
     let answer = match tokio::time::timeout(CALL_TIMEOUT, client.sync(req)).await {
         Ok(Ok(r)) => r,
         Ok(Err(status)) if status.code() == Code::FailedPrecondition => return Ok(None),
-        Ok(Err(status)) => return Err(format!("sync refused: {status}")),
-        Err(_) => return Err("sync timed out".into()),
+        Ok(Err(status)) => return Err(Fault::NoAnswer(format!("sync refused: {status}"))),
+        Err(_) => return Err(Fault::NoAnswer("sync timed out".into())),
     };
     let answer = verified(rules, target, methods::SYNC, &nonce, answer)?;
     let next = checked(
@@ -325,35 +233,37 @@ pub(crate) async fn update(
         &answer.commitment.ok_or("sync carries no commitment")?,
     )?;
     if next.commitment.n_chunks > MAX_SLOTS {
-        return Err(format!(
+        return Err(Fault::BadAnswer(format!(
             "commits to {} slots, over the {MAX_SLOTS} one commitment may cover",
             next.commitment.n_chunks
-        ));
+        )));
     }
     if let Some(want) = to_seq
         && next.commitment.seq != want
     {
-        return Err(format!(
+        return Err(Fault::BadAnswer(format!(
             "sync to commitment {want} answered with commitment {}",
             next.commitment.seq
-        ));
+        )));
     }
     let mut updates = Vec::with_capacity(answer.groups.len());
     for g in answer.groups {
         if g.leaves.len() % 32 != 0 {
-            return Err(format!(
+            return Err(Fault::BadAnswer(format!(
                 "group {}: leaves of {} bytes",
                 g.index,
                 g.leaves.len()
-            ));
+            )));
         }
         let mut old = Vec::with_capacity(g.old.len());
         for o in g.old {
-            let leaf = hash(&o.leaf).ok_or(format!(
-                "group {}: an old leaf of {} bytes",
-                g.index,
-                o.leaf.len()
-            ))?;
+            let leaf = hash(&o.leaf).ok_or_else(|| {
+                Fault::BadAnswer(format!(
+                    "group {}: an old leaf of {} bytes",
+                    g.index,
+                    o.leaf.len()
+                ))
+            })?;
             old.push((o.slot, leaf));
         }
         updates.push(GroupUpdate {
@@ -368,8 +278,8 @@ pub(crate) async fn update(
         &next.commitment,
         &updates,
     )
-    .map_err(|e| format!("update refused: {e}"))?;
-    rules.released.seen(&held.miner, &changes);
+    .map_err(|e| Fault::BadAnswer(format!("update refused: {e}")))?;
+    rules.slots.seen(&held.miner, &changes);
     Ok(Some(held_of(&next, groups, held.audited, held.taken_ms)))
 }
 
@@ -379,7 +289,7 @@ pub(crate) fn folds(
     chunk_size: u64,
     held: &HeldCommitment,
     p: &pb::SegmentProof,
-) -> Result<Hash, String> {
+) -> Result<Hash, Fault> {
     let mut path = Vec::with_capacity(p.path.len());
     for h in &p.path {
         path.push(hash(h).ok_or("path hash is not 32 bytes")?);
@@ -398,6 +308,6 @@ pub(crate) fn folds(
         group_path.push(hash(h).ok_or("group path hash is not 32 bytes")?);
     }
     commit::check_leaf(&held.groups, held.n_chunks, p.chunk_id, &leaf, &group_path)
-        .map_err(|e| format!("not in the commitment: {e}"))?;
+        .map_err(|e| Fault::BadAnswer(format!("not in the commitment: {e}")))?;
     Ok(leaf)
 }

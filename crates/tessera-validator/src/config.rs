@@ -6,9 +6,13 @@ use std::path::PathBuf;
 use figment::value::{Dict, Map};
 use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
-use tessera_allocator::{
+use tessera_node::{
     ByteSize, LoggingConfig, MetagraphConfig, MetricsConfig, SubtensorConfig, WalletConfig,
 };
+
+use tessera_core::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_NETUID};
+
+pub use tessera_gateway::DataConfig;
 
 use crate::Error;
 
@@ -52,40 +56,6 @@ pub struct AuditConfig {
     pub bar_secs: u64,
 }
 
-/// How the gateway stores clients' objects.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// Pieces needed to rebuild a segment.
-    pub k: u16,
-    /// Pieces stored per segment, each on a different miner.
-    pub n: u16,
-    /// A segment is repaired once its healthy pieces fall to this many; 0 means k + (n − k) / 2.
-    pub repair_threshold: u16,
-    /// TTL of an object whose put names none.
-    pub default_ttl_secs: u64,
-    /// The longest TTL a put may ask for.
-    pub max_ttl_secs: u64,
-    /// A piece fetch slower than this is hedged with a request for a spare piece.
-    pub hedge_ms: u64,
-    /// Plaintext bytes one client hotkey may keep stored at once (live objects and puts in
-    /// flight); 0 means no limit.
-    pub quota_per_client: ByteSize,
-    /// Address of the HTTP gateway and web page; unset (the default) serves none.
-    pub http: Option<String>,
-}
-
-impl DataConfig {
-    /// The healthy-piece count at or below which a segment is repaired.
-    pub fn repair_at(&self) -> u16 {
-        if self.repair_threshold == 0 {
-            self.k + (self.n - self.k) / 2
-        } else {
-            self.repair_threshold
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -115,21 +85,20 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let alloc = tessera_allocator::Config::default();
         Self {
-            db_path: alloc.db_path,
-            wallet: alloc.wallet,
-            netuid: alloc.netuid,
-            subtensor: alloc.subtensor,
-            metagraph: alloc.metagraph,
-            logging: alloc.logging,
+            db_path: tessera_node::default_db_path(),
+            wallet: WalletConfig::default(),
+            netuid: DEFAULT_NETUID,
+            subtensor: SubtensorConfig::default(),
+            metagraph: MetagraphConfig::default(),
+            logging: LoggingConfig::default(),
             axon: AxonConfig {
                 ip: "0.0.0.0".into(),
                 port: 8092,
             },
             min_stake: 0.0,
-            chunk_size: alloc.chunk_size,
-            seal: alloc.seal,
+            chunk_size: ByteSize(DEFAULT_CHUNK_SIZE),
+            seal: "production".into(),
             round_secs: 12,
             epoch_secs: 360,
             challenge: ChallengeConfig {
@@ -174,7 +143,7 @@ impl Config {
         file: Option<&std::path::Path>,
         flags: &[(String, figment::value::Value)],
     ) -> Result<Self, Error> {
-        let config = tessera_allocator::load_layered(Config::default(), file, flags)?;
+        let config = tessera_node::load_layered(Config::default(), file, flags)?;
         if config.challenge.items == 0 {
             return Err(Error::Config("challenge.items must be at least 1".into()));
         }

@@ -1,4 +1,5 @@
-//! The one error type of the validator.
+//! The one error type of the validator: starting the node and running its challenge loop.
+//! Clients' calls fail with the gateway's own errors (`tessera_gateway::Error`), mapped there.
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -6,7 +7,7 @@ pub enum Error {
     Config(String),
 
     #[error(transparent)]
-    Allocator(#[from] tessera_allocator::Error),
+    Node(#[from] tessera_node::Error),
 
     #[error(transparent)]
     Storage(#[from] tessera_storage::Error),
@@ -30,37 +31,24 @@ pub enum Error {
     Serve(String),
 
     #[error(transparent)]
-    Object(#[from] tessera_object::Error),
-
-    /// A client's request that can never succeed as sent.
-    #[error("{0}")]
-    BadRequest(String),
-
-    /// No such object, or not the caller's.
-    #[error("{0}")]
-    NotFound(String),
-
-    #[error("{0}")]
-    Exists(String),
-
-    /// The client's view of the gateway's coding is out of date.
-    #[error("{0}")]
-    Mismatch(String),
-
-    /// Miners have no free slots left for a piece.
-    #[error("{0}")]
-    NoCapacity(String),
-
-    /// The client would keep more than its quota.
-    #[error("{0}")]
-    Quota(String),
-
-    /// Too few miners answer to store or fetch an object now; trying later may succeed.
-    #[error("{0}")]
-    Unavailable(String),
+    Gateway(#[from] tessera_gateway::Error),
 }
 
-/// A fresh id for an internal error: logged with the details, and all a client is told.
-pub(crate) fn incident_id() -> String {
-    hex::encode(rand::random::<[u8; 8]>())
+/// Why a miner's answer cannot be used: the reason recorded against its items. Never the
+/// validator's own failure, which is an [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Fault {
+    /// Unreachable, refused or too slow: nothing is known of what the miner holds.
+    #[error("{0}")]
+    NoAnswer(String),
+    /// An answer that is malformed, unsigned, or does not prove what it must.
+    #[error("{0}")]
+    BadAnswer(String),
+}
+
+/// A field of an answer that is missing or the wrong size.
+impl From<&'static str> for Fault {
+    fn from(what: &'static str) -> Self {
+        Fault::BadAnswer(what.to_owned())
+    }
 }

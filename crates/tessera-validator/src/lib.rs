@@ -3,7 +3,8 @@
 //! proof-of-storage batches checked with hashes against the commitment, keeps the results in
 //! SQLite, scores miners and sets weights on the chain.
 //!
-//! The binary is a thin front end over [`cli::main`]; `status` reads a validator's state for
+//! The client-data gateway is its own crate, `tessera-gateway`; this crate composes it with the
+//! challenge loop. The binary is a thin front end over [`cli::main`]; `status` reads a validator's state for
 //! scoreboards and operators without talking to the running process.
 
 mod audit;
@@ -11,16 +12,14 @@ pub mod cli;
 mod commitments;
 mod config;
 mod error;
-mod gateway;
-mod http;
 mod metrics;
 mod node;
-mod reclaim;
 mod round;
-pub mod score;
 pub mod status;
 mod weights;
 
 pub use config::{AuditConfig, AxonConfig, ChallengeConfig, Config, DataConfig};
 pub use error::Error;
 pub use node::{STATE_FILE, node_dir, run};
+/// Scoring is pure arithmetic, in `tessera-core`; the gateway reads reputations too.
+pub use tessera_core::score;

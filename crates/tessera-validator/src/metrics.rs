@@ -1,6 +1,6 @@
 //! The validator's Prometheus metrics: challenge items sent, passed and failed per miner,
-//! verification latency, scores, weights, when weights were last set, and the gateway's objects,
-//! bytes, bad pieces and repairs.
+//! verification latency, scores, weights, when weights were last set; and the gateway's own
+//! (`tessera_gateway::GatewayMetrics`), registered beside them.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -33,7 +33,7 @@ fn verify_histogram() -> Histogram {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
-    pub(crate) chain: tessera_rpc::ChainGauges,
+    pub(crate) chain: tessera_node::ChainGauges,
     pub(crate) items: Family<ItemLabels, Counter>,
     pub(crate) rounds: Counter,
     pub(crate) verify: Histogram,
@@ -51,35 +51,14 @@ pub(crate) struct Metrics {
     pub(crate) commits: Counter,
     pub(crate) reveals: Counter,
     pub(crate) last_weights: FloatGauge,
-    /// Gateway calls by method and gRPC code.
-    pub(crate) calls: Family<CallLabels, Counter>,
-    pub(crate) bytes_in: Counter,
-    pub(crate) bytes_out: Counter,
-    /// Pieces a miner returned that did not match their recorded root.
-    pub(crate) bad_pieces: Family<MinerLabel, Counter>,
-    /// Fetches hedged with a spare piece because one was slow.
-    pub(crate) hedges: Counter,
-    pub(crate) repaired_pieces: Counter,
-    pub(crate) repair_failures: Counter,
-    /// Segments at or below the repair threshold at the last sweep.
-    pub(crate) weak_segments: Gauge,
-    /// Client nonces the gateway's replay memory holds, and the callers and network sources
-    /// they belong to: bounded however many hotkeys call.
-    pub(crate) replay_nonces: Gauge,
-    pub(crate) replay_callers: Gauge,
-    pub(crate) replay_sources: Gauge,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct CallLabels {
-    pub(crate) method: String,
-    pub(crate) code: String,
+    /// The gateway's calls, bytes, pieces, repairs and replay memory.
+    pub(crate) gateway: tessera_gateway::GatewayMetrics,
 }
 
 impl Metrics {
     pub(crate) fn new() -> (Self, Arc<Registry>) {
         let m = Metrics {
-            chain: tessera_rpc::ChainGauges::default(),
+            chain: tessera_node::ChainGauges::default(),
             items: Family::default(),
             rounds: Counter::default(),
             verify: verify_histogram(),
@@ -94,17 +73,7 @@ impl Metrics {
             commits: Counter::default(),
             reveals: Counter::default(),
             last_weights: FloatGauge::default(),
-            calls: Family::default(),
-            bytes_in: Counter::default(),
-            bytes_out: Counter::default(),
-            bad_pieces: Family::default(),
-            hedges: Counter::default(),
-            repaired_pieces: Counter::default(),
-            repair_failures: Counter::default(),
-            weak_segments: Gauge::default(),
-            replay_nonces: Gauge::default(),
-            replay_callers: Gauge::default(),
-            replay_sources: Gauge::default(),
+            gateway: tessera_gateway::GatewayMetrics::default(),
         };
         let mut r = Registry::with_prefix("tessera_validator");
         m.chain.register(&mut r);
@@ -165,61 +134,7 @@ impl Metrics {
             "Unix time of the last weight setting",
             m.last_weights.clone(),
         );
-        r.register(
-            "gateway_calls",
-            "Gateway calls by method and gRPC status code",
-            m.calls.clone(),
-        );
-        r.register(
-            "gateway_bytes_in",
-            "Ciphertext bytes clients put",
-            m.bytes_in.clone(),
-        );
-        r.register(
-            "gateway_bytes_out",
-            "Ciphertext bytes clients got",
-            m.bytes_out.clone(),
-        );
-        r.register(
-            "bad_pieces",
-            "Pieces a miner returned that did not match their recorded root",
-            m.bad_pieces.clone(),
-        );
-        r.register(
-            "hedged_fetches",
-            "Piece fetches hedged with a spare because one was slow",
-            m.hedges.clone(),
-        );
-        r.register(
-            "repaired_pieces",
-            "Pieces rebuilt and placed on another miner",
-            m.repaired_pieces.clone(),
-        );
-        r.register(
-            "repair_failures",
-            "Segment repairs that could not complete",
-            m.repair_failures.clone(),
-        );
-        r.register(
-            "weak_segments",
-            "Segments at or below the repair threshold at the last sweep",
-            m.weak_segments.clone(),
-        );
-        r.register(
-            "gateway_replay_nonces",
-            "Client request nonces held by the gateway's replay memory",
-            m.replay_nonces.clone(),
-        );
-        r.register(
-            "gateway_replay_callers",
-            "Client hotkeys with a nonce held by the gateway's replay memory",
-            m.replay_callers.clone(),
-        );
-        r.register(
-            "gateway_replay_sources",
-            "Network sources (IPv4 addresses, IPv6 /64s) with a nonce held by the gateway",
-            m.replay_sources.clone(),
-        );
+        m.gateway.register(&mut r);
         (m, Arc::new(r))
     }
 
@@ -233,15 +148,6 @@ impl Metrics {
                 outcome: if passed { "passed" } else { "failed" }.to_owned(),
             })
             .inc_by(n);
-    }
-
-    pub(crate) fn call(&self, method: &str, code: tessera_proto::tonic::Code) {
-        self.calls
-            .get_or_create(&CallLabels {
-                method: method.to_owned(),
-                code: format!("{code:?}"),
-            })
-            .inc();
     }
 
     pub(crate) fn miner(&self, miner: &str) -> MinerLabel {

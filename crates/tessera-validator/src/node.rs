@@ -12,17 +12,18 @@ use rand::seq::SliceRandom;
 
 use tessera_chain::{AnyChain, ChainStatus, Follower, Metagraph};
 use tessera_core::AccountId;
+use tessera_node::notify;
 use tessera_partition::SealProfile;
 use tessera_proto::tonic::transport::Server;
 use tessera_proto::tonic::transport::server::TcpIncoming;
-use tessera_rpc::{Gate, ServingStatus, notify, now_ms, stopped};
+use tessera_rpc::{Gate, ServingStatus, now_ms};
 use tessera_storage::{MinerStats, StateDb};
 
-use crate::gateway::{GatewayService, GatewayState, Ledger, Miners, Shared};
 use crate::metrics::Metrics;
 use crate::round::{self, Rules, Target};
-use crate::score::{self, Reputation};
 use crate::{Config, Error};
+use tessera_core::score::{self, Reputation};
+use tessera_gateway::{Gateway, GatewayService, GatewayState, Ledger, Miners, Slots};
 
 /// The validator's state file inside its node folder.
 pub const STATE_FILE: &str = "validator.sqlite";
@@ -44,7 +45,7 @@ const GATEWAY_MAX_NONCES_PER_SOURCE: usize = 50_000;
 
 /// The node folder, `<db_path>/<wallet.name>/<wallet.hotkey>`, as the allocator lays it out.
 pub fn node_dir(config: &Config) -> PathBuf {
-    tessera_allocator::node_dir(
+    tessera_node::node_dir(
         &tessera_core::expand_tilde(&config.db_path),
         &config.wallet.name,
         &config.wallet.hotkey,
@@ -57,12 +58,16 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let mut stop_rx = tessera_rpc::stop_signal(shutdown);
+    let stop = tessera_node::stop_signal(shutdown);
     let keypair = config.wallet.keypair()?;
     let me = keypair.account();
     let (metrics, registry) = Metrics::new();
     let chain = Arc::new(AnyChain::new(
-        config.subtensor.source(&config.metagraph)?,
+        tessera_chain::Source::choose(
+            &config.subtensor.network,
+            config.subtensor.chain_endpoint.as_deref(),
+            config.metagraph.file(),
+        )?,
         config.netuid,
     ));
     let observer = {
@@ -74,7 +79,7 @@ pub async fn run(
         chain.clone(),
         Duration::from_secs(config.round_secs.max(1)),
         observer,
-        stopped(stop_rx.clone()),
+        stop.clone().cancelled_owned(),
     )
     .await?
     else {
@@ -92,8 +97,10 @@ pub async fn run(
     })?;
     let state = StateDb::open(&dir.join(STATE_FILE), &me).await?;
     let profile: SealProfile = config.seal.parse()?;
+    let keypair = Arc::new(keypair);
+    let slots = Arc::new(Slots::default());
     let rules = Arc::new(Rules {
-        keypair,
+        keypair: keypair.clone(),
         chunk_size: config.chunk_size.0,
         profile,
         items: config.challenge.items,
@@ -104,12 +111,12 @@ pub async fn run(
         initial_cpu_share: config.audit.initial_cpu_share,
         pool: config.audit.pool,
         bar: Duration::from_secs(config.audit.bar_secs),
-        released: Default::default(),
+        slots: slots.clone(),
     });
     // Slots released before a restart that their miners may still be resealing stay spared.
-    let grace = crate::commitments::RESEAL_GRACE.as_millis() as u64;
+    let grace = tessera_gateway::RESEAL_GRACE.as_millis() as u64;
     for (miner, slot, at) in state.resealing(now_ms().saturating_sub(grace)).await? {
-        rules.released.mark_at(&miner, &[slot], at);
+        slots.mark_at(&miner, &[slot], at);
     }
     // Beside the state file: the folder `allocate --validator` fills too.
     let pools = Arc::new(crate::audit::Pools::new(rules.clone(), dir.clone()));
@@ -120,23 +127,28 @@ pub async fn run(
         follower.subscribe(),
         config.min_stake,
         metrics.clone(),
-        stop_rx.clone(),
+        stop.clone(),
     ));
 
-    let metrics_task = tessera_rpc::start_metrics(
+    let metrics_task = tessera_node::start_metrics(
         config.metrics.addr.as_deref(),
         registry,
-        stopped(stop_rx.clone()),
+        stop.clone().cancelled_owned(),
     )
     .await
-    .map_err(|(addr, source)| Error::Bind { addr, source })?;
+    .map_err(|(addr, source)| Error::Bind { addr, source })?
+    .map(|(bound, task)| {
+        // For whoever started the node, as `listening on` is: a port 0 is learnt here.
+        println!("metrics on {bound}");
+        task
+    });
 
     let params = tessera_object::Params::new(config.data.k, config.data.n, config.chunk_size.0)
         .map_err(|e| Error::Config(format!("data.k, data.n and chunk_size: {e}")))?;
     let ledger = Arc::new(Ledger::default());
-    let gateway = Shared::new(GatewayState {
+    let gateway = Gateway::new(GatewayState {
         keypair_account: me,
-        rules: rules.clone(),
+        keypair: keypair.clone(),
         state: state.clone(),
         metagraph: follower.subscribe(),
         min_stake: config.min_stake,
@@ -146,22 +158,32 @@ pub async fn run(
         gate: Gate::new(me, GATEWAY_WINDOW_MS, GATEWAY_NONCES_PER_CLIENT)
             .with_max_nonces(GATEWAY_MAX_NONCES)
             .with_max_per_source(GATEWAY_MAX_NONCES_PER_SOURCE),
-        miners: Miners::new(rules.clone()),
+        miners: Miners::new(keypair.clone(), config.chunk_size.0, slots.clone()),
+        slots: slots.clone(),
         ledger: ledger.clone(),
-        metrics: metrics.clone(),
+        metrics: metrics.gateway.clone(),
         tasks: tokio_util::task::TaskTracker::new(),
         stop: tokio_util::sync::CancellationToken::new(),
     });
     let repairer = gateway.clone();
     let http_task = match config.data.http.as_deref() {
         Some(addr) => {
-            let (listener, bound) = crate::http::bind(addr).await?;
+            let (listener, bound) =
+                tessera_gateway::http::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind {
+                        addr: addr.to_owned(),
+                        source,
+                    })?;
             println!("http on {bound}");
             tracing::info!(%bound, "http gateway and web page serving");
-            let shutdown = stopped(stop_rx.clone());
-            let shared = gateway.clone();
+            let shutdown = stop.clone().cancelled_owned();
+            let served = gateway.clone();
+            let scoreboard = crate::status::routes(state.clone());
             Some(tokio::spawn(async move {
-                if let Err(e) = crate::http::serve(listener, shared, shutdown).await {
+                if let Err(e) =
+                    tessera_gateway::http::serve(listener, served, scoreboard, shutdown).await
+                {
                     tracing::error!(error = %e, "http gateway failed");
                 }
             }))
@@ -185,7 +207,7 @@ pub async fn run(
             .add_service(GatewayService::server(gateway))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stopped(stop_rx.clone()),
+                stop.clone().cancelled_owned(),
             ),
     );
     println!("listening on {bound}");
@@ -213,7 +235,7 @@ pub async fn run(
         pools: pools.clone(),
         serving: HashMap::new(),
         round: Duration::from_secs(config.round_secs.max(1)),
-        stop: stop_rx.clone(),
+        stop: stop.clone(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(config.round_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -232,7 +254,7 @@ pub async fn run(
     };
     loop {
         tokio::select! {
-            _ = stop_rx.wait_for(|s| *s) => break,
+            () = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
         {
@@ -246,18 +268,18 @@ pub async fn run(
                     .round_duration
                     .observe(started.elapsed().as_secs_f64());
                 metrics.rounds.inc();
-                match crate::reclaim::release_pending(&rules, &state, &metagraph).await {
+                match tessera_gateway::release_pending(&repairer, &metagraph).await {
                     // Slots went back to filler: the gateway reads its slot books afresh.
                     Ok(n) if n > 0 => repairer.miners.reread_slots().await,
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "sending pending releases failed"),
                 }
-                match crate::reclaim::reclaim(&rules, &state, &metagraph, started_ms).await {
+                match tessera_gateway::reclaim(&repairer, &metagraph, started_ms).await {
                     Ok(n) if n > 0 => repairer.miners.reread_slots().await,
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "reclaiming expired objects failed"),
                 }
-                match crate::gateway::sweep(&repairer).await {
+                match tessera_gateway::sweep(&repairer).await {
                     Ok(s) if s.weak > 0 => tracing::info!(
                         weak_segments = s.weak,
                         repaired_pieces = s.repaired_pieces,
@@ -379,7 +401,7 @@ struct Rounds {
     /// The time between rounds, over which each round's challenges are spread.
     round: Duration,
     /// Set at shutdown: challenges not yet started are skipped, those under way finish.
-    stop: tokio::sync::watch::Receiver<bool>,
+    stop: tessera_node::CancellationToken,
 }
 
 /// The share of a round over which its challenges start, one after another: the rest is left
@@ -445,10 +467,10 @@ async fn run_round(r: &mut Rounds, metagraph: &Metagraph, round: u64) -> Result<
         let rules = rules.clone();
         let state = state.clone();
         let pools = pools.clone();
-        let mut stop = r.stop.clone();
+        let stop = r.stop.clone();
         tasks.spawn(async move {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return None,
+                () = stop.cancelled() => return None,
                 () = tokio::time::sleep(delay) => {}
             }
             // Slots holding client data are checked against the roots recorded when they were

@@ -4,12 +4,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, TryRngCore};
 use tessera_core::constants::SEGMENT_SIZE;
 use tessera_core::merkle::Hash;
+use tessera_core::slot::Judged;
 use tessera_core::{AccountId, Keypair};
 use tessera_partition::SealProfile;
 use tessera_proto::miner::v1::miner_client::MinerClient;
@@ -23,7 +25,8 @@ use tessera_storage::{ChallengeRecord, HashDb, HeldCommitment, Lie, Meta, StateD
 
 use crate::Error;
 use crate::audit::{self, Pools};
-use crate::commitments::{self, Released};
+use crate::commitments;
+use crate::error::Fault;
 
 /// A miner as the metagraph lists it.
 #[derive(Debug, Clone)]
@@ -37,7 +40,7 @@ pub(crate) struct Target {
 /// released that are spared until resealed.
 #[derive(Debug)]
 pub(crate) struct Rules {
-    pub(crate) keypair: Keypair,
+    pub(crate) keypair: Arc<Keypair>,
     pub(crate) chunk_size: u64,
     pub(crate) profile: SealProfile,
     pub(crate) items: u32,
@@ -48,7 +51,8 @@ pub(crate) struct Rules {
     pub(crate) initial_cpu_share: f64,
     pub(crate) pool: u32,
     pub(crate) bar: Duration,
-    pub(crate) released: Released,
+    /// The gateway's book of slots in motion: challenged against neither root meanwhile.
+    pub(crate) slots: Arc<tessera_gateway::Slots>,
 }
 
 /// The result of challenging one miner once.
@@ -189,7 +193,7 @@ pub(crate) async fn challenge(
     let claimed_bytes = claimed_of(audited_enough, n_chunks);
 
     // Targets, all chosen by the validator.
-    let spared = rules.released.spared(&target.hotkey);
+    let spared = rules.slots.spared(&target.hotkey);
     let targets = pick_targets(rules, &pool, data, &spared, n_chunks, audited_enough).await?;
 
     // Round-trip time, then the timed batch.
@@ -329,7 +333,7 @@ pub(crate) async fn challenge(
         let mut expect = t.expect;
         // The validator itself is changing this slot (releasing it, or storing a piece there)
         // since the targets were picked: what the miner holds there proves nothing either way.
-        if verdict.reason.is_some() && rules.released.in_flux(&target.hotkey, t.id) {
+        if verdict.reason.is_some() && in_motion(rules, &target.hotkey, t.id) {
             continue;
         }
         // A piece may have been placed in the slot since (or the slot released): then the
@@ -440,11 +444,14 @@ pub(crate) async fn challenge(
     })
 }
 
-pub(crate) async fn connect(addr: SocketAddr) -> Result<MinerClient<Channel>, String> {
+pub(crate) async fn connect(addr: SocketAddr) -> Result<MinerClient<Channel>, Fault> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Fault::NoAnswer(e.to_string()))?
         .connect_timeout(CALL_TIMEOUT);
-    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| Fault::NoAnswer(e.to_string()))?;
     Ok(MinerClient::new(channel))
 }
 
@@ -621,4 +628,13 @@ pub(crate) fn pool_meta(rules: &Rules, miner: AccountId) -> Meta {
         seal_profile: rules.profile.name().to_owned(),
         seal_passes: rules.profile.params().passes,
     }
+}
+
+/// Whether `slot` of `miner` has content in motion (promised to a piece in flight, or released
+/// and not yet resealed), so that a failed item on it proves nothing.
+fn in_motion(rules: &Rules, miner: &AccountId, slot: u64) -> bool {
+    rules
+        .slots
+        .state(miner, slot)
+        .is_some_and(|s| s.judged() == Judged::NotJudged)
 }

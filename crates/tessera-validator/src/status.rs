@@ -8,7 +8,7 @@ use tessera_core::AccountId;
 use tessera_storage::StateDb;
 
 use crate::Error;
-use crate::score::{self, Reputation};
+use tessera_core::score::{self, Reputation};
 
 /// One miner's line on the scoreboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,9 +116,9 @@ pub async fn report(config: &crate::Config) -> Result<String, Error> {
             "  {:>4} {:<50} {:>10} {:>10} {:>10} {:>7.0}% {:>7.1}ms {:>6.3} {:>7.3} {:>10} {:>8}",
             r.uid,
             r.hotkey.to_string(),
-            tessera_allocator::ByteSize(r.claimed_bytes).to_string(),
-            tessera_allocator::ByteSize(r.proven_bytes).to_string(),
-            tessera_allocator::ByteSize(r.data_bytes).to_string(),
+            tessera_node::ByteSize(r.claimed_bytes).to_string(),
+            tessera_node::ByteSize(r.proven_bytes).to_string(),
+            tessera_node::ByteSize(r.data_bytes).to_string(),
             100.0 * r.success_rate,
             r.mean_latency_ms,
             r.reputation,
@@ -133,4 +133,51 @@ pub async fn report(config: &crate::Config) -> Result<String, Error> {
         );
     }
     Ok(out)
+}
+
+/// The scoreboard as JSON at `/v1/miners`, served beside the HTTP gateway.
+pub(crate) fn routes(state: StateDb) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/miners", axum::routing::get(miners_json))
+        .with_state(state)
+}
+
+async fn miners_json(
+    axum::extract::State(state): axum::extract::State<StateDb>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match rows(&state).await {
+        Ok(rows) => {
+            let rows: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "uid": r.uid,
+                        "hotkey": r.hotkey.to_ss58(),
+                        "claimed_bytes": r.claimed_bytes,
+                        "proven_bytes": r.proven_bytes,
+                        "data_bytes": r.data_bytes,
+                        "success_rate": r.success_rate,
+                        "latency_ms": r.mean_latency_ms,
+                        "reputation": r.reputation,
+                        "weight": r.weight,
+                    })
+                })
+                .collect();
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                serde_json::Value::Array(rows).to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            // The details are for the operator's log, as for every internal error a client sees.
+            tracing::error!(error = %e, "reading the scoreboard failed");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; the operator's log has it\n",
+            )
+                .into_response()
+        }
+    }
 }

@@ -193,7 +193,7 @@ async fn slow_miners_are_hedged() {
     assert!(got == data, "object came back different");
     let validator = net.validator.as_ref().unwrap();
     let metrics = validator.metrics_addr().expect("validator metrics address");
-    let text = tessera_rpc::scrape(metrics).await.expect("scrape metrics");
-    let hedges = tessera_rpc::total(&text, "tessera_validator_hedged_fetches_total");
+    let text = tessera_node::scrape(metrics).await.expect("scrape metrics");
+    let hedges = tessera_node::total(&text, "tessera_validator_hedged_fetches_total");
     assert!(hedges >= 1.0, "no hedged fetch: {hedges}\n{}", net.logs());
 }

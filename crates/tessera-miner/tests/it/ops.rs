@@ -110,9 +110,9 @@ async fn low_disk_is_a_metric_and_a_log_line() {
     ])
     .await;
     let addr = miner.process.metrics_addr().expect("metrics address");
-    let text = tessera_rpc::scrape(addr).await.unwrap();
+    let text = tessera_node::scrape(addr).await.unwrap();
     assert_eq!(
-        tessera_rpc::sample(&text, "tessera_miner_disk_low", &[]),
+        tessera_node::sample(&text, "tessera_miner_disk_low", &[]),
         Some(1.0),
         "{text}"
     );

@@ -126,8 +126,8 @@ impl Chain {
 
 async fn metric(p: &Process, name: &str) -> f64 {
     let addr = p.metrics_addr().expect("metrics address");
-    let text = tessera_rpc::scrape(addr).await.unwrap_or_default();
-    tessera_rpc::total(&text, name)
+    let text = tessera_node::scrape(addr).await.unwrap_or_default();
+    tessera_node::total(&text, name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

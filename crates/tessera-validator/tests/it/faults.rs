@@ -221,8 +221,8 @@ async fn repaired(subnet: &Subnet) -> f64 {
     let metrics = subnet.validators["Alice"]
         .metrics_addr()
         .expect("metrics address");
-    let text = tessera_rpc::scrape(metrics).await.unwrap();
-    tessera_rpc::total(&text, "tessera_validator_repaired_pieces_total")
+    let text = tessera_node::scrape(metrics).await.unwrap();
+    tessera_node::total(&text, "tessera_validator_repaired_pieces_total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

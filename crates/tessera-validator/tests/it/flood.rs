@@ -91,8 +91,8 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 async fn gauge(metrics: SocketAddr, name: &str) -> f64 {
-    let text = tessera_rpc::scrape(metrics).await.unwrap();
-    tessera_rpc::sample(&text, name, &[]).unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    let text = tessera_node::scrape(metrics).await.unwrap();
+    tessera_node::sample(&text, name, &[]).unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

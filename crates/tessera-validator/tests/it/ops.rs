@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tessera_rpc::{sample, scrape, total};
+use tessera_node::{sample, scrape, total};
 use tessera_testkit::{Spec, account, bin};
 
 use crate::support::{Subnet, eventually};

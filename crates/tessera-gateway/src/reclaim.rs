@@ -1,21 +1,19 @@
 //! Giving space back: objects whose TTL ran out or that their owner deleted, and puts that died
-//! midway (pending longer than `PENDING_GRACE`, or from before a restart), have their slots released on the miners, which reseal them as filler, and
-//! only then leave the index, so no slot is ever challenged against the wrong root.
+//! midway (pending longer than `PENDING_GRACE`, or from before a restart), have their slots
+//! released on the miners, which reseal them as filler, and only then leave the index, so no
+//! slot is ever challenged against the wrong root.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tessera_chain::Metagraph;
 use tessera_core::AccountId;
-use tessera_proto::miner::v1::{ReleaseRequest, methods};
-use tessera_rpc::{now_ms, signed, verify_response};
-use tessera_storage::StateDb;
+use tessera_rpc::now_ms;
 
-use crate::Error;
-use crate::round::{Rules, connect};
+use crate::{Error, Gateway};
 
 /// How long a put may stay pending before it counts as dead: far longer than any put takes.
-pub(crate) const PENDING_GRACE: Duration = Duration::from_secs(600);
+pub const PENDING_GRACE: Duration = Duration::from_secs(600);
 
 /// Slots sent in one `Release`: well under the miner's bound on slots waiting for a reseal.
 const RELEASE_BATCH: usize = 512;
@@ -24,12 +22,12 @@ const RELEASE_BATCH: usize = 512;
 /// each miner together, a few requests per miner rather than one per object, so that reclaiming
 /// keeps up with clients that delete as fast as they put. An object whose release failed on
 /// some miner stays indexed and is tried again next round.
-pub(crate) async fn reclaim(
-    rules: &Rules,
-    state: &StateDb,
+pub async fn reclaim(
+    gateway: &Gateway,
     metagraph: &Metagraph,
     started_ms: u64,
 ) -> Result<usize, Error> {
+    let state = &gateway.state;
     let now = now_ms();
     // No put survives a restart, so one pending from before this process started is dead too.
     let stale_before = now
@@ -53,7 +51,7 @@ pub(crate) async fn reclaim(
             continue;
         };
         for batch in slots.chunks(RELEASE_BATCH) {
-            if let Err(e) = release(rules, miner, axon, batch.to_vec()).await {
+            if let Err(e) = gateway.miners.release(miner, axon, batch.to_vec()).await {
                 tracing::warn!(%miner, error = %e, "release failed; retrying next round");
                 failed.insert(miner);
                 break;
@@ -77,18 +75,15 @@ pub(crate) async fn reclaim(
 /// Sends every release still waiting (recorded when a put or a repair moved a piece away) and
 /// forgets those the miner confirmed; the others wait for the next round. A miner gone from the
 /// metagraph has nothing left to release. Returns how many slots went back to filler.
-pub(crate) async fn release_pending(
-    rules: &Rules,
-    state: &StateDb,
-    metagraph: &Metagraph,
-) -> Result<usize, Error> {
+pub async fn release_pending(gateway: &Gateway, metagraph: &Metagraph) -> Result<usize, Error> {
+    let state = &gateway.state;
     let mut done = 0;
     // Slots resealed since the last round are forgotten by the state file too, and slots past
     // the reseal grace with them.
-    for (miner, slots) in rules.released.take_resealed() {
+    for (miner, slots) in gateway.slots.take_resealed() {
         state.resealed(&miner, &slots).await?;
     }
-    let grace = crate::commitments::RESEAL_GRACE.as_millis() as u64;
+    let grace = crate::slots::RESEAL_GRACE.as_millis() as u64;
     state
         .prune_resealing(now_ms().saturating_sub(grace))
         .await?;
@@ -97,7 +92,7 @@ pub(crate) async fn release_pending(
             state.releases_done(&miner, &slots, None).await?;
             continue;
         };
-        match release(rules, miner, axon, slots.clone()).await {
+        match gateway.miners.release(miner, axon, slots.clone()).await {
             Ok(()) => {
                 // Remembered as resealing in the state file, so a restart still spares them.
                 state.releases_done(&miner, &slots, Some(now_ms())).await?;
@@ -110,31 +105,4 @@ pub(crate) async fn release_pending(
         }
     }
     Ok(done)
-}
-
-async fn release(
-    rules: &Rules,
-    miner: AccountId,
-    axon: std::net::SocketAddr,
-    slots: Vec<u64>,
-) -> Result<(), String> {
-    let keypair = &rules.keypair;
-    let mut client = connect(axon).await?;
-    // Spared from challenges until resealed, whether or not the answer comes back.
-    rules.released.mark(&miner, &slots);
-    let (req, nonce) = signed(ReleaseRequest { slots }, keypair, &miner, methods::RELEASE);
-    let resp = tokio::time::timeout(Duration::from_secs(5), client.release(req))
-        .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|s| s.to_string())?;
-    verify_response(
-        &resp,
-        methods::RELEASE,
-        &miner,
-        &keypair.account(),
-        &nonce,
-        &axon.to_string(),
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(())
 }

@@ -11,9 +11,9 @@ use tessera_object::{ObjectId, piece_id};
 use tessera_rpc::now_ms;
 use tessera_storage::PlacementRecord;
 
-use super::miners::{Holder, MIN_REPUTATION};
-use super::{Shared, get, health, put};
-use crate::Error;
+use crate::miners::{Holder, MIN_REPUTATION};
+use crate::objects::health;
+use crate::{Error, Gateway, get, put};
 
 /// Segments repaired per sweep at most, so that one sweep never delays the next round long.
 const PER_SWEEP: usize = 64;
@@ -23,15 +23,15 @@ const PAGE: u32 = 256;
 
 /// What one sweep found and did.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Sweep {
+pub struct Sweep {
     /// Segments at or below the repair threshold.
-    pub(crate) weak: u64,
-    pub(crate) repaired_pieces: u64,
-    pub(crate) failed_segments: u64,
+    pub weak: u64,
+    pub repaired_pieces: u64,
+    pub failed_segments: u64,
 }
 
 /// Repairs the weakest segments of every complete, live object, up to `PER_SWEEP`.
-pub(crate) async fn sweep(shared: &Shared) -> Result<Sweep, Error> {
+pub async fn sweep(shared: &Gateway) -> Result<Sweep, Error> {
     let (metagraph, holders) = shared.miners_now().await?;
     let sources = super::miners::sources(holders.clone(), &metagraph);
     let threshold = shared.data.repair_at();
@@ -98,7 +98,7 @@ pub(crate) async fn sweep(shared: &Shared) -> Result<Sweep, Error> {
 /// Rebuilds segment `segment` and stores each of its unhealthy pieces on a new miner; returns
 /// how many pieces moved.
 async fn repair_segment(
-    shared: &Shared,
+    shared: &Gateway,
     holders: &HashMap<AccountId, Holder>,
     sources: &HashMap<AccountId, Holder>,
     object: ObjectId,
@@ -128,7 +128,7 @@ async fn repair_segment(
     let pieces =
         tokio::task::spawn_blocking(move || tessera_object::spread(&params, segment, &ciphertext))
             .await
-            .map_err(|e| Error::Serve(format!("coding task failed: {e}")))??;
+            .map_err(|e| Error::Internal(format!("coding task failed: {e}")))??;
 
     // Miners already holding a healthy piece of this segment take no other.
     let mut used: HashSet<AccountId> = placements
@@ -141,7 +141,7 @@ async fn repair_segment(
         let data = tessera_proto::prost::bytes::Bytes::from(pieces[usize::from(piece)].clone());
         let root = merkle::root(&data)?;
         if roots.get(&piece).is_some_and(|r| *r != root) {
-            return Err(Error::Serve(format!(
+            return Err(Error::Internal(format!(
                 "rebuilt piece {piece} of segment {segment} does not match its recorded root"
             )));
         }

@@ -23,9 +23,20 @@ const UNITS: &[(&str, u64)] = &[
     ("pb", 1_000_000_000_000_000),
 ];
 
+/// Why a text is not a size; prints as one line naming the text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("invalid size '{0}': expected a number such as 2GiB")]
+    NoNumber(String),
+    #[error("invalid size '{0}': unknown unit '{1}'")]
+    UnknownUnit(String, String),
+    #[error("invalid size '{0}': out of range")]
+    OutOfRange(String),
+}
+
 impl FromStr for ByteSize {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SizeError;
+    fn from_str(s: &str) -> Result<Self, SizeError> {
         let text = s.trim();
         let split = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -35,7 +46,7 @@ impl FromStr for ByteSize {
         // The number first: "lots" or "-1GiB" lack a number, not a unit.
         let value: f64 = number
             .parse()
-            .map_err(|_| format!("invalid size '{s}': expected a number such as 2GiB"))?;
+            .map_err(|_| SizeError::NoNumber(s.to_owned()))?;
         let multiplier = if unit.is_empty() {
             1
         } else {
@@ -43,11 +54,11 @@ impl FromStr for ByteSize {
                 .iter()
                 .find(|(name, _)| *name == unit)
                 .map(|(_, m)| *m)
-                .ok_or_else(|| format!("invalid size '{s}': unknown unit '{unit}'"))?
+                .ok_or_else(|| SizeError::UnknownUnit(s.to_owned(), unit.clone()))?
         };
         let bytes = value * multiplier as f64;
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-            return Err(format!("invalid size '{s}': out of range"));
+            return Err(SizeError::OutOfRange(s.to_owned()));
         }
         Ok(ByteSize(bytes.round() as u64))
     }
@@ -101,7 +112,7 @@ mod tests {
             let got = text.parse::<ByteSize>().map(|b| b.0);
             match expected {
                 Ok(n) => assert_eq!(got, Ok(n), "{text}"),
-                Err(part) => assert!(got.unwrap_err().contains(part), "{text}"),
+                Err(part) => assert!(got.unwrap_err().to_string().contains(part), "{text}"),
             }
         };
         check("1048576", Ok(1 << 20));

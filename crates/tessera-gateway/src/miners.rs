@@ -13,26 +13,32 @@ use tessera_core::merkle;
 use tessera_core::merkle::Hash;
 use tessera_object::Candidate;
 use tessera_proto::miner::v1::miner_client::MinerClient;
-use tessera_proto::miner::v1::{RetrieveRequest, StoreRequest, methods};
+use tessera_proto::miner::v1::{ReleaseRequest, RetrieveRequest, StoreRequest, methods};
 use tessera_proto::prost::bytes::Bytes;
 use tessera_proto::tonic::transport::{Channel, Endpoint};
 use tessera_rpc::{chunk_signed, sign_metadata, signed, verify_response, verify_response_body};
 use tessera_storage::StateDb;
 
+use tessera_core::Keypair;
+use tessera_core::score::{Reputation, SUSPEND_BELOW};
+
 use crate::Error;
-use crate::round::Rules;
-use crate::score::{Reputation, SUSPEND_BELOW};
+use crate::error::MinerError;
+use crate::slots::Slots;
 
 /// How long one piece may take to store or fetch before the miner counts as failing.
 const PIECE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a `Release`, a few hundred slot numbers, may take.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A miner pieces can go to, with the slots its partition for us has.
 #[derive(Debug, Clone)]
-pub(crate) struct Holder {
-    pub(crate) hotkey: AccountId,
-    pub(crate) axon: SocketAddr,
-    pub(crate) reputation: f64,
-    pub(crate) n_chunks: u64,
+pub struct Holder {
+    pub hotkey: AccountId,
+    pub axon: SocketAddr,
+    pub reputation: f64,
+    pub n_chunks: u64,
 }
 
 impl Holder {
@@ -46,8 +52,11 @@ impl Holder {
 }
 
 /// Connections to miners and the slot reservations of puts and repairs in flight.
-pub(crate) struct Miners {
-    rules: Arc<Rules>,
+pub struct Miners {
+    keypair: Arc<Keypair>,
+    chunk_size: u64,
+    /// The validator-wide book of slots in motion, which the challenge loop reads.
+    book: Arc<Slots>,
     channels: Mutex<HashMap<SocketAddr, Channel>>,
     /// Held across the index read in `reserve`, so that a slot is never seen free in the index
     /// just before its piece is recorded and then seen unreserved just after.
@@ -63,7 +72,7 @@ pub(crate) struct Reservation {
     pub(crate) slot: u64,
     miner: AccountId,
     books: Arc<tokio::sync::Mutex<HashMap<AccountId, Book>>>,
-    rules: Arc<Rules>,
+    book: Arc<Slots>,
     open: bool,
 }
 
@@ -73,7 +82,7 @@ impl Reservation {
     pub(crate) async fn finish(mut self, kept: bool) {
         self.open = false;
         let mut books = self.books.lock().await;
-        end(&mut books, &self.rules, &self.miner, self.slot, kept);
+        end(&mut books, &self.book, &self.miner, self.slot, kept);
     }
 }
 
@@ -82,20 +91,16 @@ impl Drop for Reservation {
         if !self.open {
             return;
         }
-        let (books, rules, miner, slot) = (
-            self.books.clone(),
-            self.rules.clone(),
-            self.miner,
-            self.slot,
-        );
+        let (books, book, miner, slot) =
+            (self.books.clone(), self.book.clone(), self.miner, self.slot);
         if let Ok(mut b) = books.try_lock() {
-            end_unfinished(&mut b, &rules, &miner, slot);
+            end_unfinished(&mut b, &book, &miner, slot);
             return;
         }
         // Contended: ended as soon as the lock is free, in a task of its own since a drop cannot
         // wait. It holds nothing but its turn at the lock.
         tokio::spawn(async move {
-            end_unfinished(&mut *books.lock().await, &rules, &miner, slot);
+            end_unfinished(&mut *books.lock().await, &book, &miner, slot);
         });
     }
 }
@@ -103,11 +108,11 @@ impl Drop for Reservation {
 /// Ends a promise its holder dropped: taken, until the index, read again, says otherwise.
 fn end_unfinished(
     books: &mut HashMap<AccountId, Book>,
-    rules: &Rules,
+    book_of_slots: &Slots,
     miner: &AccountId,
     slot: u64,
 ) {
-    end(books, rules, miner, slot, true);
+    end(books, book_of_slots, miner, slot, true);
     if let Some(book) = books.get_mut(miner) {
         book.stale = true;
     }
@@ -115,7 +120,7 @@ fn end_unfinished(
 
 fn end(
     books: &mut HashMap<AccountId, Book>,
-    rules: &Rules,
+    book_of_slots: &Slots,
     miner: &AccountId,
     slot: u64,
     kept: bool,
@@ -126,7 +131,7 @@ fn end(
             book.used.insert(slot);
         }
     }
-    rules.released.unreserve(miner, slot);
+    book_of_slots.unreserve(miner, slot);
 }
 
 impl std::fmt::Debug for Miners {
@@ -136,15 +141,17 @@ impl std::fmt::Debug for Miners {
 }
 
 impl Miners {
-    pub(crate) fn new(rules: Arc<Rules>) -> Self {
+    pub fn new(keypair: Arc<Keypair>, chunk_size: u64, book: Arc<Slots>) -> Self {
         Self {
-            rules,
+            keypair,
+            chunk_size,
+            book,
             channels: Mutex::default(),
             slots: Arc::default(),
         }
     }
 
-    fn client(&self, axon: SocketAddr) -> Result<MinerClient<Channel>, String> {
+    fn client(&self, axon: SocketAddr) -> Result<MinerClient<Channel>, MinerError> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         let channel = match channels.get(&axon) {
             Some(c) => c.clone(),
@@ -152,7 +159,7 @@ impl Miners {
                 // Lazy: the connection is made on first use and remade after a failure, and
                 // every piece to this miner shares it.
                 let c = Endpoint::from_shared(format!("http://{axon}"))
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| MinerError::Failed(e.to_string()))?
                     .connect_timeout(Duration::from_secs(3))
                     .tcp_nodelay(true)
                     .initial_stream_window_size(tessera_rpc::STREAM_WINDOW)
@@ -163,7 +170,7 @@ impl Miners {
                 c
             }
         };
-        let limit = self.rules.chunk_size as usize + (64 << 10);
+        let limit = self.chunk_size as usize + (64 << 10);
         Ok(MinerClient::new(channel)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit))
@@ -176,29 +183,31 @@ impl Miners {
         slot: u64,
         data: Bytes,
         root: &Hash,
-    ) -> Result<(), String> {
+    ) -> Result<(), MinerError> {
         let mut client = self.client(miner.axon)?;
         let mut req = tessera_proto::tonic::Request::new(StoreRequest { slot, data });
         // Signed over the piece's root, which the caller computed already (`chunk_signed`).
         let nonce = sign_metadata(
             req.metadata_mut(),
             &chunk_signed::store(slot, root),
-            &self.rules.keypair,
+            &self.keypair,
             &miner.hotkey,
             methods::STORE,
         );
         let resp = tokio::time::timeout(PIECE_TIMEOUT, client.store(req))
             .await
-            .map_err(|_| "store timed out".to_owned())?
-            .map_err(|s| format!("store refused: {}", s.message()))?;
+            .map_err(|_| MinerError::Failed("store timed out".into()))?
+            .map_err(|s| MinerError::Failed(format!("store refused: {}", s.message())))?;
         self.check(&resp, methods::STORE, miner, &nonce)?;
         if resp.get_ref().root != root[..] {
-            return Err("the stored piece's root is not the piece's own".into());
+            return Err(MinerError::Failed(
+                "the stored piece's root is not the piece's own".into(),
+            ));
         }
         Ok(())
     }
 
-    /// The bytes in `slot` of `miner`, checked against `root`. `Ok(Err(..))` is a provable lie:
+    /// The bytes in `slot` of `miner`, checked against `root`. [`MinerError::Lied`] is a provable lie:
     /// the miner signed bytes whose root is not the recorded one. Bytes that do not match its
     /// own signature were changed on the way and count as a failed fetch only, so nobody can
     /// frame an honest miner.
@@ -207,18 +216,18 @@ impl Miners {
         miner: &Holder,
         slot: u64,
         root: &Hash,
-    ) -> Result<Result<Bytes, String>, String> {
+    ) -> Result<Bytes, MinerError> {
         let mut client = self.client(miner.axon)?;
         let (req, nonce) = signed(
             RetrieveRequest { slot },
-            &self.rules.keypair,
+            &self.keypair,
             &miner.hotkey,
             methods::RETRIEVE,
         );
         let resp = tokio::time::timeout(PIECE_TIMEOUT, client.retrieve(req))
             .await
-            .map_err(|_| "retrieve timed out".to_owned())?
-            .map_err(|s| format!("retrieve refused: {}", s.message()))?;
+            .map_err(|_| MinerError::Failed("retrieve timed out".into()))?
+            .map_err(|s| MinerError::Failed(format!("retrieve refused: {}", s.message())))?;
         let (md, body, _) = resp.into_parts();
         let data = body.data;
         let (data, got) = tokio::task::spawn_blocking(move || {
@@ -226,12 +235,12 @@ impl Miners {
             (data, got)
         })
         .await
-        .map_err(|e| format!("hashing task failed: {e}"))?;
+        .map_err(|e| MinerError::Failed(format!("hashing task failed: {e}")))?;
         let Some(got) = got else {
-            return Err(format!(
+            return Err(MinerError::Failed(format!(
                 "a piece of {} bytes is not whole segments",
                 data.len()
-            ));
+            )));
         };
         let peer = format!("miner {} at {}", miner.hotkey, miner.axon);
         verify_response_body(
@@ -239,17 +248,53 @@ impl Miners {
             &chunk_signed::retrieve(&got),
             methods::RETRIEVE,
             &miner.hotkey,
-            &self.rules.keypair.account(),
+            &self.keypair.account(),
             &nonce,
             &peer,
         )
-        .map_err(|e| format!("the piece does not match the miner's signature: {e}"))?;
+        .map_err(|e| {
+            MinerError::Failed(format!(
+                "the piece does not match the miner's signature: {e}"
+            ))
+        })?;
         if got != *root {
-            return Ok(Err(
-                "a retrieved piece does not match its recorded root".into()
+            return Err(MinerError::Lied(
+                "a retrieved piece does not match its recorded root".into(),
             ));
         }
-        Ok(Ok(data))
+        Ok(data)
+    }
+
+    /// Asks `miner` to give `slots` back to filler. They are spared from challenges from now
+    /// until resealed, whether or not the answer comes back.
+    pub(crate) async fn release(
+        &self,
+        miner: AccountId,
+        axon: SocketAddr,
+        slots: Vec<u64>,
+    ) -> Result<(), MinerError> {
+        let mut client = self.client(axon)?;
+        self.book.mark(&miner, &slots);
+        let (req, nonce) = signed(
+            ReleaseRequest { slots },
+            &self.keypair,
+            &miner,
+            methods::RELEASE,
+        );
+        let resp = tokio::time::timeout(RELEASE_TIMEOUT, client.release(req))
+            .await
+            .map_err(|_| MinerError::Failed("release timed out".into()))?
+            .map_err(|s| MinerError::Failed(format!("release refused: {}", s.message())))?;
+        verify_response(
+            &resp,
+            methods::RELEASE,
+            &miner,
+            &self.keypair.account(),
+            &nonce,
+            &axon.to_string(),
+        )
+        .map(|_| ())
+        .map_err(|e| MinerError::Failed(e.to_string()))
     }
 
     /// Checks that the answer is signed by the miner for our request: the signature holds it
@@ -260,18 +305,18 @@ impl Miners {
         method: &str,
         miner: &Holder,
         nonce: &tessera_core::auth::Nonce,
-    ) -> Result<(), String> {
+    ) -> Result<(), MinerError> {
         let peer = format!("miner {} at {}", miner.hotkey, miner.axon);
         verify_response(
             resp,
             method,
             &miner.hotkey,
-            &self.rules.keypair.account(),
+            &self.keypair.account(),
             nonce,
             &peer,
         )
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| MinerError::Failed(e.to_string()))
     }
 
     /// A free slot of `miner` below `n_chunks`, promised to the caller until the reservation
@@ -299,12 +344,12 @@ impl Miners {
             book.reserved.insert(slot);
             book.cursor = slot + 1;
             // Rounds must not take a piece landing here for a lie before it is indexed.
-            self.rules.released.reserve(&miner.hotkey, slot);
+            self.book.reserve(&miner.hotkey, slot);
             Reservation {
                 slot,
                 miner: miner.hotkey,
                 books: self.slots.clone(),
-                rules: self.rules.clone(),
+                book: self.book.clone(),
                 open: true,
             }
         }))
@@ -312,7 +357,7 @@ impl Miners {
 
     /// Makes every miner's book be read from the index again: slots were freed there (by the
     /// reclaim sweep). Promises in flight are kept.
-    pub(crate) async fn reread_slots(&self) {
+    pub async fn reread_slots(&self) {
         for book in self.slots.lock().await.values_mut() {
             book.stale = true;
         }

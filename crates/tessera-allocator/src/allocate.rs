@@ -1,119 +1,22 @@
-//! The allocation job: resolve the config, plan, check, confirm, seal and write; the shared
-//! parts (setup, the batch writer) that `--validator` and `--verify` reuse live here too.
+//! The allocation itself: plan, check, confirm, seal and write a miner's partitions.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use tessera_chain::{AnyChain, Chain, Metagraph};
 use tessera_core::AccountId;
-use tessera_core::merkle;
-use tessera_core::wallet::expand_tilde;
+use tessera_node::ByteSize;
 use tessera_partition::{PartitionPlan, SealKey, SealProfile};
-use tessera_storage::{Chunk, HashDb, Meta, PartitionDb};
+use tessera_storage::{Chunk, PartitionDb};
 
 use crate::layout::{self, PartitionEntry};
-use crate::size::ByteSize;
+use crate::report::{Event, Outcome, Plan, PlannedPartition, Report};
+use crate::setup::{Setup, confirm_and_create, meta};
+use crate::writer::write_batches;
 use crate::{Config, Error, workers};
-
-/// What a run did, for the caller to report or test.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Miner partitions are complete.
-    Allocated {
-        partitions: Vec<PartitionEntry>,
-        sealed_now: u64,
-        elapsed: Duration,
-    },
-    /// The validator's hash databases hold their samples.
-    Sampled { miners: usize, derived_now: u64 },
-    /// `--verify` ran; `bad` lists, per partition file, the ids that are missing or wrong.
-    Verified {
-        checked: u64,
-        bad: Vec<(PathBuf, Vec<u64>)>,
-    },
-}
-
-/// Everything resolved from the config before anything on disk is touched.
-pub(crate) struct Setup {
-    pub(crate) me: AccountId,
-    pub(crate) dir: PathBuf,
-    pub(crate) db_path: PathBuf,
-    pub(crate) profile: SealProfile,
-    pub(crate) metagraph: Metagraph,
-    pub(crate) workers: usize,
-}
-
-/// Runs the job `config` describes. `confirm` is asked before anything is written (unless
-/// `no_prompt`); once `shutdown` completes, sealing stops, finished chunks are committed and the
-/// run ends with [`Error::Interrupted`].
-pub async fn run(
-    config: &Config,
-    confirm: &mut (dyn FnMut(&str) -> bool + Send),
-    shutdown: impl Future<Output = ()>,
-) -> Result<Outcome, Error> {
-    let setup = setup(config).await?;
-    if config.verify {
-        return crate::verify::verify(&setup).await;
-    }
-    if config.validator {
-        return crate::sample::sample_roots(config, &setup, confirm, shutdown).await;
-    }
-    allocate(config, &setup, confirm, shutdown).await
-}
-
-async fn setup(config: &Config) -> Result<Setup, Error> {
-    // Cheap checks first, so a typo costs nothing.
-    let profile: SealProfile = config.seal.parse()?;
-    tessera_core::merkle::segment_count(config.chunk_size.0)?;
-    // A network name that means nothing is refused before any connection is tried.
-    config.subtensor.source(&config.metagraph)?;
-    if config.capacity.is_none() && !(config.threshold > 0.0 && config.threshold <= 1.0) {
-        return Err(Error::Threshold(config.threshold));
-    }
-    // Absolute, because partition.json records the paths for later runs and for the miner,
-    // which need not start in the same directory.
-    let db_path = expand_tilde(&config.db_path);
-    let db_path = std::path::absolute(&db_path).map_err(|source| Error::Io {
-        path: db_path.clone(),
-        source,
-    })?;
-    let me = config.wallet.keypair()?.account();
-    let source = config.subtensor.source(&config.metagraph)?;
-    let metagraph = AnyChain::new(source, config.netuid).metagraph().await?;
-    let dir = layout::node_dir(&db_path, &config.wallet.name, &config.wallet.hotkey);
-    let workers = match config.workers {
-        0 => workers::default_count(),
-        n => n,
-    };
-    Ok(Setup {
-        me,
-        dir,
-        db_path,
-        profile,
-        metagraph,
-        workers,
-    })
-}
-
-pub(crate) fn meta(
-    miner: AccountId,
-    validator: AccountId,
-    chunk_size: u64,
-    profile: SealProfile,
-) -> Meta {
-    Meta {
-        miner,
-        validator,
-        chunk_size,
-        seal_profile: profile.name().to_owned(),
-        seal_passes: profile.params().passes,
-    }
-}
 
 /// Free bytes on the file system holding `path`, or its nearest existing ancestor.
 fn free_space(path: &Path) -> Result<u64, Error> {
@@ -141,10 +44,10 @@ struct Target {
     present: BTreeSet<u64>,
 }
 
-async fn allocate(
+pub(crate) async fn allocate(
     config: &Config,
     setup: &Setup,
-    confirm: &mut (dyn FnMut(&str) -> bool + Send),
+    report: &mut dyn Report,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Outcome, Error> {
     let chunk_size = config.chunk_size.0;
@@ -246,24 +149,35 @@ async fn allocate(
         }
     }
 
-    let summary = describe_plan(setup, config, capacity, &targets, to_seal);
-    println!("{summary}");
+    report.event(Event::Plan(&Plan {
+        miner: setup.me,
+        dir: setup.dir.clone(),
+        capacity,
+        chunk_size,
+        seal: setup.profile.name().to_owned(),
+        restart: config.restart,
+        partitions: targets
+            .iter()
+            .map(|t| PlannedPartition {
+                validator: t.plan.validator,
+                stake: t.plan.stake,
+                n_chunks: t.plan.n_chunks,
+                present: t.present.len() as u64,
+            })
+            .collect(),
+        to_seal,
+        workers: setup.workers,
+    }));
     if filler_deleted > 0 && !config.restart {
-        // Said before anything goes: sealed filler is hours of work to make again.
-        let what = format!(
-            "this plan deletes {filler_deleted} sealed chunks of filler ({}); client data is kept",
-            ByteSize(filler_deleted * chunk_size)
-        );
-        if config.no_prompt {
-            tracing::warn!(chunks = filler_deleted, "{what}");
-        } else {
-            println!("{what}");
-        }
+        report.event(Event::DeletesFiller {
+            chunks: filler_deleted,
+            bytes: filler_deleted * chunk_size,
+        });
     }
     confirm_and_create(
         config,
         setup,
-        confirm,
+        report,
         "proceed with this allocation? [y/N] ",
     )?;
     let mut in_grace = Vec::new();
@@ -318,7 +232,14 @@ async fn allocate(
         })
         .collect();
     let expected = tasks.len() as u64;
-    let bars = Bars::new(&targets, chunk_size);
+    let sealing: Vec<(AccountId, u64)> = targets
+        .iter()
+        .map(|t| {
+            let missing = t.plan.n_chunks - t.present.len() as u64;
+            (t.plan.validator, missing * chunk_size)
+        })
+        .collect();
+    report.event(Event::Sealing(&sealing));
     let keys: Vec<SealKey> = targets.iter().map(|t| t.key).collect();
     let stop = Arc::new(AtomicBool::new(false));
     // Transactions stay small (the writer also commits whenever nothing more is waiting). The
@@ -359,8 +280,14 @@ async fn allocate(
             b.push(chunk.data);
         }
     };
-    let written = write_batches(rx, &dbs, batch, &stop, shutdown, |p| bars.inc(p), recycle).await;
-    bars.finish();
+    let progress = |partition| {
+        report.event(Event::Sealed {
+            partition,
+            bytes: chunk_size,
+        })
+    };
+    let written = write_batches(rx, &dbs, batch, &stop, shutdown, progress, recycle).await;
+    report.event(Event::SealingEnded);
     close_all(dbs).await;
     let (written, interrupted) = written?;
     if interrupted {
@@ -369,19 +296,11 @@ async fn allocate(
     if written != expected {
         return Err(Error::Worker);
     }
-    let elapsed = started.elapsed();
-    println!(
-        "sealed {written} chunks ({}) in {:.1}s, {}/s; {} partitions complete in {}",
-        ByteSize(written * chunk_size),
-        elapsed.as_secs_f64(),
-        ByteSize(written * chunk_size * 1000 / elapsed.as_millis().max(1) as u64),
-        entries.len(),
-        setup.dir.display()
-    );
     Ok(Outcome::Allocated {
+        dir: setup.dir.clone(),
         partitions: entries,
         sealed_now: written,
-        elapsed,
+        elapsed: started.elapsed(),
     })
 }
 
@@ -509,103 +428,6 @@ async fn close_all(dbs: Vec<PartitionDb>) {
     }
 }
 
-/// Collects results into batches and commits each batch in one transaction. A batch is flushed
-/// when it reaches `batch` items, when results move on to another partition (tasks are queued
-/// partition by partition), or as soon as no further result is waiting: the writer never sits
-/// idle holding work, the first chunk is written while the next ones are sealed, and when
-/// sealing is slow every chunk is committed as it comes, so an interruption loses nothing
-/// finished. Returns the items written and whether `shutdown` cut the run short.
-pub(crate) async fn write_batches<S: Store>(
-    mut rx: tokio::sync::mpsc::Receiver<(usize, S::Item)>,
-    stores: &[S],
-    batch: usize,
-    stop: &AtomicBool,
-    shutdown: impl Future<Output = ()>,
-    mut progress: impl FnMut(usize),
-    mut recycle: impl FnMut(S::Item),
-) -> Result<(u64, bool), Error> {
-    let mut pending: Vec<S::Item> = Vec::new();
-    let mut pending_for = 0usize;
-    let mut written = 0u64;
-    let mut interrupted = false;
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let next = tokio::select! {
-            item = rx.recv() => item,
-            () = &mut shutdown, if !interrupted => {
-                tracing::warn!("interrupted: finishing the chunks in flight");
-                interrupted = true;
-                stop.store(true, Ordering::Relaxed);
-                continue;
-            }
-        };
-        let Some((p, item)) = next else { break };
-        if p != pending_for && !pending.is_empty() {
-            written += commit(&stores[pending_for], &mut pending, &mut recycle).await?;
-        }
-        pending_for = p;
-        pending.push(item);
-        progress(p);
-        if pending.len() >= batch || rx.is_empty() {
-            written += commit(&stores[p], &mut pending, &mut recycle).await?;
-        }
-    }
-    written += commit(&stores[pending_for], &mut pending, &mut recycle).await?;
-    Ok((written, interrupted))
-}
-
-/// Writes `pending` in one transaction, hands its items back for reuse, and counts them.
-async fn commit<S: Store>(
-    store: &S,
-    pending: &mut Vec<S::Item>,
-    recycle: &mut impl FnMut(S::Item),
-) -> Result<u64, Error> {
-    if pending.is_empty() {
-        return Ok(0);
-    }
-    store.put(pending).await?;
-    let n = pending.len() as u64;
-    pending.drain(..).for_each(recycle);
-    Ok(n)
-}
-
-/// The one write the batch loop needs, for partitions (chunks) and hash databases (roots).
-pub(crate) trait Store {
-    type Item;
-    async fn put(&self, items: &[Self::Item]) -> Result<(), Error>;
-}
-
-impl Store for PartitionDb {
-    type Item = Chunk;
-    async fn put(&self, items: &[Chunk]) -> Result<(), Error> {
-        Ok(self.insert(items).await?)
-    }
-}
-
-impl Store for HashDb {
-    type Item = (u64, merkle::Hash);
-    async fn put(&self, items: &[(u64, merkle::Hash)]) -> Result<(), Error> {
-        Ok(self.insert(items).await?)
-    }
-}
-
-/// Asks before anything is written (unless `no_prompt`), then creates the node's folder: from
-/// here on the disk changes.
-pub(crate) fn confirm_and_create(
-    config: &Config,
-    setup: &Setup,
-    confirm: &mut (dyn FnMut(&str) -> bool + Send),
-    question: &str,
-) -> Result<(), Error> {
-    if !config.no_prompt && !confirm(question) {
-        return Err(Error::NotConfirmed);
-    }
-    std::fs::create_dir_all(&setup.dir).map_err(|source| Error::Io {
-        path: setup.dir.clone(),
-        source,
-    })
-}
-
 /// The `data-*` files in `dir`.
 fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let io = |source| Error::Io {
@@ -630,99 +452,4 @@ fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         }
     }
     Ok(out)
-}
-
-fn describe_plan(
-    setup: &Setup,
-    config: &Config,
-    capacity: u64,
-    targets: &[Target],
-    to_seal: u64,
-) -> String {
-    let chunk_size = config.chunk_size.0;
-    let mut text = format!(
-        "plan for miner {} in {}\n  capacity {}, chunk size {}, seal {}{}\n",
-        setup.me,
-        setup.dir.display(),
-        ByteSize(capacity),
-        ByteSize(chunk_size),
-        setup.profile,
-        if config.restart {
-            ", starting over"
-        } else {
-            ""
-        },
-    );
-    let mut total = 0;
-    for t in targets {
-        total += t.plan.n_chunks;
-        text.push_str(&format!(
-            "  validator {}  stake {:>12.3}  {:>8} chunks ({}), {} already sealed\n",
-            t.plan.validator,
-            t.plan.stake,
-            t.plan.n_chunks,
-            ByteSize(t.plan.n_chunks * chunk_size),
-            t.present.len()
-        ));
-    }
-    text.push_str(&format!(
-        "  total {total} chunks ({}); {to_seal} to seal with {} workers",
-        ByteSize(total * chunk_size),
-        setup.workers
-    ));
-    text
-}
-
-/// Progress bars per partition and in total, with bytes per second and ETA. indicatif draws
-/// nothing when stderr is not a terminal, so logs and tests stay clean.
-struct Bars {
-    _multi: MultiProgress,
-    per: Vec<ProgressBar>,
-    total: ProgressBar,
-    chunk_size: u64,
-}
-
-impl Bars {
-    fn new(targets: &[Target], chunk_size: u64) -> Self {
-        let multi = MultiProgress::new();
-        let style = ProgressStyle::with_template(
-            "{prefix:>14} [{bar:32}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .expect("static template")
-        .progress_chars("=> ");
-        let mut missing_total = 0;
-        let per = targets
-            .iter()
-            .map(|t| {
-                let missing = t.plan.n_chunks - t.present.len() as u64;
-                missing_total += missing;
-                let bar = multi.add(ProgressBar::new(missing * chunk_size));
-                bar.set_style(style.clone());
-                let name = t.plan.validator.to_ss58();
-                bar.set_prefix(format!("{}…", &name[..10]));
-                bar
-            })
-            .collect();
-        let total = multi.add(ProgressBar::new(missing_total * chunk_size));
-        total.set_style(style);
-        total.set_prefix("total");
-        Self {
-            _multi: multi,
-            per,
-            total,
-            chunk_size,
-        }
-    }
-
-    fn inc(&self, p: usize) {
-        self.per[p].inc(self.chunk_size);
-        self.total.inc(self.chunk_size);
-    }
-
-    fn finish(&self) {
-        for bar in &self.per {
-            bar.finish();
-        }
-        self.total.finish();
-    }
 }

@@ -1,5 +1,6 @@
 //! The HTTP gateway and web page (`--data.http`): `PUT`, `POST`, `GET`, `HEAD` and `DELETE` on
-//! `/v1/objects`, the miners' scoreboard at `/v1/miners`, and one page at `/` that uses them.
+//! `/v1/objects`, and one page at `/` that uses them; the node serving it adds its own routes
+//! (the validator's scoreboard at `/v1/miners`).
 //!
 //! Unlike the `tessera` CLI, a plain HTTP client sends plaintext: the gateway encrypts each
 //! segment itself, with a key derived from the validator's hotkey and the object id, before any
@@ -14,11 +15,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tessera_object::{Codec, ObjectId, ObjectKey, PlainDigest};
+use tessera_object::{Codec, ObjectId, ObjectKey, PlainDigest, SegmentStream};
 use tessera_proto::gateway::v1::{ObjectInfo, PutHeader, put_request};
 
-use crate::Error;
-use crate::gateway::Shared;
+use crate::error::http_status;
+use crate::{Error, Gateway};
 
 /// The domain HTTP objects' keys are derived in from the validator's secret key.
 const KEY_DOMAIN: &[u8] = b"tessera/http-object-key/v1";
@@ -27,17 +28,18 @@ const KEY_DOMAIN: &[u8] = b"tessera/http-object-key/v1";
 const INDEX: &str = include_str!("../assets/index.html");
 
 #[derive(Clone)]
-struct App(Shared);
+struct App(Gateway);
 
-/// Serves the HTTP gateway on `listener` until `shutdown` resolves.
-pub(crate) async fn serve(
+/// Serves the HTTP gateway on `listener`, with the node's own `routes` beside it, until
+/// `shutdown` resolves.
+pub async fn serve(
     listener: tokio::net::TcpListener,
-    shared: Shared,
+    gateway: Gateway,
+    routes: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(index))
-        .route("/v1/miners", get(miners))
         .route("/v1/objects", get(list).post(post_object))
         .route(
             "/v1/objects/{id}",
@@ -46,22 +48,17 @@ pub(crate) async fn serve(
                 .put(put_object)
                 .delete(delete_object),
         )
-        .with_state(App(shared));
+        .with_state(App(gateway))
+        .merge(routes);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
 /// Binds the HTTP gateway's address, `host:port`.
-pub(crate) async fn bind(addr: &str) -> Result<(tokio::net::TcpListener, SocketAddr), Error> {
-    let bind_error = |source| Error::Bind {
-        addr: addr.to_owned(),
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(bind_error)?;
-    let bound = listener.local_addr().map_err(bind_error)?;
+pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
     Ok((listener, bound))
 }
 
@@ -69,37 +66,18 @@ async fn index() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX)
 }
 
-/// The one mapping from the validator's errors to HTTP statuses.
+/// An error as the HTTP client gets it, by the one mapping in `error`.
 fn reply(e: &Error) -> Response {
-    let code = match e {
-        Error::BadRequest(_) | Error::Object(_) => StatusCode::BAD_REQUEST,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Exists(_) => StatusCode::CONFLICT,
-        Error::Mismatch(_) => StatusCode::PRECONDITION_FAILED,
-        Error::NoCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
-        Error::Quota(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Config(_)
-        | Error::Allocator(_)
-        | Error::Storage(_)
-        | Error::Chain(_)
-        | Error::Core(_)
-        | Error::Seal(_)
-        | Error::Bind { .. }
-        | Error::Serve(_) => {
-            // The details (file paths among them) are for the operator's log; the client gets
-            // the request id to quote.
-            let id = crate::error::incident_id();
-            tracing::error!(error = %e, request_id = %id, "http call failed");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(HeaderName::from_static("x-request-id"), id.clone())],
-                format!("internal error; the operator's log has it as request {id}\n"),
-            )
-                .into_response();
-        }
-    };
-    (code, format!("{e}\n")).into_response()
+    let (code, message, id) = http_status(e);
+    match id {
+        Some(id) => (
+            code,
+            [(HeaderName::from_static("x-request-id"), id)],
+            format!("{message}\n"),
+        )
+            .into_response(),
+        None => (code, format!("{message}\n")).into_response(),
+    }
 }
 
 fn json(value: serde_json::Value) -> Response {
@@ -130,36 +108,13 @@ impl App {
     }
 
     fn key(&self, id: &ObjectId) -> ObjectKey {
-        ObjectKey(self.0.rules.keypair.derive_secret(KEY_DOMAIN, &id.0))
+        ObjectKey(self.0.keypair.derive_secret(KEY_DOMAIN, &id.0))
     }
 }
 
 fn parse_id(id: &str) -> Result<ObjectId, Error> {
     id.parse()
         .map_err(|e: tessera_object::Error| Error::BadRequest(e.to_string()))
-}
-
-async fn miners(State(app): State<App>) -> Response {
-    match crate::status::rows(&app.0.state).await {
-        Ok(rows) => json(serde_json::Value::Array(
-            rows.iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "uid": r.uid,
-                        "hotkey": r.hotkey.to_ss58(),
-                        "claimed_bytes": r.claimed_bytes,
-                        "proven_bytes": r.proven_bytes,
-                        "data_bytes": r.data_bytes,
-                        "success_rate": r.success_rate,
-                        "latency_ms": r.mean_latency_ms,
-                        "reputation": r.reputation,
-                        "weight": r.weight,
-                    })
-                })
-                .collect(),
-        )),
-        Err(e) => reply(&e),
-    }
 }
 
 async fn list(State(app): State<App>) -> Response {
@@ -233,70 +188,41 @@ async fn put(app: App, id: ObjectId, request: Request) -> Response {
     let mut body = request.into_body().into_data_stream();
     // Seals the body segment by segment as it arrives: memory stays a few segments.
     let sealer = app.0.spawn(async move {
-        let codec = std::sync::Arc::new(Codec::new(p, id, &key));
-        let mut digest = PlainDigest::new(&key, &id);
-        let capacity = p.segment_capacity();
-        let mut buf: Vec<u8> = Vec::with_capacity(capacity);
-        let mut index = 0u64;
-        let mut received = 0u64;
+        let mut stream = SegmentStream::new(p, id, &key, size);
         use tokio_stream::StreamExt;
         loop {
-            let frame = body.next().await;
-            let done = frame.is_none();
-            if let Some(frame) = frame {
-                let frame = match frame {
-                    Ok(f) => f,
-                    Err(e) => {
-                        let _ = tx
-                            .send(Err(Error::BadRequest(format!("upload broke: {e}"))))
-                            .await;
-                        return;
-                    }
-                };
-                received += frame.len() as u64;
-                if received > size {
-                    let _ = tx
-                        .send(Err(Error::BadRequest(format!(
-                            "the body is longer than its Content-Length of {size}"
-                        ))))
-                        .await;
-                    return;
-                }
-                buf.extend_from_slice(&frame);
-            } else if received < size {
-                let _ = tx
-                    .send(Err(Error::BadRequest(format!(
-                        "the body ended after {received} of {size} bytes"
-                    ))))
-                    .await;
+            let pushed = match body.next().await {
+                Some(Ok(frame)) => stream.push(&frame).map_err(|_| {
+                    Error::BadRequest(format!(
+                        "the body is longer than its Content-Length of {size}"
+                    ))
+                }),
+                Some(Err(e)) => Err(Error::BadRequest(format!("upload broke: {e}"))),
+                None => match stream.end() {
+                    Ok(()) => break,
+                    Err(_) => Err(Error::BadRequest(format!(
+                        "the body ended after {} of {size} bytes",
+                        stream.received()
+                    ))),
+                },
+            };
+            if let Err(e) = pushed {
+                let _ = tx.send(Err(e)).await;
                 return;
             }
             // Full segments go now; the last one once the body is complete.
-            while buf.len() >= capacity || (done && index < segments) {
-                let take = buf.len().min(capacity);
-                let rest = buf.split_off(take);
-                let plain = std::mem::replace(&mut buf, rest);
-                digest.update(&plain);
-                let last = index + 1 == segments;
-                let codec = codec.clone();
-                let sealed = tokio::task::spawn_blocking(move || codec.seal(index, last, &plain))
-                    .await
-                    .map_err(|e| Error::Serve(format!("sealing task failed: {e}")))
-                    .and_then(|r| r.map_err(Error::from))
-                    .map(|v| put_request::Part::Segment(v.into()));
-                let failed = sealed.is_err();
-                if tx.send(sealed).await.is_err() || failed {
-                    return;
-                }
-                index += 1;
-            }
-            if done {
-                break;
+            if !send_ready(&mut stream, &tx).await {
+                return;
             }
         }
-        let _ = tx
-            .send(Ok(put_request::Part::Digest(digest.finish().to_vec())))
-            .await;
+        if !send_ready(&mut stream, &tx).await {
+            return;
+        }
+        let digest = stream
+            .digest()
+            .map(|d| put_request::Part::Digest(d.to_vec()))
+            .map_err(Error::from);
+        let _ = tx.send(digest).await;
     });
     let result = app.0.put_object(app.owner(), header, rx).await;
     sealer.abort();
@@ -350,7 +276,7 @@ async fn get_object(State(app): State<App>, Path(id): Path<String>) -> Response 
     let key = app.key(&id);
     let total = info.segments;
     let (Ok(k), Ok(n)) = (u16::try_from(info.k), u16::try_from(info.n)) else {
-        return reply(&Error::Serve("object coding out of range".into()));
+        return reply(&Error::Internal("object coding out of range".into()));
     };
     let params = match tessera_object::Params::new(k, n, info.piece_size) {
         Ok(p) => p,
@@ -435,13 +361,33 @@ async fn delete_object(State(app): State<App>, Path(id): Path<String>) -> Respon
     }
 }
 
+/// Seals every segment `stream` has ready, on a blocking thread each (it is CPU work), and
+/// sends them in order; `false` once the put ended or a seal failed.
+async fn send_ready(
+    stream: &mut SegmentStream,
+    tx: &tokio::sync::mpsc::Sender<Result<put_request::Part, Error>>,
+) -> bool {
+    while let Some(segment) = stream.next_segment() {
+        let sealed = tokio::task::spawn_blocking(move || segment.seal())
+            .await
+            .map_err(|e| Error::Internal(format!("sealing task failed: {e}")))
+            .and_then(|r| r.map_err(Error::from))
+            .map(|v| put_request::Part::Segment(v.into()));
+        let failed = sealed.is_err();
+        if tx.send(sealed).await.is_err() || failed {
+            return false;
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn internal_errors_reach_clients_as_a_request_id_only() {
-        let e = Error::Serve("/var/lib/tessera/db/validator.sqlite: disk I/O error".into());
+        let e = Error::Internal("/var/lib/tessera/db/validator.sqlite: disk I/O error".into());
         let r = reply(&e);
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();

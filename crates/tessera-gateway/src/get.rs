@@ -1,8 +1,9 @@
-//! One segment of a get: fetch any k pieces in parallel, originals first, hedge a slow fetch with
+//! A get: the object's segments streamed in order, a few fetched ahead. One segment: fetch any k pieces in parallel, originals first, hedge a slow fetch with
 //! a spare, check every piece against the root recorded at store time before using it, penalise
 //! a miner whose bytes do not match, and gather the segment's ciphertext.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_core::AccountId;
@@ -10,9 +11,79 @@ use tessera_core::merkle::Hash;
 use tessera_proto::prost::bytes::Bytes;
 use tessera_storage::PlacementRecord;
 
-use super::Shared;
-use super::miners::Holder;
-use crate::Error;
+use tessera_object::ObjectId;
+use tessera_proto::gateway::v1::ObjectInfo;
+
+use crate::error::MinerError;
+use crate::miners::{self, Holder};
+use crate::objects::{health, object_info};
+use crate::{Error, Gateway, PIPELINE};
+
+impl Gateway {
+    /// `owner`'s object `id` and a stream of its segments' ciphertext in order, fetched a few
+    /// segments ahead; the stream ends early with the error that stopped it.
+    pub(crate) async fn open_object(
+        &self,
+        id: &[u8],
+        owner: &AccountId,
+    ) -> Result<
+        (
+            ObjectInfo,
+            tokio::sync::mpsc::Receiver<Result<Vec<u8>, Error>>,
+        ),
+        Error,
+    > {
+        let o = self.owned(id, owner).await?;
+        let placements = self.state.placements(&o.object.id).await?;
+        let (metagraph, holders) = self.miners_now().await?;
+        let health = health(&placements, &holders, o.object.segments);
+        let holders = miners::sources(holders, &metagraph);
+        let info = object_info(&o, &health);
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let s = self.clone();
+        self.spawn(async move {
+            let mut by_segment: BTreeMap<u64, Vec<PlacementRecord>> = BTreeMap::new();
+            for p in placements {
+                by_segment.entry(p.segment).or_default().push(p);
+            }
+            let holders = Arc::new(holders);
+            let mut pending = std::collections::VecDeque::new();
+            let mut next = 0u64;
+            loop {
+                while pending.len() < PIPELINE && next < o.object.segments {
+                    let shared = s.clone();
+                    let holders = holders.clone();
+                    let placements = by_segment.remove(&next).unwrap_or_default();
+                    let index = next;
+                    pending.push_back(s.tasks.spawn(async move {
+                        fetch_segment(&shared, &holders, index, &placements).await
+                    }));
+                    next += 1;
+                }
+                let Some(task) = pending.pop_front() else {
+                    break;
+                };
+                let result = match task.await {
+                    Ok(r) => r,
+                    Err(e) => Err(Error::Internal(format!("fetch task failed: {e}"))),
+                };
+                if let Ok(bytes) = &result {
+                    s.metrics.bytes_out.inc_by(bytes.len() as u64);
+                } else if let Err(e) = &result {
+                    tracing::warn!(object = %ObjectId(o.object.id), error = %e, "get failed");
+                }
+                let failed = result.is_err();
+                if tx.send(result).await.is_err() || failed {
+                    for t in pending {
+                        t.abort();
+                    }
+                    return;
+                }
+            }
+        });
+        Ok((info, rx))
+    }
+}
 
 /// One place a piece can be read from.
 #[derive(Debug, Clone)]
@@ -25,7 +96,7 @@ struct Source {
 
 /// The ciphertext of one segment from the placements of its pieces.
 pub(crate) async fn fetch_segment(
-    shared: &Shared,
+    shared: &Gateway,
     axons: &HashMap<AccountId, Holder>,
     index: u64,
     placements: &[PlacementRecord],
@@ -105,18 +176,18 @@ pub(crate) async fn fetch_segment(
             joined = tasks.join_next() => {
                 let Some(joined) = joined else { continue };
                 let (source, took, checked) =
-                    joined.map_err(|e| Error::Serve(format!("fetch task failed: {e}")))?;
+                    joined.map_err(|e| Error::Internal(format!("fetch task failed: {e}")))?;
                 in_flight.remove(&source.piece);
                 match checked {
-                    Ok(Ok(bytes)) => {
+                    Ok(bytes) => {
                         shared.served(&source.holder.hotkey, bytes.len() as u64, took);
                         got.insert(source.piece, bytes);
                     }
-                    Ok(Err(lie)) => {
+                    Err(MinerError::Lied(lie)) => {
                         shared.penalise(&source.holder.hotkey, source.slot, &lie).await?;
                         launch(&mut tasks, &got, &mut in_flight);
                     }
-                    Err(e) => {
+                    Err(e @ MinerError::Failed(_)) => {
                         tracing::warn!(miner = %source.holder.hotkey, slot = source.slot, error = %e, "fetching a piece failed");
                         launch(&mut tasks, &got, &mut in_flight);
                     }
@@ -141,5 +212,5 @@ pub(crate) async fn fetch_segment(
         tessera_object::gather(&params, index, &pieces).map_err(Error::from)
     })
     .await
-    .map_err(|e| Error::Serve(format!("decoding task failed: {e}")))?
+    .map_err(|e| Error::Internal(format!("decoding task failed: {e}")))?
 }

@@ -1,0 +1,38 @@
+//! The gateway's settings, the `[data]` table of the validator's config.
+
+use serde::{Deserialize, Serialize};
+use tessera_node::ByteSize;
+
+/// How the gateway stores clients' objects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Pieces needed to rebuild a segment.
+    pub k: u16,
+    /// Pieces stored per segment, each on a different miner.
+    pub n: u16,
+    /// A segment is repaired once its healthy pieces fall to this many; 0 means k + (n − k) / 2.
+    pub repair_threshold: u16,
+    /// TTL of an object whose put names none.
+    pub default_ttl_secs: u64,
+    /// The longest TTL a put may ask for.
+    pub max_ttl_secs: u64,
+    /// A piece fetch slower than this is hedged with a request for a spare piece.
+    pub hedge_ms: u64,
+    /// Plaintext bytes one client hotkey may keep stored at once (live objects and puts in
+    /// flight); 0 means no limit.
+    pub quota_per_client: ByteSize,
+    /// Address of the HTTP gateway and web page; unset (the default) serves none.
+    pub http: Option<String>,
+}
+
+impl DataConfig {
+    /// The healthy-piece count at or below which a segment is repaired.
+    pub fn repair_at(&self) -> u16 {
+        if self.repair_threshold == 0 {
+            self.k + (self.n - self.k) / 2
+        } else {
+            self.repair_threshold
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The one error type of the gateway, and its one mapping each to gRPC statuses and to HTTP.
+
+use axum::http::StatusCode;
+use tessera_proto::tonic::Status;
+
+/// Why a client's call failed. The first group is the client's to fix or to retry; the rest
+/// are the gateway's own failures, which a client sees only as an incident id.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request that can never succeed as sent.
+    #[error("{0}")]
+    BadRequest(String),
+
+    /// No such object, or not the caller's.
+    #[error("{0}")]
+    NotFound(String),
+
+    #[error("{0}")]
+    Exists(String),
+
+    /// The client's view of the gateway's coding is out of date.
+    #[error("{0}")]
+    Mismatch(String),
+
+    /// Miners have no free slots left for a piece.
+    #[error("{0}")]
+    NoCapacity(String),
+
+    /// The client would keep more than its quota.
+    #[error("{0}")]
+    Quota(String),
+
+    /// Too few miners answer to store or fetch an object now; trying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+
+    /// An object's coding refused the bytes (too few pieces, a wrong size).
+    #[error(transparent)]
+    Object(#[from] tessera_object::Error),
+
+    #[error(transparent)]
+    Storage(#[from] tessera_storage::Error),
+
+    #[error(transparent)]
+    Core(#[from] tessera_core::Error),
+
+    /// A task of the gateway's own died or a record vanished: a bug or a crash, never the
+    /// client's doing.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A miner's failure to do what the gateway asked, as it is recorded against the miner.
+#[derive(Debug, thiserror::Error)]
+pub enum MinerError {
+    /// The call did not get a valid answer: unreachable, refused, too slow, or an answer that
+    /// its signature does not cover. Nobody can prove the miner wrong, so it counts as a failed
+    /// fetch or store only.
+    #[error("{0}")]
+    Failed(String),
+
+    /// The miner signed bytes that are not what it holds for us: a provable lie.
+    #[error("{0}")]
+    Lied(String),
+}
+
+/// A fresh id for an internal error: logged with the details, and all a client is told.
+fn incident_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
+
+/// What a client is told of an error: the message itself, or for the gateway's own failures
+/// an incident id (the details, file paths among them, are for the operator's log).
+fn client_message(e: &Error, face: &str) -> (String, Option<String>) {
+    match e {
+        Error::Storage(_) | Error::Core(_) | Error::Internal(_) => {
+            let id = incident_id();
+            tracing::error!(error = %e, request_id = %id, "{face} call failed");
+            (
+                format!("internal error; the operator's log has it as request {id}"),
+                Some(id),
+            )
+        }
+        _ => (e.to_string(), None),
+    }
+}
+
+impl From<&Error> for Status {
+    /// The one mapping from the gateway's errors to gRPC status codes.
+    fn from(e: &Error) -> Status {
+        let (m, _) = client_message(e, "gateway");
+        match e {
+            Error::BadRequest(_) => Status::invalid_argument(m),
+            Error::NotFound(_) => Status::not_found(m),
+            Error::Exists(_) => Status::already_exists(m),
+            Error::Mismatch(_) => Status::failed_precondition(m),
+            Error::NoCapacity(_) | Error::Quota(_) => Status::resource_exhausted(m),
+            Error::Unavailable(_) => Status::unavailable(m),
+            Error::Object(tessera_object::Error::TooFewMiners { .. }) => Status::unavailable(m),
+            Error::Object(_) => Status::invalid_argument(m),
+            Error::Storage(_) | Error::Core(_) | Error::Internal(_) => Status::internal(m),
+        }
+    }
+}
+
+/// The one mapping from the gateway's errors to HTTP: the status, the body line, and for the
+/// gateway's own failures the incident id (sent as `x-request-id`).
+pub(crate) fn http_status(e: &Error) -> (StatusCode, String, Option<String>) {
+    let (m, id) = client_message(e, "http");
+    let code = match e {
+        Error::BadRequest(_) | Error::Object(_) => StatusCode::BAD_REQUEST,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Exists(_) => StatusCode::CONFLICT,
+        Error::Mismatch(_) => StatusCode::PRECONDITION_FAILED,
+        Error::NoCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
+        Error::Quota(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Storage(_) | Error::Core(_) | Error::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    (code, m, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_status_and_internal_ones_show_only_an_id() {
+        let check = |e: Error, grpc: tessera_proto::tonic::Code, http: StatusCode| {
+            let s = Status::from(&e);
+            let (code, body, id) = http_status(&e);
+            assert_eq!(s.code(), grpc, "{e}");
+            assert_eq!(code, http, "{e}");
+            if let Error::Internal(detail) = &e {
+                assert!(!s.message().contains(detail.as_str()), "{}", s.message());
+                assert!(!body.contains(detail.as_str()), "{body}");
+                assert!(s.message().contains("request ") && id.is_some());
+            } else {
+                assert_eq!(s.message(), e.to_string());
+                assert!(id.is_none());
+            }
+        };
+        use tessera_proto::tonic::Code;
+        check(
+            Error::BadRequest("x".into()),
+            Code::InvalidArgument,
+            StatusCode::BAD_REQUEST,
+        );
+        check(
+            Error::NotFound("object 00 not found".into()),
+            Code::NotFound,
+            StatusCode::NOT_FOUND,
+        );
+        check(
+            Error::Exists("x".into()),
+            Code::AlreadyExists,
+            StatusCode::CONFLICT,
+        );
+        check(
+            Error::Mismatch("x".into()),
+            Code::FailedPrecondition,
+            StatusCode::PRECONDITION_FAILED,
+        );
+        check(
+            Error::NoCapacity("x".into()),
+            Code::ResourceExhausted,
+            StatusCode::INSUFFICIENT_STORAGE,
+        );
+        check(
+            Error::Quota("x".into()),
+            Code::ResourceExhausted,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
+        check(
+            Error::Unavailable("x".into()),
+            Code::Unavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+        check(
+            Error::Internal("/var/lib/tessera/db/validator.sqlite: disk I/O error".into()),
+            Code::Internal,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        );
+    }
+}
