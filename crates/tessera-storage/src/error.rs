@@ -96,6 +96,16 @@ pub enum Error {
         chunk_size: u64,
     },
 
+    /// A value for the S3 face that S3 itself refuses, or that does not fit what it comes with
+    /// (a key over 1024 bytes, a part number outside 1 to 10 000, an entry whose parts do not
+    /// add up to its size): refused before anything is written.
+    #[error("{path}: s3 {what} refused: {reason}")]
+    S3Input {
+        path: PathBuf,
+        what: &'static str,
+        reason: String,
+    },
+
     #[error("{path}: sqlite: {source}")]
     Sqlite { path: PathBuf, source: sqlx::Error },
 

@@ -22,8 +22,10 @@ pub use hashes::HashDb;
 pub use partition::{Chunk, PartitionDb};
 pub use sqlite::Meta;
 pub use state::{
-    ChallengeRecord, HeldCommitment, Holders, Lie, MinerRecord, MinerStats, NewObject,
-    ObjectRecord, PendingCommit, PlacementRecord, SegmentRecord, StateDb, WeightRows, Window,
+    Bucket, BucketDeleted, ChallengeRecord, EntryPart, HeldCommitment, Holders, Lie, MinerRecord,
+    MinerStats, NewObject, ObjectRecord, PendingCommit, PlacementRecord, S3_MAX_KEY_BYTES,
+    S3_MAX_PART_NUMBER, S3Entry, S3Headers, S3Key, SegmentRecord, StateDb, Upload, UploadPart,
+    WeightRows, Window,
 };
 pub use tree::{TreeState, TreeUpdate};
 

@@ -63,6 +63,7 @@ impl Kind {
                 "0005_challenges_v2",
                 "0006_releases",
                 "0007_resealing",
+                "0008_s3",
             ),
         }
     }

@@ -3,7 +3,10 @@
 //! carries on where it stopped.
 //!
 //! Tables `miners`, `challenges`, `miner_stats`, `blacklist` and `weights`; hotkeys are stored as
-//! SS58 text. The file belongs to one validator, whose hotkey its `meta` table records.
+//! SS58 text. The file belongs to one validator, whose hotkey its `meta` table records. The
+//! gateway's index of client data is in `objects.rs` (migrations 2, 3, 6 and 7), challenges v2
+//! in `commitments.rs` (migration 5), and the S3 face's keys, buckets, entries and uploads in
+//! `s3.rs` (migration 8).
 
 use std::path::Path;
 
@@ -15,10 +18,15 @@ use crate::Error;
 
 mod commitments;
 mod objects;
+mod s3;
 
 use crate::sqlite::{Db, Identity, Kind, MetaRows};
 pub use commitments::{HeldCommitment, Lie};
 pub use objects::{Holders, NewObject, ObjectRecord, PlacementRecord, SegmentRecord};
+pub use s3::{
+    Bucket, BucketDeleted, EntryPart, S3_MAX_KEY_BYTES, S3_MAX_PART_NUMBER, S3Entry, S3Headers,
+    S3Key, Upload, UploadPart,
+};
 
 /// One challenge of a round and its outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]

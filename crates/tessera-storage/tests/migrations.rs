@@ -7,7 +7,10 @@ use std::path::Path;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tessera_core::AccountId;
-use tessera_storage::{Chunk, Error, HashDb, Meta, PartitionDb, PendingCommit, StateDb};
+use tessera_storage::{
+    Chunk, EntryPart, Error, HashDb, Meta, NewObject, PartitionDb, PendingCommit, S3Entry,
+    S3Headers, StateDb,
+};
 
 /// `application_id` of Tessera's files, as the runner before sqlx wrote it with every step.
 const APPLICATION_ID: i64 = 0x5445_5353;
@@ -19,7 +22,7 @@ const PARTITION: [&str; 4] = [
     include_str!("../migrations/partition/0004_size_seq.sql"),
 ];
 const HASHES: [&str; 1] = [include_str!("../migrations/hashes/0001_meta_and_roots.sql")];
-const STATE: [&str; 7] = [
+const STATE: [&str; 8] = [
     include_str!("../migrations/state/0001_validator_state.sql"),
     include_str!("../migrations/state/0002_object_index.sql"),
     include_str!("../migrations/state/0003_failed_placements.sql"),
@@ -27,6 +30,7 @@ const STATE: [&str; 7] = [
     include_str!("../migrations/state/0005_challenges_v2.sql"),
     include_str!("../migrations/state/0006_releases.sql"),
     include_str!("../migrations/state/0007_resealing.sql"),
+    include_str!("../migrations/state/0008_s3.sql"),
 ];
 
 fn account(n: u8) -> AccountId {
@@ -197,7 +201,7 @@ async fn an_old_partition_is_bridged_and_migrated_keeping_its_chunks() {
 async fn an_old_state_file_is_bridged_and_migrated_keeping_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state");
-    // Version 4: weight commits, no challenges v2, releases or resealing yet.
+    // Version 4: weight commits, no challenges v2, releases, resealing or S3 face yet.
     let rows = [
         ("kind", "validator state".to_owned()),
         ("validator", account(2).to_ss58()),
@@ -241,16 +245,90 @@ async fn an_old_state_file_is_bridged_and_migrated_keeping_its_rows() {
             (4, true),
             (5, false),
             (6, false),
-            (7, false)
+            (7, false),
+            (8, false)
         ]
     );
-    assert_eq!(user_version(&path).await, 7);
+    assert_eq!(user_version(&path).await, 8);
     let mut conn = connect(&path, false).await;
-    sqlx::query("SELECT COUNT(*) FROM resealing")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    for sql in [
+        "SELECT COUNT(*) FROM resealing",
+        "SELECT COUNT(*) FROM s3_entries",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
     conn.close().await.unwrap();
+}
+
+/// A state file as the release before the S3 face left it (version 7, every step in sqlx's
+/// table) gains migration 8 alone on open, keeping its rows, and an object indexed before can be
+/// an entry's part after.
+#[tokio::test]
+async fn a_version_7_state_file_gains_the_s3_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let db = StateDb::open(&path, &account(2)).await.unwrap();
+    db.blacklist_add(&account(9), "kept", 1).await.unwrap();
+    let object = NewObject {
+        id: [4; 16],
+        owner: account(5),
+        size: 10,
+        digest: [4; 32],
+        k: 2,
+        n: 3,
+        piece_size: 1024,
+        segments: 1,
+        created_ms: 1_000,
+        expires_ms: 100_000,
+    };
+    db.begin_object(&object).await.unwrap();
+    db.close().await;
+    let before = recorded(&path).await;
+    // Step 8 taken back by hand: what the release before it wrote is steps 1 to 7, as today.
+    let mut conn = connect(&path, false).await;
+    for sql in [
+        "DROP TABLE s3_upload_parts",
+        "DROP TABLE s3_uploads",
+        "DROP TABLE s3_entry_parts",
+        "DROP TABLE s3_entries",
+        "DROP TABLE s3_buckets",
+        "DROP TABLE s3_keys",
+        "DELETE FROM _sqlx_migrations WHERE version = 8",
+        "PRAGMA user_version = 7",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    assert_eq!(user_version(&path).await, 7);
+
+    let db = StateDb::open(&path, &account(2)).await.unwrap();
+    assert!(db.is_blacklisted(&account(9)).await.unwrap());
+    assert!(db.create_bucket(&account(5), "b", 60, 2_000).await.unwrap());
+    let entry = S3Entry {
+        owner: account(5),
+        bucket: "b".to_owned(),
+        key: "k".to_owned(),
+        size: 10,
+        etag: "e".to_owned(),
+        modified_ms: 2_000,
+        expires_ms: 100_000,
+        headers: S3Headers::default(),
+        parts: vec![EntryPart {
+            object: [4; 16],
+            size: 10,
+        }],
+    };
+    db.put_entry(&entry, 2_000).await.unwrap();
+    assert_eq!(db.entry(&account(5), "b", "k").await.unwrap(), Some(entry));
+    db.close().await;
+
+    // Steps 1 to 7 as they were; 8 run now, with the checksum a new file records.
+    let after = recorded(&path).await;
+    assert_eq!(after.len(), 8);
+    assert_eq!(after[..7], before[..7]);
+    assert_eq!((after[7].0, after[7].2.clone()), (8, before[7].2.clone()));
+    assert_ne!(after[7].1, -1, "step 8 ran");
+    assert_eq!(user_version(&path).await, 8);
 }
 
 #[tokio::test]
@@ -397,6 +475,7 @@ async fn released_migrations_are_unchanged_and_all_listed() {
                 "5 challenges v2 2331E56D680C1A9A",
                 "6 releases 1C22C5F579F8300E",
                 "7 resealing C8A6C8E99C1D4E9C",
+                "8 s3 1B73B0784F147A0F",
             ],
         ),
     ];

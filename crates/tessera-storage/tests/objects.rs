@@ -235,6 +235,12 @@ async fn version_one_state_files_migrate() {
         .await
         .unwrap();
     for sql in [
+        "DROP TABLE s3_upload_parts",
+        "DROP TABLE s3_uploads",
+        "DROP TABLE s3_entry_parts",
+        "DROP TABLE s3_entries",
+        "DROP TABLE s3_buckets",
+        "DROP TABLE s3_keys",
         "DROP TABLE resealing",
         "DROP TABLE releases",
         "DROP TABLE lies",

@@ -174,8 +174,8 @@ async fn file_is_wal_with_our_application_id() {
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
     assert_eq!(&bytes[18..20], &[2, 2]);
     assert_eq!(&bytes[68..72], b"TESS");
-    // user_version, big-endian at offset 60: slots resealing are migration 7.
-    assert_eq!(&bytes[60..64], &[0, 0, 0, 7]);
+    // user_version, big-endian at offset 60: the S3 face is migration 8.
+    assert_eq!(&bytes[60..64], &[0, 0, 0, 8]);
 }
 
 #[tokio::test]
