@@ -75,6 +75,19 @@ enum Command {
     Stat { id: String },
     /// Delete an object.
     Rm { id: String },
+    /// Access keys for the validator's S3 face, acting for your hotkey.
+    #[command(name = "s3-keys", subcommand)]
+    S3Keys(S3KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum S3KeysCommand {
+    /// Make a key; its secret is shown this once, so keep it.
+    Create,
+    /// List your keys, revoked ones too (never their secrets).
+    List,
+    /// Revoke a key: requests signed with it are refused from now on.
+    Revoke { access_key: String },
 }
 
 /// Parses `args` and runs the command; errors are one line on stderr and exit 1, usage errors 2.
@@ -186,6 +199,30 @@ async fn run(args: Args) -> Result<(), Error> {
             let id: ObjectId = id.parse()?;
             client.delete(id).await?;
             eprintln!("deleted {id}");
+        }
+        Command::S3Keys(S3KeysCommand::Create) => {
+            let key = client.create_s3_key().await?;
+            println!("access_key_id     {}", key.access_key);
+            println!("secret_access_key {}", key.secret.unwrap_or_default());
+            eprintln!(
+                "the secret is shown this once: the validator keeps it sealed and cannot show it again"
+            );
+        }
+        Command::S3Keys(S3KeysCommand::List) => {
+            println!("{:<20}  {:<20}  {:<20}", "ACCESS KEY", "CREATED", "REVOKED");
+            for k in client.list_s3_keys().await? {
+                let revoked = k.revoked_ms.map_or_else(|| "-".to_owned(), when);
+                println!(
+                    "{:<20}  {:<20}  {:<20}",
+                    k.access_key,
+                    when(k.created_ms),
+                    revoked
+                );
+            }
+        }
+        Command::S3Keys(S3KeysCommand::Revoke { access_key }) => {
+            client.revoke_s3_key(&access_key).await?;
+            eprintln!("revoked {access_key}");
         }
     }
     Ok(())

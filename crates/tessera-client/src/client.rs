@@ -9,8 +9,9 @@ use tessera_core::{AccountId, Keypair};
 use tessera_object::{Codec, ObjectId, ObjectKey, Params, PlainDigest, SegmentStream};
 use tessera_proto::gateway::v1::gateway_client::GatewayClient;
 use tessera_proto::gateway::v1::{
-    DeleteRequest, GetRequest, ListRequest, ObjectInfo, ParamsRequest, PutHeader, PutRequest,
-    StatRequest, get_response, methods, put_request,
+    CreateS3KeyRequest, DeleteRequest, GetRequest, ListRequest, ListS3KeysRequest, ObjectInfo,
+    ParamsRequest, PutHeader, PutRequest, RevokeS3KeyRequest, S3Key, StatRequest, get_response,
+    methods, put_request,
 };
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::transport::{Channel, Endpoint};
@@ -42,6 +43,27 @@ pub struct ObjectSummary {
     /// The fewest healthy pieces of any segment: below k the object cannot be read.
     pub weakest_segment: u32,
     digest: [u8; 32],
+}
+
+/// An access key for the validator's S3 face, as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKey {
+    pub access_key: String,
+    /// Only when the key was just made: the validator never shows it again.
+    pub secret: Option<String>,
+    pub created_ms: u64,
+    pub revoked_ms: Option<u64>,
+}
+
+impl From<S3Key> for AccessKey {
+    fn from(k: S3Key) -> Self {
+        Self {
+            access_key: k.access_key,
+            secret: (!k.secret_key.is_empty()).then_some(k.secret_key),
+            created_ms: k.created_ms,
+            revoked_ms: (k.revoked_ms != 0).then_some(k.revoked_ms),
+        }
+    }
 }
 
 /// A client of one validator's gateway, signing as one hotkey.
@@ -400,6 +422,61 @@ impl Client {
             .delete(req)
             .await
             .map_err(|s| self.status(s, Some(id)))?;
+        Ok(())
+    }
+
+    /// A new access key for the validator's S3 face, acting for this hotkey; its secret is in
+    /// this answer only.
+    pub async fn create_s3_key(&mut self) -> Result<AccessKey, Error> {
+        let (req, _) = signed(
+            CreateS3KeyRequest {},
+            &self.keypair,
+            &self.validator,
+            methods::CREATE_S3_KEY,
+        );
+        Ok(self
+            .gateway
+            .create_s3_key(req)
+            .await
+            .map_err(|s| self.status(s, None))?
+            .into_inner()
+            .into())
+    }
+
+    /// This hotkey's S3 access keys, revoked ones too, without their secrets.
+    pub async fn list_s3_keys(&mut self) -> Result<Vec<AccessKey>, Error> {
+        let (req, _) = signed(
+            ListS3KeysRequest {},
+            &self.keypair,
+            &self.validator,
+            methods::LIST_S3_KEYS,
+        );
+        Ok(self
+            .gateway
+            .list_s3_keys(req)
+            .await
+            .map_err(|s| self.status(s, None))?
+            .into_inner()
+            .keys
+            .into_iter()
+            .map(AccessKey::from)
+            .collect())
+    }
+
+    /// Revokes one of this hotkey's S3 access keys: requests signed with it are refused from now.
+    pub async fn revoke_s3_key(&mut self, access_key: &str) -> Result<(), Error> {
+        let (req, _) = signed(
+            RevokeS3KeyRequest {
+                access_key: access_key.to_owned(),
+            },
+            &self.keypair,
+            &self.validator,
+            methods::REVOKE_S3_KEY,
+        );
+        self.gateway
+            .revoke_s3_key(req)
+            .await
+            .map_err(|s| self.status(s, None))?;
         Ok(())
     }
 

@@ -7,5 +7,5 @@ pub mod cli;
 mod client;
 mod error;
 
-pub use client::{Client, ObjectSummary};
+pub use client::{AccessKey, Client, ObjectSummary};
 pub use error::Error;

@@ -20,6 +20,7 @@ mod objects;
 mod put;
 mod reclaim;
 mod repair;
+mod s3keys;
 mod service;
 mod slots;
 
@@ -32,5 +33,6 @@ pub use metrics::GatewayMetrics;
 pub use miners::{Holder, Miners};
 pub use reclaim::{PENDING_GRACE, reclaim, release_pending};
 pub use repair::{Sweep, sweep};
+pub use s3keys::{AccessKey, MAX_KEYS_PER_OWNER};
 pub use service::GatewayService;
 pub use slots::{RESEAL_GRACE, Slots};

@@ -3,15 +3,16 @@
 
 use tessera_proto::gateway::v1::gateway_server::{Gateway as GatewayApi, GatewayServer};
 use tessera_proto::gateway::v1::{
-    DeleteRequest, DeleteResponse, GetRequest, GetResponse, ListRequest, ListResponse, ObjectInfo,
-    ParamsRequest, ParamsResponse, PutRequest, PutResponse, StatRequest, get_response, methods,
-    put_request,
+    CreateS3KeyRequest, DeleteRequest, DeleteResponse, GetRequest, GetResponse, ListRequest,
+    ListResponse, ListS3KeysRequest, ListS3KeysResponse, ObjectInfo, ParamsRequest, ParamsResponse,
+    PutRequest, PutResponse, RevokeS3KeyRequest, RevokeS3KeyResponse, S3Key, StatRequest,
+    get_response, methods, put_request,
 };
 use tessera_proto::prost::Message;
 use tessera_proto::tonic::{self, Request, Response, Status, Streaming};
 
 use crate::objects::ready;
-use crate::{Error, Gateway};
+use crate::{AccessKey, Error, Gateway};
 
 /// The tonic face of the gateway.
 #[derive(Debug)]
@@ -168,5 +169,52 @@ impl GatewayApi for GatewayService {
         let r = self.0.delete_object(&request.get_ref().id, &owner).await;
         self.done("delete", r.map(|()| DeleteResponse {}))
             .map(Response::new)
+    }
+
+    async fn create_s3_key(
+        &self,
+        request: Request<CreateS3KeyRequest>,
+    ) -> Result<Response<S3Key>, Status> {
+        let owner = self.0.admit(&request, methods::CREATE_S3_KEY)?;
+        let r = self.0.create_s3_key(&owner).await;
+        self.done("create_s3_key", r.map(wire_key))
+            .map(Response::new)
+    }
+
+    async fn list_s3_keys(
+        &self,
+        request: Request<ListS3KeysRequest>,
+    ) -> Result<Response<ListS3KeysResponse>, Status> {
+        let owner = self.0.admit(&request, methods::LIST_S3_KEYS)?;
+        let r = self.0.s3_keys(&owner).await;
+        self.done(
+            "list_s3_keys",
+            r.map(|keys| ListS3KeysResponse {
+                keys: keys.into_iter().map(wire_key).collect(),
+            }),
+        )
+        .map(Response::new)
+    }
+
+    async fn revoke_s3_key(
+        &self,
+        request: Request<RevokeS3KeyRequest>,
+    ) -> Result<Response<RevokeS3KeyResponse>, Status> {
+        let owner = self.0.admit(&request, methods::REVOKE_S3_KEY)?;
+        let r = self
+            .0
+            .revoke_s3_key(&owner, &request.get_ref().access_key)
+            .await;
+        self.done("revoke_s3_key", r.map(|()| RevokeS3KeyResponse {}))
+            .map(Response::new)
+    }
+}
+
+fn wire_key(k: AccessKey) -> S3Key {
+    S3Key {
+        access_key: k.access_key,
+        secret_key: k.secret.unwrap_or_default(),
+        created_ms: k.created_ms,
+        revoked_ms: k.revoked_ms.unwrap_or(0),
     }
 }

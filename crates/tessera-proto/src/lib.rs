@@ -35,6 +35,9 @@ pub mod gateway {
             pub const STAT: &str = "/tessera.gateway.v1.Gateway/Stat";
             pub const LIST: &str = "/tessera.gateway.v1.Gateway/List";
             pub const DELETE: &str = "/tessera.gateway.v1.Gateway/Delete";
+            pub const CREATE_S3_KEY: &str = "/tessera.gateway.v1.Gateway/CreateS3Key";
+            pub const LIST_S3_KEYS: &str = "/tessera.gateway.v1.Gateway/ListS3Keys";
+            pub const REVOKE_S3_KEY: &str = "/tessera.gateway.v1.Gateway/RevokeS3Key";
         }
     }
 }

@@ -6,4 +6,5 @@ mod churn;
 mod crash;
 mod failures;
 mod roundtrip;
+mod s3keys;
 mod support;
