@@ -17,7 +17,6 @@ use tessera_storage::{ChallengeRecord, StateDb};
 use crate::ledger::Ledger;
 use crate::metrics::GatewayMetrics;
 use crate::miners::{Holder, Miners, holders};
-use crate::slots::Slots;
 use crate::{DataConfig, Error};
 
 /// Segments of one object being stored or fetched at once: enough to keep miners and the
@@ -32,7 +31,6 @@ pub struct Gateway {
 
 /// The inner state, behind one `Arc` so that tasks can own a handle.
 pub struct GatewayState {
-    pub keypair_account: AccountId,
     /// The validator's hotkey: signs calls to miners and derives HTTP objects' keys.
     pub keypair: Arc<Keypair>,
     pub state: StateDb,
@@ -45,8 +43,6 @@ pub struct GatewayState {
     pub chunk_size: u64,
     pub gate: Gate,
     pub miners: Miners,
-    /// The slots in motion, shared with `miners` and read by the challenge loop.
-    pub slots: Arc<Slots>,
     pub ledger: Arc<Ledger>,
     pub metrics: GatewayMetrics,
     /// Every task a call starts (streaming a get, forwarding a put), waited for at shutdown
@@ -149,7 +145,7 @@ impl Gateway {
         let holders = holders(
             &self.state,
             &metagraph,
-            &self.keypair_account,
+            &self.keypair.account(),
             self.min_stake,
             self.chunk_size,
         )

@@ -104,7 +104,7 @@ fn object_json(o: &ObjectInfo) -> serde_json::Value {
 
 impl App {
     fn owner(&self) -> tessera_core::AccountId {
-        self.0.keypair_account
+        self.0.keypair.account()
     }
 
     fn key(&self, id: &ObjectId) -> ObjectKey {

@@ -56,7 +56,7 @@ pub struct Miners {
     keypair: Arc<Keypair>,
     chunk_size: u64,
     /// The validator-wide book of slots in motion, which the challenge loop reads.
-    book: Arc<Slots>,
+    in_motion: Arc<Slots>,
     channels: Mutex<HashMap<SocketAddr, Channel>>,
     /// Held across the index read in `reserve`, so that a slot is never seen free in the index
     /// just before its piece is recorded and then seen unreserved just after.
@@ -72,7 +72,7 @@ pub(crate) struct Reservation {
     pub(crate) slot: u64,
     miner: AccountId,
     books: Arc<tokio::sync::Mutex<HashMap<AccountId, Book>>>,
-    book: Arc<Slots>,
+    in_motion: Arc<Slots>,
     open: bool,
 }
 
@@ -82,7 +82,7 @@ impl Reservation {
     pub(crate) async fn finish(mut self, kept: bool) {
         self.open = false;
         let mut books = self.books.lock().await;
-        end(&mut books, &self.book, &self.miner, self.slot, kept);
+        end(&mut books, &self.in_motion, &self.miner, self.slot, kept);
     }
 }
 
@@ -91,16 +91,20 @@ impl Drop for Reservation {
         if !self.open {
             return;
         }
-        let (books, book, miner, slot) =
-            (self.books.clone(), self.book.clone(), self.miner, self.slot);
+        let (books, in_motion, miner, slot) = (
+            self.books.clone(),
+            self.in_motion.clone(),
+            self.miner,
+            self.slot,
+        );
         if let Ok(mut b) = books.try_lock() {
-            end_unfinished(&mut b, &book, &miner, slot);
+            end_unfinished(&mut b, &in_motion, &miner, slot);
             return;
         }
         // Contended: ended as soon as the lock is free, in a task of its own since a drop cannot
         // wait. It holds nothing but its turn at the lock.
         tokio::spawn(async move {
-            end_unfinished(&mut *books.lock().await, &book, &miner, slot);
+            end_unfinished(&mut *books.lock().await, &in_motion, &miner, slot);
         });
     }
 }
@@ -108,11 +112,11 @@ impl Drop for Reservation {
 /// Ends a promise its holder dropped: taken, until the index, read again, says otherwise.
 fn end_unfinished(
     books: &mut HashMap<AccountId, Book>,
-    book_of_slots: &Slots,
+    in_motion: &Slots,
     miner: &AccountId,
     slot: u64,
 ) {
-    end(books, book_of_slots, miner, slot, true);
+    end(books, in_motion, miner, slot, true);
     if let Some(book) = books.get_mut(miner) {
         book.stale = true;
     }
@@ -120,7 +124,7 @@ fn end_unfinished(
 
 fn end(
     books: &mut HashMap<AccountId, Book>,
-    book_of_slots: &Slots,
+    in_motion: &Slots,
     miner: &AccountId,
     slot: u64,
     kept: bool,
@@ -131,7 +135,7 @@ fn end(
             book.used.insert(slot);
         }
     }
-    book_of_slots.unreserve(miner, slot);
+    in_motion.unreserve(miner, slot);
 }
 
 impl std::fmt::Debug for Miners {
@@ -141,11 +145,16 @@ impl std::fmt::Debug for Miners {
 }
 
 impl Miners {
-    pub fn new(keypair: Arc<Keypair>, chunk_size: u64, book: Arc<Slots>) -> Self {
+    /// The book of slots in motion these calls keep: reserved, released, resealing.
+    pub fn in_motion(&self) -> &Slots {
+        &self.in_motion
+    }
+
+    pub fn new(keypair: Arc<Keypair>, chunk_size: u64, in_motion: Arc<Slots>) -> Self {
         Self {
             keypair,
             chunk_size,
-            book,
+            in_motion,
             channels: Mutex::default(),
             slots: Arc::default(),
         }
@@ -274,7 +283,7 @@ impl Miners {
         slots: Vec<u64>,
     ) -> Result<(), MinerError> {
         let mut client = self.client(axon)?;
-        self.book.mark(&miner, &slots);
+        self.in_motion.mark(&miner, &slots);
         let (req, nonce) = signed(
             ReleaseRequest { slots },
             &self.keypair,
@@ -344,12 +353,12 @@ impl Miners {
             book.reserved.insert(slot);
             book.cursor = slot + 1;
             // Rounds must not take a piece landing here for a lie before it is indexed.
-            self.book.reserve(&miner.hotkey, slot);
+            self.in_motion.reserve(&miner.hotkey, slot);
             Reservation {
                 slot,
                 miner: miner.hotkey,
                 books: self.slots.clone(),
-                book: self.book.clone(),
+                in_motion: self.in_motion.clone(),
                 open: true,
             }
         }))

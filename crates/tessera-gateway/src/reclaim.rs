@@ -80,7 +80,7 @@ pub async fn release_pending(gateway: &Gateway, metagraph: &Metagraph) -> Result
     let mut done = 0;
     // Slots resealed since the last round are forgotten by the state file too, and slots past
     // the reseal grace with them.
-    for (miner, slots) in gateway.slots.take_resealed() {
+    for (miner, slots) in gateway.miners.in_motion().take_resealed() {
         state.resealed(&miner, &slots).await?;
     }
     let grace = crate::slots::RESEAL_GRACE.as_millis() as u64;

@@ -58,7 +58,7 @@ impl GatewayApi for GatewayService {
             piece_size: p.piece_size,
             default_ttl_secs: self.0.data.default_ttl_secs,
             max_ttl_secs: self.0.data.max_ttl_secs,
-            hotkey: self.0.keypair_account.to_ss58(),
+            hotkey: self.0.keypair.account().to_ss58(),
             ready_miners,
         }))
     }

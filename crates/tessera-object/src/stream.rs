@@ -42,15 +42,6 @@ impl Segment {
     pub fn seal(self) -> Result<Vec<u8>, Error> {
         self.codec.seal(self.index, self.last, &self.plaintext)
     }
-
-    /// Plaintext bytes this segment holds.
-    pub fn len(&self) -> usize {
-        self.plaintext.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.plaintext.is_empty()
-    }
 }
 
 impl SegmentStream {

@@ -1,6 +1,6 @@
 //! Holding each miner's commitment (challenges v2): take it afresh with its group nodes, follow
-//! it through `Sync` updates, check that every answered item folds into it, and keep track of
-//! the slots released back to filler, which prove into nothing until the miner reseals them.
+//! it through `Sync` updates, and check that every answered item folds into it. An update that
+//! shows released slots full again is told to the gateway's book of slots in motion (`Slots`).
 
 use tessera_core::commit::{self, Commitment, GroupUpdate, SignedCommitment};
 use tessera_core::merkle::{self, Hash};

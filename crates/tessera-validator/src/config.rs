@@ -6,13 +6,11 @@ use std::path::PathBuf;
 use figment::value::{Dict, Map};
 use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
+use tessera_core::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_NETUID};
+pub use tessera_gateway::DataConfig;
 use tessera_node::{
     ByteSize, LoggingConfig, MetagraphConfig, MetricsConfig, SubtensorConfig, WalletConfig,
 };
-
-use tessera_core::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_NETUID};
-
-pub use tessera_gateway::DataConfig;
 
 use crate::Error;
 

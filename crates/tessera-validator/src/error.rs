@@ -1,5 +1,6 @@
 //! The one error type of the validator: starting the node and running its challenge loop.
-//! Clients' calls fail with the gateway's own errors (`tessera_gateway::Error`), mapped there.
+//! Clients' calls fail with the gateway's own errors (`tessera_gateway::Error`), mapped there;
+//! the validator only logs what its calls of the gateway's sweeps return.
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,9 +30,6 @@ pub enum Error {
 
     #[error("serving failed: {0}")]
     Serve(String),
-
-    #[error(transparent)]
-    Gateway(#[from] tessera_gateway::Error),
 }
 
 /// Why a miner's answer cannot be used: the reason recorded against its items. Never the

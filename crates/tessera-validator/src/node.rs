@@ -147,7 +147,6 @@ pub async fn run(
         .map_err(|e| Error::Config(format!("data.k, data.n and chunk_size: {e}")))?;
     let ledger = Arc::new(Ledger::default());
     let gateway = Gateway::new(GatewayState {
-        keypair_account: me,
         keypair: keypair.clone(),
         state: state.clone(),
         metagraph: follower.subscribe(),
@@ -159,7 +158,6 @@ pub async fn run(
             .with_max_nonces(GATEWAY_MAX_NONCES)
             .with_max_per_source(GATEWAY_MAX_NONCES_PER_SOURCE),
         miners: Miners::new(keypair.clone(), config.chunk_size.0, slots.clone()),
-        slots: slots.clone(),
         ledger: ledger.clone(),
         metrics: metrics.gateway.clone(),
         tasks: tokio_util::task::TaskTracker::new(),
