@@ -3,6 +3,9 @@
 //! same run: writing the same bytes, times n/k, straight into SQLite. Also reports the peak
 //! memory of the client and of the gateway.
 //!
+//! `cargo xtask bench-s3` runs the same network with the S3 face on, and compares aws-cli's
+//! `s3 cp` up and down with the `tessera` CLI's put and get of the same file.
+//!
 //! It only arranges files and processes and reads the clock; the nodes do all the work.
 
 use std::path::{Path, PathBuf};
@@ -24,6 +27,9 @@ pub struct Bench {
     pub miners: usize,
     pub k: u16,
     pub n: u16,
+    /// `bench-s3`: the same object through the S3 face with aws-cli first (the gateway's peak
+    /// memory then is the S3 upload's), then with the `tessera` CLI as the baseline.
+    pub s3: bool,
 }
 
 pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
@@ -38,7 +44,9 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
 
     let size = b.size_mib * MIB;
-    let stored = size * u64::from(b.n) / u64::from(b.k);
+    // With S3, the object is stored twice: once through each face.
+    let copies = if b.s3 { 2 } else { 1 };
+    let stored = size * u64::from(b.n) / u64::from(b.k) * copies;
     // Each miner's share of the pieces, with room to spare for uneven placement.
     let per_miner_mib = (stored / b.miners as u64 / MIB) * 3 / 2 + 8;
     println!(
@@ -107,6 +115,9 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
         }
         write_metagraph(&dir, &metagraph)?;
         let mut args = common("validator");
+        if b.s3 {
+            args.extend(["--s3.addr".into(), "127.0.0.1:0".into()]);
+        }
         args.extend(
             [
                 "--round_secs",
@@ -131,6 +142,10 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
                 .args(args);
             c
         };
+        if b.s3 {
+            let s3 = nodes.last().and_then(|n| n.s3).context("no S3 address")?;
+            return s3_versus_cli(root, &dir, &input, size, s3, gateway_pid, &client);
+        }
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let cpu_before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
         let (put_secs, put_peak, out) = timed(client(&["put", &input.display().to_string()]))?;
@@ -208,6 +223,101 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `bench-s3`'s runs: aws-cli's `s3 cp` up and down, then the `tessera` CLI's put and get of
+/// the same file, each download compared with the input; the gateway's peak memory is read
+/// after the S3 upload, before the CLI's runs can raise it.
+fn s3_versus_cli(
+    root: &Path,
+    dir: &Path,
+    input: &Path,
+    size: u64,
+    s3: std::net::SocketAddr,
+    gateway_pid: u32,
+    client: &dyn Fn(&[&str]) -> Command,
+) -> anyhow::Result<()> {
+    crate::test::s3_tools(root)?;
+    let made = client(&["s3-keys", "create"])
+        .output()
+        .context("run tessera s3-keys create")?;
+    if !made.status.success() {
+        bail!(
+            "tessera s3-keys create: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let made = String::from_utf8_lossy(&made.stdout).into_owned();
+    let field = |label: &str| {
+        made.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_owned())
+            .with_context(|| format!("no {label} in {made}"))
+    };
+    let (access, secret) = (field("access_key_id")?, field("secret_access_key")?);
+    let endpoint = format!("http://{s3}");
+    let aws = |args: &[&str]| {
+        let mut c = Command::new(root.join("target/s3-tools/bin/aws"));
+        c.args(["--endpoint-url", &endpoint])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &access)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_CA_BUNDLE")
+            .stdout(Stdio::null());
+        c
+    };
+    let (_, _, _) = timed(aws(&["s3", "mb", "s3://bench"]))?;
+    let (s3_put, _, _) = timed(aws(&[
+        "s3",
+        "cp",
+        "--only-show-errors",
+        &input.display().to_string(),
+        "s3://bench/input.bin",
+    ]))?;
+    let gateway_after_s3_put = peak_rss(gateway_pid);
+    let output = dir.join("output.bin");
+    let (s3_get, _, _) = timed(aws(&[
+        "s3",
+        "cp",
+        "--only-show-errors",
+        "s3://bench/input.bin",
+        &output.display().to_string(),
+    ]))?;
+    let gateway_after_s3_get = peak_rss(gateway_pid);
+    if !same_file(input, &output)? {
+        bail!("the S3 object came back different");
+    }
+    let _ = std::fs::remove_file(&output);
+    let (cli_put, _, out) = timed(client(&["put", &input.display().to_string()]))?;
+    let id = String::from_utf8_lossy(&out).trim().to_owned();
+    let (cli_get, _, _) = timed(client(&["get", &id, "-o", &output.display().to_string()]))?;
+    if !same_file(input, &output)? {
+        bail!("object {id} came back different");
+    }
+    let _ = std::fs::remove_file(&output);
+    let mibs = |secs: f64| size as f64 / MIB as f64 / secs;
+    println!();
+    println!(
+        "tessera put {cli_put:.2} s = {:.0} MiB/s; aws s3 cp up {s3_put:.2} s = {:.0} MiB/s, {:.2}× the CLI (target 0.8×)",
+        mibs(cli_put),
+        mibs(s3_put),
+        cli_put / s3_put
+    );
+    println!(
+        "tessera get {cli_get:.2} s = {:.0} MiB/s; aws s3 cp down {s3_get:.2} s = {:.0} MiB/s, {:.2}× the CLI (target 0.8×)",
+        mibs(cli_get),
+        mibs(s3_get),
+        cli_get / s3_get
+    );
+    println!(
+        "gateway peak memory: {} MiB after the S3 multipart upload, {} MiB after the S3 download (target < 256 MiB)",
+        gateway_after_s3_put / MIB,
+        gateway_after_s3_get / MIB
+    );
+    Ok(())
 }
 
 /// Pseudo-random bytes that do not compress, so no layer gets an easy ride.

@@ -42,6 +42,8 @@ pub(crate) struct Node {
     pub(crate) http: Option<SocketAddr>,
     /// The metrics endpoint, for a node started with one.
     pub(crate) metrics: Option<SocketAddr>,
+    /// The S3 face, for the validator that serves it.
+    pub(crate) s3: Option<SocketAddr>,
 }
 
 /// The sample file the devnet stores and reads back at start-up: several segments.
@@ -180,12 +182,20 @@ pub fn run(
                 "3".into(),
             ]);
             if i == 1 {
-                args.extend(["--data.http".into(), "127.0.0.1:0".into()]);
+                args.extend([
+                    "--data.http".into(),
+                    "127.0.0.1:0".into(),
+                    "--s3.addr".into(),
+                    "127.0.0.1:0".into(),
+                ]);
             }
             let node = spawn(&bins.1, &name, &args, &logs)?;
             println!("  {name} listening on {}", node.addr);
             if let Some(http) = node.http {
                 println!("  {name} web page on http://{http}/");
+            }
+            if let Some(s3) = node.s3 {
+                println!("  {name} S3 endpoint on http://{s3}");
             }
             nodes.push(node);
         }
@@ -197,7 +207,8 @@ pub fn run(
     }
 
     let runtime = tokio::runtime::Runtime::new()?;
-    if let Err(e) = runtime.block_on(sample(&dir, &nodes[miners].addr.to_string(), miners)) {
+    let s3 = nodes[miners].s3;
+    if let Err(e) = runtime.block_on(sample(&dir, &nodes[miners].addr.to_string(), miners, s3)) {
         eprintln!("sample file: {e:#}");
         stop(&mut nodes);
         return Ok(ExitCode::FAILURE);
@@ -261,7 +272,12 @@ fn start_chain(names: &[(String, bool, f64)]) -> anyhow::Result<(Localnet, u16)>
 
 /// Stores a sample file through the first validator's gateway as the client `//client`, reads
 /// it back and compares, once the validator trusts enough miners with pieces.
-async fn sample(dir: &Path, validator: &str, miners: usize) -> anyhow::Result<()> {
+async fn sample(
+    dir: &Path,
+    validator: &str,
+    miners: usize,
+    s3: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let keypair = || Keypair::from_uri("//client");
     Wallet::new(dir.join("wallets"), "client", "default")?.create_hotkey(&keypair()?, true)?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -317,6 +333,21 @@ async fn sample(dir: &Path, validator: &str, miners: usize) -> anyhow::Result<()
         dir.join("wallets").display(),
         stored.id
     );
+    if let Some(s3) = s3 {
+        // A key pair for the S3 face, acting for the same client hotkey.
+        let key = client.create_s3_key().await?;
+        let secret = key
+            .secret
+            .context("the new S3 key came without its secret")?;
+        println!("  S3 key pair of //client, ready for any S3 tool:");
+        println!("    export AWS_ACCESS_KEY_ID={}", key.access_key);
+        println!("    export AWS_SECRET_ACCESS_KEY={secret}");
+        println!("    aws --endpoint-url http://{s3} s3 mb s3://demo");
+        println!(
+            "    aws --endpoint-url http://{s3} s3 cp {} s3://demo/",
+            path.display()
+        );
+    }
     Ok(())
 }
 
@@ -398,26 +429,30 @@ pub(crate) fn spawn(bin: &Path, name: &str, args: &[String], logs: &Path) -> any
     let stdout = child.stdout.take().context("node stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let (mut http, mut metrics) = (None, None);
+        let (mut http, mut metrics, mut s3) = (None, None, None);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(a) = line.strip_prefix("http on ") {
                 http = a.trim().parse::<SocketAddr>().ok();
+            }
+            if let Some(a) = line.strip_prefix("s3 on ") {
+                s3 = a.trim().parse::<SocketAddr>().ok();
             }
             if let Some(a) = line.strip_prefix("metrics on ") {
                 metrics = a.trim().parse::<SocketAddr>().ok();
             }
             if let Some(a) = line.strip_prefix("listening on ") {
-                let _ = tx.send((a.trim().to_owned(), http, metrics));
+                let _ = tx.send((a.trim().to_owned(), http, metrics, s3));
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok((addr, http, metrics)) => Ok(Node {
+        Ok((addr, http, metrics, s3)) => Ok(Node {
             name: name.into(),
             child,
             addr: addr.parse().context("node address")?,
             http,
             metrics,
+            s3,
         }),
         Err(_) => {
             let _ = child.kill();

@@ -69,6 +69,19 @@ enum Task {
         #[arg(long, default_value_t = 3)]
         n: u16,
     },
+    /// Measure aws-cli's put and get through the S3 face against the `tessera` CLI's, and the
+    /// gateway's peak memory during the S3 multipart upload.
+    BenchS3 {
+        /// Object size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        #[arg(long, default_value_t = 3)]
+        miners: usize,
+        #[arg(long, default_value_t = 2)]
+        k: u16,
+        #[arg(long, default_value_t = 3)]
+        n: u16,
+    },
     /// Measure how much a second sealing worker speeds up a `production` allocation, in
     /// interleaved pairs against plain sealing threads.
     BenchWorkers {
@@ -165,6 +178,22 @@ fn main() -> anyhow::Result<ExitCode> {
                 miners,
                 k,
                 n,
+                s3: false,
+            },
+        ),
+        Task::BenchS3 {
+            size_mib,
+            miners,
+            k,
+            n,
+        } => bench::run(
+            workspace_root(),
+            &bench::Bench {
+                size_mib,
+                miners,
+                k,
+                n,
+                s3: true,
             },
         ),
         Task::BenchSubnet {

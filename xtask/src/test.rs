@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the README's test command. Installs or finds what the tests need (Debian's
-//! `systemd` and `chromium`, Node.js and the local chain's npm packages), then runs tidy, fmt,
-//! clippy and every test. A tool that cannot be had is an error naming it, never a skipped test.
+//! `systemd`, `chromium`, `rclone` and `curl`, Node.js and the local chain's npm packages, and
+//! the S3 clients boto3 and aws-cli from PyPI), then runs tidy, fmt, clippy and every test. A tool that cannot be had is an error naming it, never a skipped test.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -8,18 +8,27 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 
 /// Debian packages the tests drive, with the command each provides.
-const PACKAGES: [(&str, &str); 4] = [
+const PACKAGES: [(&str, &str); 7] = [
     ("systemd-analyze", "systemd"),
     ("chromium", "chromium"),
     ("node", "nodejs"),
     ("npm", "npm"),
+    ("rclone", "rclone"),
+    ("curl", "curl"),
+    ("python3", "python3-venv"),
 ];
+
+/// The S3 clients' pinned requirements, installed into [`S3_TOOLS`] under the workspace.
+const S3_REQUIREMENTS: &str = "crates/tessera-client/tests/s3/requirements.txt";
+const S3_TOOLS: &str = "target/s3-tools";
 
 pub fn run(root: &Path) -> anyhow::Result<ExitCode> {
     install_missing()?;
     println!("== npm packages of the local Subtensor chain");
     let dir = tessera_testkit::localnet::prepare().map_err(anyhow::Error::msg)?;
     println!("   ready in {}", dir.display());
+    println!("== S3 clients (boto3, aws-cli) from PyPI");
+    s3_tools(root)?;
     println!("== tidy");
     crate::tidy::run(root)?;
     for (what, args) in [
@@ -85,6 +94,58 @@ pub fn fuzz(root: &Path, cases: u64, http_cases: u64) -> anyhow::Result<ExitCode
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A Python environment with the pinned S3 clients, made once and made again when the
+/// requirements change (their copy beside the environment says which it holds).
+pub fn s3_tools(root: &Path) -> anyhow::Result<()> {
+    let venv = root.join(S3_TOOLS);
+    let wanted = std::fs::read_to_string(root.join(S3_REQUIREMENTS))
+        .with_context(|| format!("read {S3_REQUIREMENTS}"))?;
+    let stamp = venv.join("requirements.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted)
+        && venv.join("bin/aws").exists()
+    {
+        println!("   ready in {}", venv.display());
+        return Ok(());
+    }
+    let run = |program: &Path, args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new(program)
+            .args(args)
+            .status()
+            .with_context(|| format!("run {}", program.display()))?;
+        if !status.success() {
+            bail!(
+                "`{} {}` failed: the S3 tests need boto3 and aws-cli ({S3_REQUIREMENTS})",
+                program.display(),
+                args.join(" ")
+            );
+        }
+        Ok(())
+    };
+    let _ = std::fs::remove_dir_all(&venv);
+    run(
+        Path::new("python3"),
+        &[
+            "-m",
+            "venv",
+            venv.to_str().context("target path is not UTF-8")?,
+        ],
+    )?;
+    let requirements = root.join(S3_REQUIREMENTS);
+    run(
+        &venv.join("bin/pip"),
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            requirements.to_str().context("path is not UTF-8")?,
+        ],
+    )?;
+    std::fs::write(&stamp, wanted).context("write the S3 tools' stamp")?;
+    println!("   installed in {}", venv.display());
+    Ok(())
 }
 
 fn have(command: &str) -> bool {

@@ -36,3 +36,26 @@ impl DataConfig {
         }
     }
 }
+
+/// The S3 face, the `[s3]` table of the validator's config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Address to serve S3 on, such as 127.0.0.1:9000; unset (the default) serves none.
+    pub addr: Option<String>,
+    /// The domain of virtual-host-style requests: a request to `<bucket>.<domain>` is for that
+    /// bucket; any other host is path-style (`/<bucket>/<key>`).
+    pub domain: String,
+    /// The region the face answers GetBucketLocation with.
+    pub region: String,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            addr: None,
+            domain: "localhost".into(),
+            region: "us-east-1".into(),
+        }
+    }
+}

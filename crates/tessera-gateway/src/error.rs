@@ -18,6 +18,22 @@ pub enum Error {
     #[error("{0}")]
     Exists(String),
 
+    /// A body shorter or longer than it said, or one that broke off.
+    #[error("{0}")]
+    Incomplete(String),
+
+    /// A body whose MD5 is not the one its sender gave.
+    #[error("{0}")]
+    BadDigest(String),
+
+    /// A body whose chunk signatures do not check (S3's signed streaming uploads).
+    #[error("{0}")]
+    BadSignature(String),
+
+    /// An object larger than one request may carry.
+    #[error("{0}")]
+    TooLarge(String),
+
     /// The client's view of the gateway's coding is out of date.
     #[error("{0}")]
     Mismatch(String),
@@ -90,7 +106,11 @@ impl From<&Error> for Status {
     fn from(e: &Error) -> Status {
         let (m, _) = client_message(e, "gateway");
         match e {
-            Error::BadRequest(_) => Status::invalid_argument(m),
+            Error::BadRequest(_) | Error::Incomplete(_) | Error::BadDigest(_) => {
+                Status::invalid_argument(m)
+            }
+            Error::BadSignature(_) => Status::unauthenticated(m),
+            Error::TooLarge(_) => Status::out_of_range(m),
             Error::NotFound(_) => Status::not_found(m),
             Error::Exists(_) => Status::already_exists(m),
             Error::Mismatch(_) => Status::failed_precondition(m),
@@ -108,7 +128,11 @@ impl From<&Error> for Status {
 pub(crate) fn http_status(e: &Error) -> (StatusCode, String, Option<String>) {
     let (m, id) = client_message(e, "http");
     let code = match e {
-        Error::BadRequest(_) | Error::Object(_) => StatusCode::BAD_REQUEST,
+        Error::BadRequest(_) | Error::Incomplete(_) | Error::BadDigest(_) | Error::Object(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::BadSignature(_) => StatusCode::FORBIDDEN,
+        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Exists(_) => StatusCode::CONFLICT,
         Error::Mismatch(_) => StatusCode::PRECONDITION_FAILED,
@@ -120,6 +144,38 @@ pub(crate) fn http_status(e: &Error) -> (StatusCode, String, Option<String>) {
         }
     };
     (code, m, id)
+}
+
+/// The one mapping from the gateway's errors to S3's: the code (which sets the HTTP status),
+/// the message, and for the gateway's own failures the incident id as the request id. Errors
+/// that only the S3 face can have (no such bucket, a part out of order) are made there directly.
+pub(crate) fn s3_error(e: &Error) -> s3s::S3Error {
+    use s3s::S3ErrorCode as C;
+    let (m, id) = client_message(e, "s3");
+    let code = match e {
+        Error::BadRequest(_) | Error::Mismatch(_) | Error::Exists(_) => C::InvalidRequest,
+        Error::NotFound(_) => C::NoSuchKey,
+        Error::Incomplete(_) => C::IncompleteBody,
+        Error::BadDigest(_) => C::BadDigest,
+        Error::BadSignature(_) => C::SignatureDoesNotMatch,
+        Error::TooLarge(_) => C::EntityTooLarge,
+        // Not one of AWS's codes (AWS has no quotas): a client shows it as sent.
+        Error::Quota(_) => C::Custom("QuotaExceeded".into()),
+        // Both retryable for S3 clients, which back off and try again.
+        Error::NoCapacity(_) | Error::Unavailable(_) => C::ServiceUnavailable,
+        Error::Object(tessera_object::Error::TooFewMiners { .. }) => C::ServiceUnavailable,
+        Error::Object(_) => C::InvalidRequest,
+        Error::Storage(_) | Error::Core(_) | Error::Internal(_) => C::InternalError,
+    };
+    let quota = matches!(e, Error::Quota(_));
+    let mut err = s3s::S3Error::with_message(code, m);
+    if quota {
+        err.set_status_code(StatusCode::FORBIDDEN);
+    }
+    if let Some(id) = id {
+        err.set_request_id(id);
+    }
+    err
 }
 
 #[cfg(test)]

@@ -33,6 +33,23 @@ impl Gateway {
         ),
         Error,
     > {
+        self.open_segments(id, owner, 0..u64::MAX).await
+    }
+
+    /// As [`Self::open_object`], for the object's segments in `wanted` only (a ranged read):
+    /// segments outside it are never fetched.
+    pub(crate) async fn open_segments(
+        &self,
+        id: &[u8],
+        owner: &AccountId,
+        wanted: std::ops::Range<u64>,
+    ) -> Result<
+        (
+            ObjectInfo,
+            tokio::sync::mpsc::Receiver<Result<Vec<u8>, Error>>,
+        ),
+        Error,
+    > {
         let o = self.owned(id, owner).await?;
         let placements = self.state.placements(&o.object.id).await?;
         let (metagraph, holders) = self.miners_now().await?;
@@ -48,9 +65,10 @@ impl Gateway {
             }
             let holders = Arc::new(holders);
             let mut pending = std::collections::VecDeque::new();
-            let mut next = 0u64;
+            let end = wanted.end.min(o.object.segments);
+            let mut next = wanted.start;
             loop {
-                while pending.len() < PIPELINE && next < o.object.segments {
+                while pending.len() < PIPELINE && next < end {
                     let shared = s.clone();
                     let holders = holders.clone();
                     let placements = by_segment.remove(&next).unwrap_or_default();

@@ -10,13 +10,14 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tessera_object::{Codec, ObjectId, ObjectKey, PlainDigest, SegmentStream};
-use tessera_proto::gateway::v1::{ObjectInfo, PutHeader, put_request};
+use tessera_object::{ObjectId, ObjectKey};
+use tessera_proto::gateway::v1::ObjectInfo;
+use tokio_stream::StreamExt;
 
 use crate::error::http_status;
 use crate::{Error, Gateway};
@@ -41,6 +42,8 @@ pub async fn serve(
     let app = Router::new()
         .route("/", get(index))
         .route("/v1/objects", get(list).post(post_object))
+        .route("/v1/buckets", get(buckets))
+        .route("/v1/buckets/{owner}/{name}", get(bucket_entries))
         .route(
             "/v1/objects/{id}",
             get(get_object)
@@ -126,6 +129,63 @@ async fn list(State(app): State<App>) -> Response {
     }
 }
 
+/// Every owner's S3 buckets with what they hold: the operator's view.
+async fn buckets(State(app): State<App>) -> Response {
+    match app.0.state.bucket_usage(tessera_rpc::now_ms()).await {
+        Ok(all) => json(serde_json::Value::Array(
+            all.iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "owner": u.bucket.owner.to_ss58(),
+                        "name": u.bucket.name,
+                        "created_ms": u.bucket.created_ms,
+                        "objects": u.entries,
+                        "bytes": u.bytes,
+                    })
+                })
+                .collect(),
+        )),
+        Err(e) => reply(&e.into()),
+    }
+}
+
+/// The first 1000 live objects of an owner's bucket, by key.
+async fn bucket_entries(
+    State(app): State<App>,
+    Path((owner, name)): Path<(String, String)>,
+) -> Response {
+    let listed = async {
+        let owner = tessera_core::AccountId::from_ss58(&owner)
+            .map_err(|e| Error::BadRequest(format!("owner {owner:?}: {e}")))?;
+        let now = tessera_rpc::now_ms();
+        let entries = app
+            .0
+            .state
+            .list_entries(&owner, &name, "", None, 1000)
+            .await?;
+        Ok::<_, Error>(
+            entries
+                .into_iter()
+                .filter(|e| e.expires_ms > now)
+                .map(|e| {
+                    serde_json::json!({
+                        "key": e.key,
+                        "size": e.size,
+                        "etag": e.etag,
+                        "modified_ms": e.modified_ms,
+                        "expires_ms": e.expires_ms,
+                    })
+                })
+                .collect(),
+        )
+    }
+    .await;
+    match listed {
+        Ok(entries) => json(serde_json::Value::Array(entries)),
+        Err(e) => reply(&e),
+    }
+}
+
 async fn post_object(State(app): State<App>, request: Request) -> Response {
     put(app, ObjectId::random(), request).await
 }
@@ -172,62 +232,17 @@ async fn put(app: App, id: ObjectId, request: Request) -> Response {
         Ok(t) => t,
         Err(e) => return reply(&e),
     };
-    let p = app.0.params;
-    let segments = tessera_object::segment_count(&p, size);
-    let header = PutHeader {
-        id: id.0.to_vec(),
-        size,
-        ttl_secs,
-        k: u32::from(p.k),
-        n: u32::from(p.n),
-        piece_size: p.piece_size,
-        segments,
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
     let key = app.key(&id);
-    let mut body = request.into_body().into_data_stream();
-    // Seals the body segment by segment as it arrives: memory stays a few segments.
-    let sealer = app.0.spawn(async move {
-        let mut stream = SegmentStream::new(p, id, &key, size);
-        use tokio_stream::StreamExt;
-        loop {
-            let pushed = match body.next().await {
-                Some(Ok(frame)) => stream.push(&frame).map_err(|_| {
-                    Error::BadRequest(format!(
-                        "the body is longer than its Content-Length of {size}"
-                    ))
-                }),
-                Some(Err(e)) => Err(Error::BadRequest(format!("upload broke: {e}"))),
-                None => match stream.end() {
-                    Ok(()) => break,
-                    Err(_) => Err(Error::BadRequest(format!(
-                        "the body ended after {} of {size} bytes",
-                        stream.received()
-                    ))),
-                },
-            };
-            if let Err(e) = pushed {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-            // Full segments go now; the last one once the body is complete.
-            if !send_ready(&mut stream, &tx).await {
-                return;
-            }
-        }
-        if !send_ready(&mut stream, &tx).await {
-            return;
-        }
-        let digest = stream
-            .digest()
-            .map(|d| put_request::Part::Digest(d.to_vec()))
-            .map_err(Error::from);
-        let _ = tx.send(digest).await;
-    });
-    let result = app.0.put_object(app.owner(), header, rx).await;
-    sealer.abort();
-    match result {
-        Ok(info) => (StatusCode::CREATED, json(object_json(&info))).into_response(),
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map(|frame| frame.map_err(|e| Error::Incomplete(format!("upload broke: {e}"))));
+    match app
+        .0
+        .put_plain(app.owner(), id, &key, size, ttl_secs, body, None)
+        .await
+    {
+        Ok(put) => (StatusCode::CREATED, json(object_json(&put.info))).into_response(),
         Err(e) => reply(&e),
     }
 }
@@ -264,89 +279,17 @@ async fn head_object(State(app): State<App>, Path(id): Path<String>) -> Response
 async fn get_object(State(app): State<App>, Path(id): Path<String>) -> Response {
     let opened = async {
         let id = parse_id(&id)?;
-        let (info, segments) = app.0.open_object(&id.0, &app.owner()).await?;
-        Ok::<_, Error>((id, info, segments))
+        let key = app.key(&id);
+        app.0.read_plain(id, &app.owner(), &key, 0..u64::MAX).await
     }
     .await;
-    let (id, info, mut segments) = match opened {
-        Ok(o) => o,
-        Err(e) => return reply(&e),
-    };
-    let headers = object_headers(&info);
-    let key = app.key(&id);
-    let total = info.segments;
-    let (Ok(k), Ok(n)) = (u16::try_from(info.k), u16::try_from(info.n)) else {
-        return reply(&Error::Internal("object coding out of range".into()));
-    };
-    let params = match tessera_object::Params::new(k, n, info.piece_size) {
-        Ok(p) => p,
-        Err(e) => return reply(&e.into()),
-    };
-    let expected: Option<[u8; 32]> = info.digest.as_slice().try_into().ok();
-    // The first segment is fetched before the status goes out: an object that cannot be read
-    // (too few pieces reachable) gets its 503 with the reason, not a 200 and a cut-off body. A
-    // failure further on can only abort the body, which a client sees against content-length.
-    let mut first = match segments.recv().await {
-        Some(Err(e)) => return reply(&e),
-        other => other,
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    app.0.spawn(async move {
-        let codec = std::sync::Arc::new(Codec::new(params, id, &key));
-        let mut digest = Some(PlainDigest::new(&key, &id));
-        let broken = |m: String| std::io::Error::other(m);
-        let mut index = 0u64;
-        loop {
-            let segment = match first.take() {
-                Some(s) => s,
-                None => match segments.recv().await {
-                    Some(s) => s,
-                    None => break,
-                },
-            };
-            let opened = match segment {
-                Ok(ciphertext) => {
-                    let codec = codec.clone();
-                    let last = index + 1 == total;
-                    let mut d = digest.take();
-                    tokio::task::spawn_blocking(move || {
-                        let plain = codec.open(index, last, ciphertext);
-                        if let (Ok(p), Some(d)) = (&plain, d.as_mut()) {
-                            d.update(p);
-                        }
-                        (plain, d)
-                    })
-                    .await
-                    .map_err(|e| broken(e.to_string()))
-                    .and_then(|(plain, d)| {
-                        digest = d;
-                        plain.map_err(|e| broken(e.to_string()))
-                    })
-                }
-                Err(e) => Err(broken(e.to_string())),
-            };
-            index += 1;
-            let failed = opened.is_err();
-            // The last segment is held back until the digest checks, so that a client never
-            // receives a complete-looking body that is wrong.
-            let opened = match opened {
-                Ok(plain) if index == total => {
-                    let ok = digest.take().map(PlainDigest::finish) == expected;
-                    if ok {
-                        Ok(Bytes::from(plain))
-                    } else {
-                        Err(broken(format!("object {id}: digest mismatch")))
-                    }
-                }
-                other => other.map(Bytes::from),
-            };
-            if tx.send(opened).await.is_err() || failed {
-                return;
-            }
+    match opened {
+        Ok((info, body)) => {
+            let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(body));
+            (StatusCode::OK, object_headers(&info), body).into_response()
         }
-    });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    (StatusCode::OK, headers, body).into_response()
+        Err(e) => reply(&e),
+    }
 }
 
 async fn delete_object(State(app): State<App>, Path(id): Path<String>) -> Response {
@@ -359,26 +302,6 @@ async fn delete_object(State(app): State<App>, Path(id): Path<String>) -> Respon
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => reply(&e),
     }
-}
-
-/// Seals every segment `stream` has ready, on a blocking thread each (it is CPU work), and
-/// sends them in order; `false` once the put ended or a seal failed.
-async fn send_ready(
-    stream: &mut SegmentStream,
-    tx: &tokio::sync::mpsc::Sender<Result<put_request::Part, Error>>,
-) -> bool {
-    while let Some(segment) = stream.next_segment() {
-        let sealed = tokio::task::spawn_blocking(move || segment.seal())
-            .await
-            .map_err(|e| Error::Internal(format!("sealing task failed: {e}")))
-            .and_then(|r| r.map_err(Error::from))
-            .map(|v| put_request::Part::Segment(v.into()));
-        let failed = sealed.is_err();
-        if tx.send(sealed).await.is_err() || failed {
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]

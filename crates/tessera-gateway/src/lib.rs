@@ -17,14 +17,16 @@ mod ledger;
 mod metrics;
 mod miners;
 mod objects;
+mod plain;
 mod put;
 mod reclaim;
 mod repair;
+pub mod s3;
 mod s3keys;
 mod service;
 mod slots;
 
-pub use config::DataConfig;
+pub use config::{DataConfig, S3Config};
 pub use error::{Error, MinerError};
 pub(crate) use gateway::PIPELINE;
 pub use gateway::{Gateway, GatewayState};

@@ -22,10 +22,10 @@ pub use hashes::HashDb;
 pub use partition::{Chunk, PartitionDb};
 pub use sqlite::Meta;
 pub use state::{
-    Bucket, BucketDeleted, ChallengeRecord, EntryPart, HeldCommitment, Holders, Lie, MinerRecord,
-    MinerStats, NewObject, ObjectRecord, PendingCommit, PlacementRecord, S3_MAX_KEY_BYTES,
-    S3_MAX_PART_NUMBER, S3Entry, S3Headers, S3Key, SegmentRecord, StateDb, Upload, UploadPart,
-    WeightRows, Window,
+    Bucket, BucketDeleted, BucketUsage, ChallengeRecord, EntryPart, HeldCommitment, Holders, Lie,
+    MinerRecord, MinerStats, NewObject, ObjectRecord, PendingCommit, PlacementRecord,
+    S3_MAX_KEY_BYTES, S3_MAX_PART_NUMBER, S3Entry, S3Headers, S3Key, SegmentRecord, StateDb,
+    Upload, UploadPart, WeightRows, Window, prefix_end,
 };
 pub use tree::{TreeState, TreeUpdate};
 

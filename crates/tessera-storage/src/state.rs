@@ -24,8 +24,8 @@ use crate::sqlite::{Db, Identity, Kind, MetaRows};
 pub use commitments::{HeldCommitment, Lie};
 pub use objects::{Holders, NewObject, ObjectRecord, PlacementRecord, SegmentRecord};
 pub use s3::{
-    Bucket, BucketDeleted, EntryPart, S3_MAX_KEY_BYTES, S3_MAX_PART_NUMBER, S3Entry, S3Headers,
-    S3Key, Upload, UploadPart,
+    Bucket, BucketDeleted, BucketUsage, EntryPart, S3_MAX_KEY_BYTES, S3_MAX_PART_NUMBER, S3Entry,
+    S3Headers, S3Key, Upload, UploadPart, prefix_end,
 };
 
 /// One challenge of a round and its outcome.

@@ -87,6 +87,15 @@ pub struct Args {
     /// Serve the HTTP gateway and web page on this address, such as 127.0.0.1:8093.
     #[arg(long = "data.http")]
     http: Option<String>,
+    /// Serve the S3 face on this address, such as 127.0.0.1:9000 [default: none].
+    #[arg(long = "s3.addr")]
+    s3_addr: Option<String>,
+    /// The domain of virtual-host-style S3 requests, <bucket>.<domain> [default: localhost].
+    #[arg(long = "s3.domain")]
+    s3_domain: Option<String>,
+    /// The region the S3 face names [default: us-east-1].
+    #[arg(long = "s3.region")]
+    s3_region: Option<String>,
 }
 
 /// What to do instead of validating.
@@ -123,6 +132,9 @@ impl Args {
         out.put("data.hedge_ms", self.hedge_ms);
         out.put("data.quota_per_client", self.quota.clone());
         out.put("data.http", self.http.clone());
+        out.put("s3.addr", self.s3_addr.clone());
+        out.put("s3.domain", self.s3_domain.clone());
+        out.put("s3.region", self.s3_region.clone());
         out.0
     }
 }

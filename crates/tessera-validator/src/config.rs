@@ -7,7 +7,7 @@ use figment::value::{Dict, Map};
 use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use tessera_core::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_NETUID};
-pub use tessera_gateway::DataConfig;
+pub use tessera_gateway::{DataConfig, S3Config};
 use tessera_node::{
     ByteSize, LoggingConfig, MetagraphConfig, MetricsConfig, SubtensorConfig, WalletConfig,
 };
@@ -78,6 +78,7 @@ pub struct Config {
     pub challenge: ChallengeConfig,
     pub audit: AuditConfig,
     pub data: DataConfig,
+    pub s3: S3Config,
     pub metrics: MetricsConfig,
 }
 
@@ -121,6 +122,7 @@ impl Default for Config {
                 quota_per_client: ByteSize(10 << 30),
                 http: None,
             },
+            s3: S3Config::default(),
             metrics: MetricsConfig::default(),
         }
     }

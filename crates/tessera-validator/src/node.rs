@@ -188,6 +188,28 @@ pub async fn run(
         }
         None => None,
     };
+    let s3_task = match config.s3.addr.as_deref() {
+        Some(addr) => {
+            let (listener, bound) =
+                tessera_gateway::s3::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind {
+                        addr: addr.to_owned(),
+                        source,
+                    })?;
+            println!("s3 on {bound}");
+            tracing::info!(%bound, domain = %config.s3.domain, "s3 face serving");
+            let shutdown = stop.clone().cancelled_owned();
+            let served = gateway.clone();
+            let s3 = config.s3.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = tessera_gateway::s3::serve(listener, served, &s3, shutdown).await {
+                    tracing::error!(error = %e, "s3 face failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let started_ms = now_ms();
 
     let (listener, bound) = tessera_rpc::bind(&config.axon.ip, config.axon.port)
@@ -272,6 +294,16 @@ pub async fn run(
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "sending pending releases failed"),
                 }
+                // Before the reclaim, so that the objects expired S3 entries held go this round.
+                match tessera_gateway::s3::sweep(&repairer, now_ms()).await {
+                    Ok(s) if s.expired_objects + s.aborted_uploads > 0 => tracing::info!(
+                        expired_objects = s.expired_objects,
+                        aborted_uploads = s.aborted_uploads,
+                        "s3 sweep"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "s3 sweep failed"),
+                }
                 match tessera_gateway::reclaim(&repairer, &metagraph, started_ms).await {
                     Ok(n) if n > 0 => repairer.miners.reread_slots().await,
                     Ok(_) => {}
@@ -344,8 +376,8 @@ pub async fn run(
     // Both servers stopped accepting at the signal; calls in flight finish (within a grace)
     // before the state they write to is closed.
     let served = tokio::time::timeout(Duration::from_secs(5), server).await;
-    if let Some(http) = http_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    for task in [http_task, s3_task].into_iter().flatten() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     for task in [watchdog, metrics_task].into_iter().flatten() {
         task.abort();

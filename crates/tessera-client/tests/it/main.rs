@@ -6,5 +6,6 @@ mod churn;
 mod crash;
 mod failures;
 mod roundtrip;
+mod s3;
 mod s3keys;
 mod support;

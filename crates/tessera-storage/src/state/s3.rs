@@ -48,6 +48,14 @@ pub struct Bucket {
     pub default_ttl_secs: u64,
 }
 
+/// A bucket with what it holds now: its live entries and their bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketUsage {
+    pub bucket: Bucket,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
 /// What [`StateDb::delete_bucket`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BucketDeleted {
@@ -283,6 +291,40 @@ impl StateDb {
         .await
         .map_err(self.db.sql())?;
         row.map(|r| self.bucket_row(&r)).transpose()
+    }
+
+    /// Every owner's buckets, by owner and name, with their entries live at `now_ms` (the
+    /// operator's view, for the web page).
+    pub async fn bucket_usage(&self, now_ms: u64) -> Result<Vec<BucketUsage>, Error> {
+        let rows = sqlx::query(
+            "SELECT b.owner, b.name, b.created_ms, b.default_ttl_secs,
+                    COUNT(e.id), COALESCE(SUM(e.size), 0)
+             FROM s3_buckets b LEFT JOIN s3_entries e
+               ON e.owner = b.owner AND e.bucket = b.name AND e.expires_ms > ?
+             GROUP BY b.owner, b.name ORDER BY b.owner, b.name",
+        )
+        .bind(self.int("now_ms", now_ms)?)
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| {
+                Ok(BucketUsage {
+                    bucket: self.bucket_row(r)?,
+                    entries: self.u64(r, 4, BUCKETS, "entries")?,
+                    bytes: self.u64(r, 5, BUCKETS, "bytes")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether any owner has a bucket named `name`.
+    pub async fn bucket_named(&self, name: &str) -> Result<bool, Error> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM s3_buckets WHERE name = ?)")
+            .bind(name)
+            .fetch_one(&self.db.pool)
+            .await
+            .map_err(self.db.sql())
     }
 
     /// Every bucket of `owner`, by name.
@@ -547,7 +589,7 @@ impl StateDb {
 /// one range of the index, where `LIKE` would scan and would read `%` and `_` as patterns. UTF-8
 /// orders bytes as code points, and no character encodes as the start of another's bytes, so the
 /// last character that has a successor is bumped to it and what follows it dropped.
-fn prefix_end(prefix: &str) -> Option<String> {
+pub fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         // The surrogates are no characters: U+D7FF is followed by U+E000.

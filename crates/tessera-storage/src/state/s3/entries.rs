@@ -82,10 +82,22 @@ impl StateDb {
         limit: u32,
     ) -> Result<Vec<S3Entry>, Error> {
         // The least string past `after` is `after` followed by NUL.
-        let from = match after.map(|a| format!("{a}\0")) {
-            Some(past) if past.as_str() > prefix => past,
-            _ => prefix.to_owned(),
-        };
+        let from = after.map(|a| format!("{a}\0")).unwrap_or_default();
+        self.list_entries_from(owner, bucket, prefix, &from, limit)
+            .await
+    }
+
+    /// As [`Self::list_entries`], from the first key at or past `from`: a listing that rolled a
+    /// run of keys up into one common prefix goes on from that prefix's end.
+    pub async fn list_entries_from(
+        &self,
+        owner: &AccountId,
+        bucket: &str,
+        prefix: &str,
+        from: &str,
+        limit: u32,
+    ) -> Result<Vec<S3Entry>, Error> {
+        let from = if from > prefix { from } else { prefix };
         let end = prefix_end(prefix);
         let query = match end {
             Some(_) => sqlx::query(concat!(

@@ -1,0 +1,250 @@
+//! Plaintext in and out, for the faces whose clients send no ciphertext (HTTP and S3): the
+//! gateway seals a body segment by segment as it streams in, with a key it derives itself, and
+//! opens an object back into plaintext, whole or a byte range of it.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use md5::{Digest, Md5};
+use tessera_core::AccountId;
+use tessera_object::{Codec, ObjectId, ObjectKey, Params, PlainDigest, SegmentStream};
+use tessera_proto::gateway::v1::{ObjectInfo, PutHeader, put_request};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt};
+
+use crate::{Error, Gateway};
+
+/// What a plaintext put stored.
+#[derive(Debug)]
+pub(crate) struct PlainPut {
+    pub info: ObjectInfo,
+    /// The plaintext's MD5, which S3 clients know objects by.
+    pub md5: [u8; 16],
+}
+
+/// A plaintext being read: a stream of its bytes, ending early with an I/O error if the read
+/// breaks partway (a client sees that against the length it was promised).
+pub(crate) type PlainBody = mpsc::Receiver<Result<Bytes, std::io::Error>>;
+
+impl Gateway {
+    /// Stores `body`, `size` plaintext bytes, as `owner`'s object `id` sealed with `key`. The
+    /// body is read as it arrives, a few segments at a time; a body shorter or longer than
+    /// `size`, one that breaks, or one whose MD5 is not `md5` (when given) stores nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn put_plain<S>(
+        &self,
+        owner: AccountId,
+        id: ObjectId,
+        key: &ObjectKey,
+        size: u64,
+        ttl_secs: u64,
+        mut body: S,
+        md5: Option<[u8; 16]>,
+    ) -> Result<PlainPut, Error>
+    where
+        S: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static,
+    {
+        let p = self.params;
+        let header = PutHeader {
+            id: id.0.to_vec(),
+            size,
+            ttl_secs,
+            k: u32::from(p.k),
+            n: u32::from(p.n),
+            piece_size: p.piece_size,
+            segments: tessera_object::segment_count(&p, size),
+        };
+        let (tx, rx) = mpsc::channel(2);
+        let (md5_tx, md5_rx) = tokio::sync::oneshot::channel();
+        let mut stream = SegmentStream::new(p, id, key, size);
+        let sealer = self.spawn(async move {
+            let mut hash = Md5::new();
+            loop {
+                let pushed = match body.next().await {
+                    Some(Ok(frame)) => {
+                        hash.update(&frame);
+                        stream.push(&frame).map_err(|_| {
+                            Error::Incomplete(format!(
+                                "the body is longer than its Content-Length of {size}"
+                            ))
+                        })
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => match stream.end() {
+                        Ok(()) => break,
+                        Err(_) => Err(Error::Incomplete(format!(
+                            "the body ended after {} of {size} bytes",
+                            stream.received()
+                        ))),
+                    },
+                };
+                if let Err(e) = pushed {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                // Full segments go now; the last one once the body is complete.
+                if !send_ready(&mut stream, &tx).await {
+                    return;
+                }
+            }
+            let got: [u8; 16] = hash.finalize().into();
+            if let Some(want) = md5
+                && want != got
+            {
+                // Before the last segment and the digest go, so the put fails and stores nothing.
+                let _ = tx
+                    .send(Err(Error::BadDigest(format!(
+                        "the body's MD5 is {}, not the {} its Content-MD5 says",
+                        hex::encode(got),
+                        hex::encode(want)
+                    ))))
+                    .await;
+                return;
+            }
+            if !send_ready(&mut stream, &tx).await {
+                return;
+            }
+            let digest = stream
+                .digest()
+                .map(|d| put_request::Part::Digest(d.to_vec()))
+                .map_err(Error::from);
+            let _ = md5_tx.send(got);
+            let _ = tx.send(digest).await;
+        });
+        let result = self.put_object(owner, header, rx).await;
+        sealer.abort();
+        let info = result?;
+        let md5 = md5_rx
+            .await
+            .map_err(|_| Error::Internal("the sealer stopped before the body's MD5".into()))?;
+        Ok(PlainPut { info, md5 })
+    }
+
+    /// Opens `owner`'s object `id`, sealed with `key`, for the plaintext bytes in `range` (which
+    /// the caller checked against the object's size). The first segment is fetched before this
+    /// answers, so that an object that cannot be read gets its error here, not a cut-off body.
+    /// A read of the whole object is checked against its digest: its last bytes are held back
+    /// until they check, so a client never gets a complete-looking body that is wrong.
+    pub(crate) async fn read_plain(
+        &self,
+        id: ObjectId,
+        owner: &AccountId,
+        key: &ObjectKey,
+        range: Range<u64>,
+    ) -> Result<(ObjectInfo, PlainBody), Error> {
+        let (info, params) = self.plain_params(&id, owner).await?;
+        let capacity = params.segment_capacity() as u64;
+        let whole = range.start == 0 && range.end >= info.size;
+        let first_segment = range.start / capacity;
+        let end_segment = if range.is_empty() {
+            first_segment
+        } else {
+            (range.end - 1) / capacity + 1
+        };
+        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        if range.is_empty() {
+            return Ok((info, rx));
+        }
+        let (_, mut segments) = self
+            .open_segments(&id.0, owner, first_segment..end_segment)
+            .await?;
+        let mut first = match segments.recv().await {
+            Some(Err(e)) => return Err(e),
+            other => other,
+        };
+        let total = info.segments;
+        let expected: Option<[u8; 32]> = info.digest.as_slice().try_into().ok();
+        let codec = Arc::new(Codec::new(params, id, key));
+        let mut digest = whole.then(|| PlainDigest::new(key, &id));
+        self.spawn(async move {
+            let broken = |m: String| std::io::Error::other(m);
+            let mut index = first_segment;
+            while index < end_segment {
+                let segment = match first.take() {
+                    Some(s) => s,
+                    None => match segments.recv().await {
+                        Some(s) => s,
+                        None => {
+                            let _ = tx
+                                .send(Err(broken(format!("object {id}: the read stopped"))))
+                                .await;
+                            return;
+                        }
+                    },
+                };
+                let last = index + 1 == total;
+                let opened = match segment {
+                    Ok(ciphertext) => {
+                        let codec = codec.clone();
+                        let mut d = digest.take();
+                        tokio::task::spawn_blocking(move || {
+                            let plain = codec.open(index, last, ciphertext);
+                            if let (Ok(p), Some(d)) = (&plain, d.as_mut()) {
+                                d.update(p);
+                            }
+                            (plain, d)
+                        })
+                        .await
+                        .map_err(|e| broken(e.to_string()))
+                        .and_then(|(plain, d)| {
+                            digest = d;
+                            plain.map_err(|e| broken(e.to_string()))
+                        })
+                    }
+                    Err(e) => Err(broken(e.to_string())),
+                };
+                let opened = opened.and_then(|plain| {
+                    if whole && last && digest.take().map(PlainDigest::finish) != expected {
+                        return Err(broken(format!("object {id}: digest mismatch")));
+                    }
+                    // Only the bytes of the range: the first and last segments are cut.
+                    let at = index * capacity;
+                    let from = range.start.saturating_sub(at) as usize;
+                    let to = (range.end - at).min(plain.len() as u64) as usize;
+                    Ok(Bytes::from(plain).slice(from.min(to)..to))
+                });
+                index += 1;
+                let failed = opened.is_err();
+                if tx.send(opened).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok((info, rx))
+    }
+
+    /// `owner`'s object `id` and the coding it was stored with.
+    async fn plain_params(
+        &self,
+        id: &ObjectId,
+        owner: &AccountId,
+    ) -> Result<(ObjectInfo, Params), Error> {
+        let info = self.stat_object(&id.0, owner).await?;
+        let (Ok(k), Ok(n)) = (u16::try_from(info.k), u16::try_from(info.n)) else {
+            return Err(Error::Internal("object coding out of range".into()));
+        };
+        let params = Params::new(k, n, info.piece_size)?;
+        Ok((info, params))
+    }
+}
+
+/// Seals every segment `stream` has ready, on a blocking thread each (it is CPU work), and
+/// sends them in order; `false` once the put ended or a seal failed.
+async fn send_ready(
+    stream: &mut SegmentStream,
+    tx: &mpsc::Sender<Result<put_request::Part, Error>>,
+) -> bool {
+    while let Some(segment) = stream.next_segment() {
+        let sealed = tokio::task::spawn_blocking(move || segment.seal())
+            .await
+            .map_err(|e| Error::Internal(format!("sealing task failed: {e}")))
+            .and_then(|r| r.map_err(Error::from))
+            .map(|v| put_request::Part::Segment(v.into()));
+        let failed = sealed.is_err();
+        if tx.send(sealed).await.is_err() || failed {
+            return false;
+        }
+    }
+    true
+}
