@@ -144,7 +144,15 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
         };
         if b.s3 {
             let s3 = nodes.last().and_then(|n| n.s3).context("no S3 address")?;
-            return s3_versus_cli(root, &dir, &input, size, s3, gateway_pid, &client);
+            let miner_pids: Vec<u32> = nodes[..nodes.len() - 1]
+                .iter()
+                .map(|n| n.child.id())
+                .collect();
+            let pids = Pids {
+                gateway: gateway_pid,
+                miners: miner_pids,
+            };
+            return s3_versus_cli(root, &dir, &input, size, s3, &pids, &client);
         }
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let cpu_before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
@@ -225,18 +233,48 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The node processes whose CPU `bench-s3` accounts for.
+struct Pids {
+    gateway: u32,
+    miners: Vec<u32>,
+}
+
+impl Pids {
+    /// CPU seconds used so far by the gateway, the miners together, and this process's waited-for
+    /// children (the client being measured).
+    fn cpu(&self) -> [f64; 3] {
+        [
+            cpu_secs(self.gateway),
+            self.miners.iter().map(|p| cpu_secs(*p)).sum(),
+            children_cpu_secs(),
+        ]
+    }
+}
+
+/// "gateway G s, miners M s, client C s" between two [`Pids::cpu`] readings.
+fn cpu_spent(from: [f64; 3], to: [f64; 3]) -> String {
+    format!(
+        "gateway {:.2} s, miners {:.2} s, client {:.2} s",
+        to[0] - from[0],
+        to[1] - from[1],
+        to[2] - from[2]
+    )
+}
+
 /// `bench-s3`'s runs: aws-cli's `s3 cp` up and down, then the `tessera` CLI's put and get of
 /// the same file, each download compared with the input; the gateway's peak memory is read
-/// after the S3 upload, before the CLI's runs can raise it.
+/// after the S3 upload, before the CLI's runs can raise it. CPU time is reported per process
+/// kind, because on a small machine the client and the gateway compete for the same cores.
 fn s3_versus_cli(
     root: &Path,
     dir: &Path,
     input: &Path,
     size: u64,
     s3: std::net::SocketAddr,
-    gateway_pid: u32,
+    pids: &Pids,
     client: &dyn Fn(&[&str]) -> Command,
 ) -> anyhow::Result<()> {
+    let gateway_pid = pids.gateway;
     crate::test::s3_tools(root)?;
     let made = client(&["s3-keys", "create"])
         .output()
@@ -270,6 +308,7 @@ fn s3_versus_cli(
         c
     };
     let (_, _, _) = timed(aws(&["s3", "mb", "s3://bench"]))?;
+    let cpu0 = pids.cpu();
     let (s3_put, _, _) = timed(aws(&[
         "s3",
         "cp",
@@ -277,6 +316,7 @@ fn s3_versus_cli(
         &input.display().to_string(),
         "s3://bench/input.bin",
     ]))?;
+    let cpu1 = pids.cpu();
     let gateway_after_s3_put = peak_rss(gateway_pid);
     let output = dir.join("output.bin");
     let (s3_get, _, _) = timed(aws(&[
@@ -286,14 +326,18 @@ fn s3_versus_cli(
         "s3://bench/input.bin",
         &output.display().to_string(),
     ]))?;
+    let cpu2 = pids.cpu();
     let gateway_after_s3_get = peak_rss(gateway_pid);
     if !same_file(input, &output)? {
         bail!("the S3 object came back different");
     }
     let _ = std::fs::remove_file(&output);
+    let cpu3 = pids.cpu();
     let (cli_put, _, out) = timed(client(&["put", &input.display().to_string()]))?;
+    let cpu4 = pids.cpu();
     let id = String::from_utf8_lossy(&out).trim().to_owned();
     let (cli_get, _, _) = timed(client(&["get", &id, "-o", &output.display().to_string()]))?;
+    let cpu5 = pids.cpu();
     if !same_file(input, &output)? {
         bail!("object {id} came back different");
     }
@@ -311,6 +355,16 @@ fn s3_versus_cli(
         mibs(cli_get),
         mibs(s3_get),
         cli_get / s3_get
+    );
+    println!(
+        "cpu: aws put {}; tessera put {}",
+        cpu_spent(cpu0, cpu1),
+        cpu_spent(cpu3, cpu4)
+    );
+    println!(
+        "cpu: aws get {}; tessera get {}",
+        cpu_spent(cpu1, cpu2),
+        cpu_spent(cpu4, cpu5)
     );
     println!(
         "gateway peak memory: {} MiB after the S3 multipart upload, {} MiB after the S3 download (target < 256 MiB)",

@@ -239,5 +239,78 @@ mod tests {
             Code::Internal,
             StatusCode::INTERNAL_SERVER_ERROR,
         );
+        check(
+            Error::Incomplete("x".into()),
+            Code::InvalidArgument,
+            StatusCode::BAD_REQUEST,
+        );
+        check(
+            Error::BadDigest("x".into()),
+            Code::InvalidArgument,
+            StatusCode::BAD_REQUEST,
+        );
+        check(
+            Error::BadSignature("x".into()),
+            Code::Unauthenticated,
+            StatusCode::FORBIDDEN,
+        );
+        check(
+            Error::TooLarge("x".into()),
+            Code::OutOfRange,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    }
+
+    #[test]
+    fn each_error_has_its_s3_code_and_status() {
+        use s3s::S3ErrorCode as C;
+        let check = |e: Error, code: C, status: StatusCode| {
+            let s3 = s3_error(&e);
+            assert_eq!(*s3.code(), code, "{e}");
+            let got = s3.status_code().or_else(|| s3.code().status_code());
+            assert_eq!(got, Some(status), "{e}");
+            if let Error::Internal(detail) = &e {
+                let message = s3.message().unwrap_or_default();
+                assert!(!message.contains(detail.as_str()), "{message}");
+                assert!(s3.request_id().is_some_and(|id| message.contains(id)));
+            } else {
+                assert_eq!(s3.message(), Some(e.to_string().as_str()));
+            }
+        };
+        let bad = StatusCode::BAD_REQUEST;
+        check(Error::BadRequest("x".into()), C::InvalidRequest, bad);
+        check(
+            Error::NotFound("x".into()),
+            C::NoSuchKey,
+            StatusCode::NOT_FOUND,
+        );
+        check(Error::Incomplete("x".into()), C::IncompleteBody, bad);
+        check(Error::BadDigest("x".into()), C::BadDigest, bad);
+        check(
+            Error::BadSignature("x".into()),
+            C::SignatureDoesNotMatch,
+            StatusCode::FORBIDDEN,
+        );
+        check(Error::TooLarge("x".into()), C::EntityTooLarge, bad);
+        check(
+            Error::Quota("x".into()),
+            C::Custom("QuotaExceeded".into()),
+            StatusCode::FORBIDDEN,
+        );
+        check(
+            Error::Unavailable("x".into()),
+            C::ServiceUnavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+        check(
+            Error::NoCapacity("x".into()),
+            C::ServiceUnavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+        check(
+            Error::Internal("/var/lib/tessera/db/validator.sqlite: disk I/O error".into()),
+            C::InternalError,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        );
     }
 }

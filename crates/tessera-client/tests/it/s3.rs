@@ -59,7 +59,7 @@ impl S3Net {
             capacity,
             2,
             3,
-            &["--s3.addr", "127.0.0.1:0"],
+            &["--s3.addr", "127.0.0.1:0", "--data.http", "127.0.0.1:0"],
         )
         .await;
         let addr = net
@@ -181,6 +181,49 @@ async fn boto3_makes_every_call_and_the_face_refuses_what_it_must() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3/boto3_calls.py");
     let out = s3.check(&tools.bin("python"), &[script.to_str().unwrap()]);
     assert!(out.contains("all boto3 checks passed"), "{out}");
+
+    // The web page's view: every owner's buckets, and a bucket's objects.
+    let http = s3
+        .net
+        .validator
+        .as_ref()
+        .and_then(|v| v.early_addr("http on "))
+        .expect("the validator reports its HTTP address");
+    let curl = |path: &str| -> serde_json::Value {
+        let url = format!("http://{http}{path}");
+        let body = s3.check(Path::new("curl"), &["-sf", &url]);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
+    };
+    let eve = s3.net.net.wallet("Eve").to_ss58();
+    let mallory = s3.net.net.wallet("Mallory").to_ss58();
+    let buckets = curl("/v1/buckets");
+    let listed: Vec<(String, String)> = buckets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["owner"].as_str().unwrap().to_owned(),
+                b["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        listed.contains(&(eve.clone(), "photos".into())),
+        "{buckets}"
+    );
+    assert!(listed.contains(&(mallory, "photos".into())), "{buckets}");
+    let objects = curl(&format!("/v1/buckets/{eve}/photos"));
+    let keys: Vec<&str> = objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"copy.txt") && keys.contains(&"multi.bin"),
+        "{objects}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

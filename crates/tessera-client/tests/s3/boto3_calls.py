@@ -131,6 +131,31 @@ expect_error(
 )
 ok("ttl")
 
+# A bucket's default TTL (x-tessera-ttl on CreateBucket): its objects expire, vanish from reads
+# and listings at once, and the sweep deletes them so the bucket can go.
+def ttl_header(request, **kwargs):
+    request.headers["x-tessera-ttl"] = "3"
+
+
+s3.meta.events.register("before-sign.s3.CreateBucket", ttl_header)
+s3.create_bucket(Bucket="brief")
+s3.meta.events.unregister("before-sign.s3.CreateBucket", ttl_header)
+s3.put_object(Bucket="brief", Key="soon-gone", Body=b"x" * 100)
+check(s3.get_object(Bucket="brief", Key="soon-gone")["Body"].read() == b"x" * 100, "brief get")
+time.sleep(4)
+expect_error("NoSuchKey", s3.get_object, Bucket="brief", Key="soon-gone", status=404)
+check(s3.list_objects_v2(Bucket="brief")["KeyCount"] == 0, "expired object listed")
+for attempt in range(40):
+    try:
+        s3.delete_bucket(Bucket="brief")
+        break
+    except ClientError as e:
+        check(e.response["Error"]["Code"] == "BucketNotEmpty", f"delete brief: {e}")
+        time.sleep(0.5)
+else:
+    fail("the sweep never deleted the expired object")
+ok("bucket default ttl and expiry")
+
 # Keys: any UTF-8 up to 1024 bytes, with slashes.
 odd = "dir/sub dir/ünï cødé ✓ +&?=#%.txt"
 s3.put_object(Bucket="photos", Key=odd, Body=b"odd")

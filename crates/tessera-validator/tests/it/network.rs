@@ -78,7 +78,10 @@ async fn weights_follow_proven_capacity_and_fall_for_bad_miners() {
         let (_, w) = subnet.weights("Alice").await?;
         let rows = subnet.rows("Alice").await;
         let zero = |n: &str| w.get(n).copied().unwrap_or(0.0) == 0.0;
-        (zero("Ferdie") && zero("Harry") && zero("George") && rows["Ferdie"].success_rate == 0.0)
+        // Weights fall on the first failures; the success rates only once the window of
+        // recent challenges holds nothing from before the rot and the kill.
+        let failed = |n: &str| rows[n].success_rate == 0.0;
+        (zero("Ferdie") && zero("Harry") && zero("George") && failed("Ferdie") && failed("Harry"))
             .then_some((rows, w))
     })
     .await;
