@@ -21,6 +21,8 @@ pub(crate) struct PlainPut {
     pub info: ObjectInfo,
     /// The plaintext's MD5, which S3 clients know objects by.
     pub md5: [u8; 16],
+    /// The body's last bytes, held back from the object when asked to.
+    pub tail: Vec<u8>,
 }
 
 /// A plaintext being read: a stream of its bytes, ending early with an I/O error if the read
@@ -28,16 +30,18 @@ pub(crate) struct PlainPut {
 pub(crate) type PlainBody = mpsc::Receiver<Result<Bytes, std::io::Error>>;
 
 impl Gateway {
-    /// Stores `body`, `size` plaintext bytes, as `owner`'s object `id` sealed with `key`. The
-    /// body is read as it arrives, a few segments at a time; a body shorter or longer than
-    /// `size`, one that breaks, or one whose MD5 is not `md5` (when given) stores nothing.
+    /// Stores `body`, `size` plaintext bytes, as `owner`'s object `id` sealed with `key`, but
+    /// for its last `hold_back` bytes, which come back in [`PlainPut::tail`] (the S3 face keeps
+    /// them itself). The body is read as it arrives, a few segments at a time; a body shorter
+    /// or longer than `size`, one that breaks, or one whose MD5 is not `md5` (when given)
+    /// stores nothing.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn put_plain<S>(
         &self,
         owner: AccountId,
         id: ObjectId,
         key: &ObjectKey,
-        size: u64,
+        (size, hold_back): (u64, u64),
         ttl_secs: u64,
         mut body: S,
         md5: Option<[u8; 16]>,
@@ -46,36 +50,55 @@ impl Gateway {
         S: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static,
     {
         let p = self.params;
+        if hold_back > size {
+            return Err(Error::Internal(format!(
+                "{hold_back} bytes held back of a {size}-byte body"
+            )));
+        }
+        // What the object itself holds.
+        let sealed = size - hold_back;
         let header = PutHeader {
             id: id.0.to_vec(),
-            size,
+            size: sealed,
             ttl_secs,
             k: u32::from(p.k),
             n: u32::from(p.n),
             piece_size: p.piece_size,
-            segments: tessera_object::segment_count(&p, size),
+            segments: tessera_object::segment_count(&p, sealed),
         };
         let (tx, rx) = mpsc::channel(2);
         let (md5_tx, md5_rx) = tokio::sync::oneshot::channel();
-        let mut stream = SegmentStream::new(p, id, key, size);
+        let mut stream = SegmentStream::new(p, id, key, sealed);
         let sealer = self.spawn(async move {
             let mut hash = Md5::new();
+            let mut tail = Vec::new();
+            let mut received = 0u64;
+            let longer = || {
+                Error::Incomplete(format!(
+                    "the body is longer than its Content-Length of {size}"
+                ))
+            };
             loop {
                 let pushed = match body.next().await {
                     Some(Ok(frame)) => {
                         hash.update(&frame);
-                        stream.push(&frame).map_err(|_| {
-                            Error::Incomplete(format!(
-                                "the body is longer than its Content-Length of {size}"
-                            ))
-                        })
+                        // The frame's bytes before `sealed` go to the object, the rest to the
+                        // tail.
+                        let to_object = sealed.saturating_sub(received).min(frame.len() as u64);
+                        let (head, rest) = frame.split_at(to_object as usize);
+                        received += frame.len() as u64;
+                        if received > size {
+                            Err(longer())
+                        } else {
+                            tail.extend_from_slice(rest);
+                            stream.push(head).map_err(|_| longer())
+                        }
                     }
                     Some(Err(e)) => Err(e),
                     None => match stream.end() {
-                        Ok(()) => break,
-                        Err(_) => Err(Error::Incomplete(format!(
-                            "the body ended after {} of {size} bytes",
-                            stream.received()
+                        Ok(()) if received == size => break,
+                        _ => Err(Error::Incomplete(format!(
+                            "the body ended after {received} of {size} bytes"
                         ))),
                     },
                 };
@@ -109,16 +132,16 @@ impl Gateway {
                 .digest()
                 .map(|d| put_request::Part::Digest(d.to_vec()))
                 .map_err(Error::from);
-            let _ = md5_tx.send(got);
+            let _ = md5_tx.send((got, tail));
             let _ = tx.send(digest).await;
         });
         let result = self.put_object(owner, header, rx).await;
         sealer.abort();
         let info = result?;
-        let md5 = md5_rx
+        let (md5, tail) = md5_rx
             .await
             .map_err(|_| Error::Internal("the sealer stopped before the body's MD5".into()))?;
-        Ok(PlainPut { info, md5 })
+        Ok(PlainPut { info, md5, tail })
     }
 
     /// Opens `owner`'s object `id`, sealed with `key`, for the plaintext bytes in `range` (which

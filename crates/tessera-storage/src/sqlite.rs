@@ -64,6 +64,7 @@ impl Kind {
                 "0006_releases",
                 "0007_resealing",
                 "0008_s3",
+                "0009_s3_tails",
             ),
         }
     }

@@ -22,7 +22,7 @@ const PARTITION: [&str; 4] = [
     include_str!("../migrations/partition/0004_size_seq.sql"),
 ];
 const HASHES: [&str; 1] = [include_str!("../migrations/hashes/0001_meta_and_roots.sql")];
-const STATE: [&str; 8] = [
+const STATE: [&str; 9] = [
     include_str!("../migrations/state/0001_validator_state.sql"),
     include_str!("../migrations/state/0002_object_index.sql"),
     include_str!("../migrations/state/0003_failed_placements.sql"),
@@ -31,6 +31,7 @@ const STATE: [&str; 8] = [
     include_str!("../migrations/state/0006_releases.sql"),
     include_str!("../migrations/state/0007_resealing.sql"),
     include_str!("../migrations/state/0008_s3.sql"),
+    include_str!("../migrations/state/0009_s3_tails.sql"),
 ];
 
 fn account(n: u8) -> AccountId {
@@ -246,10 +247,11 @@ async fn an_old_state_file_is_bridged_and_migrated_keeping_its_rows() {
             (5, false),
             (6, false),
             (7, false),
-            (8, false)
+            (8, false),
+            (9, false)
         ]
     );
-    assert_eq!(user_version(&path).await, 8);
+    assert_eq!(user_version(&path).await, 9);
     let mut conn = connect(&path, false).await;
     for sql in [
         "SELECT COUNT(*) FROM resealing",
@@ -261,7 +263,7 @@ async fn an_old_state_file_is_bridged_and_migrated_keeping_its_rows() {
 }
 
 /// A state file as the release before the S3 face left it (version 7, every step in sqlx's
-/// table) gains migration 8 alone on open, keeping its rows, and an object indexed before can be
+/// table) gains migrations 8 and 9 alone on open, keeping its rows, and an object indexed before can be
 /// an entry's part after.
 #[tokio::test]
 async fn a_version_7_state_file_gains_the_s3_face() {
@@ -293,7 +295,7 @@ async fn a_version_7_state_file_gains_the_s3_face() {
         "DROP TABLE s3_entries",
         "DROP TABLE s3_buckets",
         "DROP TABLE s3_keys",
-        "DELETE FROM _sqlx_migrations WHERE version = 8",
+        "DELETE FROM _sqlx_migrations WHERE version >= 8",
         "PRAGMA user_version = 7",
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
@@ -316,19 +318,25 @@ async fn a_version_7_state_file_gains_the_s3_face() {
         parts: vec![EntryPart {
             object: [4; 16],
             size: 10,
+            tail: Vec::new(),
         }],
     };
     db.put_entry(&entry, 2_000).await.unwrap();
     assert_eq!(db.entry(&account(5), "b", "k").await.unwrap(), Some(entry));
     db.close().await;
 
-    // Steps 1 to 7 as they were; 8 run now, with the checksum a new file records.
+    // Steps 1 to 7 as they were; 8 and 9 run now, with the checksums a new file records.
     let after = recorded(&path).await;
-    assert_eq!(after.len(), 8);
+    assert_eq!(after.len(), 9);
     assert_eq!(after[..7], before[..7]);
-    assert_eq!((after[7].0, after[7].2.clone()), (8, before[7].2.clone()));
-    assert_ne!(after[7].1, -1, "step 8 ran");
-    assert_eq!(user_version(&path).await, 8);
+    for step in [7, 8] {
+        assert_eq!(
+            (after[step].0, after[step].2.clone()),
+            (step as i64 + 1, before[step].2.clone())
+        );
+        assert_ne!(after[step].1, -1, "step {} ran", step + 1);
+    }
+    assert_eq!(user_version(&path).await, 9);
 }
 
 #[tokio::test]
@@ -476,6 +484,7 @@ async fn released_migrations_are_unchanged_and_all_listed() {
                 "6 releases 1C22C5F579F8300E",
                 "7 resealing C8A6C8E99C1D4E9C",
                 "8 s3 1B73B0784F147A0F",
+                "9 s3 tails 9BAC805CF5319EBB",
             ],
         ),
     ];

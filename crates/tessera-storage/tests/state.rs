@@ -174,8 +174,8 @@ async fn file_is_wal_with_our_application_id() {
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
     assert_eq!(&bytes[18..20], &[2, 2]);
     assert_eq!(&bytes[68..72], b"TESS");
-    // user_version, big-endian at offset 60: the S3 face is migration 8.
-    assert_eq!(&bytes[60..64], &[0, 0, 0, 8]);
+    // user_version, big-endian at offset 60: the S3 face's part tails are migration 9.
+    assert_eq!(&bytes[60..64], &[0, 0, 0, 9]);
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ mod list;
 mod multipart;
 mod objects;
 mod sweep;
+mod tail;
 
 pub use sweep::{S3Sweep, UPLOAD_MAX_AGE, sweep};
 

@@ -6,7 +6,7 @@ use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 use tessera_core::AccountId;
-use tessera_storage::{EntryPart, S3_MAX_PART_NUMBER, S3Entry, S3Headers, Upload};
+use tessera_storage::{EntryPart, S3_MAX_PART_NUMBER, S3Entry, S3Headers, Upload, UploadPart};
 
 use super::objects::{body_size, check_write_conditions, content_md5, user_meta};
 use super::{Face, MIN_PART_BYTES, etag, now_ms, storage, timestamp};
@@ -64,19 +64,23 @@ impl Face {
             .await?;
         let etag_hex = hex::encode(stored.md5);
         // An empty part holds no object; its row still needs an id, one never stored anywhere.
-        let object = stored
-            .part
-            .map_or_else(|| tessera_object::ObjectId::random().0, |p| p.object);
+        let (object, tail) = stored.part.as_ref().map_or_else(
+            || (tessera_object::ObjectId::random().0, Vec::new()),
+            |p| (p.object, p.tail.clone()),
+        );
         let recorded = self
             .gw
             .state
             .put_upload_part(
                 &upload.upload_id,
-                number,
-                &object,
-                size,
-                &etag_hex,
-                now_ms(),
+                &UploadPart {
+                    part_number: number,
+                    object,
+                    size,
+                    tail,
+                    etag: etag_hex.clone(),
+                    modified_ms: now_ms(),
+                },
             )
             .await;
         if let Err(e) = recorded {
@@ -175,6 +179,7 @@ impl Face {
                 parts.push(EntryPart {
                     object: have.object,
                     size: have.size,
+                    tail: have.tail.clone(),
                 });
             }
         }

@@ -14,7 +14,7 @@ use tessera_object::ObjectId;
 use tessera_storage::{EntryPart, S3Entry, S3Headers};
 use tokio_stream::StreamExt;
 
-use super::{Face, MAX_PUT_BYTES, error, etag, now_ms, seconds, storage, timestamp};
+use super::{Face, MAX_PUT_BYTES, error, etag, now_ms, seconds, storage, tail, timestamp};
 use crate::Error;
 use crate::error::s3_error;
 
@@ -316,7 +316,8 @@ impl Face {
     }
 
     /// Stores a body of `size` bytes as one new Tessera object of `owner` (none for an empty
-    /// body), checking its MD5 against `md5` when given.
+    /// body) and, when that saves a segment, a sealed tail ([`super::tail`]), checking its MD5
+    /// against `md5` when given.
     pub(super) async fn store_body(
         &self,
         owner: &AccountId,
@@ -359,13 +360,25 @@ impl Face {
         }
         let id = ObjectId::random();
         let key = self.object_key(owner, &id);
+        let hold_back = tail::held_back(&self.gw.params, size);
         let put = self
             .gw
-            .put_plain(*owner, id, &key, size, ttl_secs, body, md5)
+            .put_plain(*owner, id, &key, (size, hold_back), ttl_secs, body, md5)
             .await
             .map_err(|e| s3_error(&e))?;
+        let tail = match self.seal_tail(owner, &id, &put.tail) {
+            Ok(tail) => tail,
+            Err(e) => {
+                let _ = self.gw.state.expire_object(&id.0, owner, now_ms()).await;
+                return Err(s3_error(&e));
+            }
+        };
         Ok(Stored {
-            part: Some(EntryPart { object: id.0, size }),
+            part: Some(EntryPart {
+                object: id.0,
+                size,
+                tail,
+            }),
             md5: put.md5,
             expires_ms: put.info.expires_ms,
         })
@@ -407,33 +420,65 @@ impl Face {
         entry: &S3Entry,
         span: Span<u64>,
     ) -> S3Result<StreamingBlob> {
-        let mut pieces = Vec::new();
+        // The runs to send: spans of objects, and bytes of tails (opened here, being small).
+        let mut runs = Vec::new();
         let mut at = 0u64;
         for part in &entry.parts {
-            let here = at..at + part.size;
+            let id = ObjectId(part.object);
+            let in_object = part.size - tail::plain_len(part.tail.len()).min(part.size);
+            let (object, held) = (at..at + in_object, at + in_object..at + part.size);
             at += part.size;
-            let from = span.start.max(here.start);
-            let to = span.end.min(here.end);
+            let from = span.start.max(object.start);
+            let to = span.end.min(object.end);
             if from < to {
-                pieces.push((ObjectId(part.object), from - here.start..to - here.start));
+                runs.push(Run::Object(id, from - object.start..to - object.start));
+            }
+            let from = span.start.max(held.start);
+            let to = span.end.min(held.end);
+            if from < to {
+                let bytes = self
+                    .open_tail(owner, &id, &part.tail)
+                    .map_err(|e| s3_error(&e))?;
+                let run = (from - held.start) as usize..(to - held.start) as usize;
+                runs.push(Run::Held(Bytes::copy_from_slice(&bytes[run])));
             }
         }
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-        let mut pieces = pieces.into_iter();
-        if let Some((id, span)) = pieces.next() {
-            let key = self.object_key(owner, &id);
-            let (_, first) = self
-                .gw
-                .read_plain(id, owner, &key, span)
-                .await
-                .map_err(|e| missing_part(&e))?;
+        let mut runs = runs.into_iter();
+        if let Some(run) = runs.next() {
+            let first = match run {
+                Run::Object(id, span) => {
+                    let key = self.object_key(owner, &id);
+                    let (_, body) = self
+                        .gw
+                        .read_plain(id, owner, &key, span)
+                        .await
+                        .map_err(|e| missing_part(&e))?;
+                    Some(body)
+                }
+                Run::Held(bytes) => {
+                    let _ = tx.try_send(Ok(bytes));
+                    None
+                }
+            };
             let face = self.clone();
             let owner = *owner;
             self.gw.spawn(async move {
-                if !forward(first, &tx).await {
+                if let Some(first) = first
+                    && !forward(first, &tx).await
+                {
                     return;
                 }
-                for (id, span) in pieces {
+                for run in runs {
+                    let (id, span) = match run {
+                        Run::Held(bytes) => {
+                            if tx.send(Ok(bytes)).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Run::Object(id, span) => (id, span),
+                    };
                     let key = face.object_key(&owner, &id);
                     match face.gw.read_plain(id, &owner, &key, span).await {
                         Ok((_, body)) => {
@@ -453,6 +498,12 @@ impl Face {
             tokio_stream::wrappers::ReceiverStream::new(rx),
         ))
     }
+}
+
+/// A run of an entry's bytes to send: a span of an object, or bytes held in a part's tail.
+enum Run {
+    Object(ObjectId, Span<u64>),
+    Held(Bytes),
 }
 
 /// What [`Face::store_body`] stored.

@@ -88,11 +88,14 @@ impl Default for S3Headers {
 }
 
 /// One Tessera object holding a run of an entry's bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryPart {
     pub object: [u8; 16],
-    /// Bytes of the entry it holds.
+    /// Bytes of the entry it holds, the tail's included.
     pub size: u64,
+    /// The run's last bytes, kept here rather than in the object, as the gateway sealed them
+    /// (opaque to this crate); empty for none. Migration 9 says why.
+    pub tail: Vec<u8>,
 }
 
 /// An entry: what S3 calls an object, at one key of one owner's bucket.
@@ -136,7 +139,10 @@ pub struct UploadPart {
     /// The client's number for it, 1 to [`S3_MAX_PART_NUMBER`].
     pub part_number: u32,
     pub object: [u8; 16],
+    /// Bytes of the part, the tail's included.
     pub size: u64,
+    /// As [`EntryPart::tail`].
+    pub tail: Vec<u8>,
     pub etag: String,
     pub modified_ms: u64,
 }
@@ -150,13 +156,14 @@ macro_rules! entry_columns {
     };
 }
 
-/// An entry's columns and its parts' (object, size), null for an entry without parts, in order.
+/// An entry's columns and its parts' (object, size, tail), null for an entry without parts, in
+/// order.
 macro_rules! entry_with_parts {
     ($where:literal) => {
         concat!(
             "SELECT ",
             entry_columns!(),
-            ", p.object, p.size FROM s3_entries e
+            ", p.object, p.size, p.tail FROM s3_entries e
              LEFT JOIN s3_entry_parts p ON p.entry = e.id
              WHERE ",
             $where,
@@ -541,6 +548,10 @@ impl StateDb {
                 let part = EntryPart {
                     object: self.s3_object_id(r, 12, ENTRY_PARTS)?,
                     size: self.u64(r, 13, ENTRY_PARTS, "size")?,
+                    tail: r
+                        .try_get::<Option<Vec<u8>>, _>(14)
+                        .map_err(self.db.sql())?
+                        .unwrap_or_default(),
                 };
                 if let Some((_, entry)) = out.last_mut() {
                     entry.parts.push(part);

@@ -209,12 +209,14 @@ impl StateDb {
         .last_insert_rowid();
         for (part, p) in (1i64..).zip(&entry.parts) {
             sqlx::query(
-                "INSERT INTO s3_entry_parts (entry, part, object, size) VALUES (?, ?, ?, ?)",
+                "INSERT INTO s3_entry_parts (entry, part, object, size, tail)
+                 VALUES (?, ?, ?, ?, ?)",
             )
             .bind(id)
             .bind(part)
             .bind(&p.object[..])
             .bind(self.int("part size", p.size)?)
+            .bind((!p.tail.is_empty()).then_some(&p.tail[..]))
             .execute(&mut *tx)
             .await
             .map_err(self.db.sql())?;

@@ -79,22 +79,27 @@ impl StateDb {
         rows.iter().map(|r| self.upload_row(r)).collect()
     }
 
-    /// Records part `part_number` of upload `upload_id`, replacing a part with that number, in
-    /// one transaction with ending the replaced object's life; returns that object, unless an S3
-    /// row still holds it (the same object sent again, say). An upload that does not exist, or
-    /// no longer does, is an error: its foreign key refuses the part.
+    /// Records `part` of upload `upload_id` (its `modified_ms` being now), replacing a part with
+    /// that number, in one transaction with ending the replaced object's life; returns that
+    /// object, unless an S3 row still holds it (the same object sent again, say). An upload
+    /// that does not exist, or no longer does, is an error: its foreign key refuses the part.
     pub async fn put_upload_part(
         &self,
         upload_id: &str,
-        part_number: u32,
-        object: &[u8; 16],
-        size: u64,
-        etag: &str,
-        now_ms: u64,
+        part: &UploadPart,
     ) -> Result<Option<[u8; 16]>, Error> {
+        let UploadPart {
+            part_number,
+            object,
+            size,
+            tail,
+            etag,
+            modified_ms,
+        } = part;
+        let part_number = *part_number;
         self.check_part_number(part_number)?;
-        let now = self.int("now_ms", now_ms)?;
-        let size = self.int("size", size)?;
+        let now = self.int("modified_ms", *modified_ms)?;
+        let size = self.int("size", *size)?;
         let mut tx = self.write_tx().await?;
         let old = sqlx::query(
             "SELECT object FROM s3_upload_parts WHERE upload_id = ? AND part_number = ?",
@@ -107,16 +112,18 @@ impl StateDb {
         .map(|r| self.s3_object_id(&r, 0, PARTS))
         .transpose()?;
         sqlx::query(
-            "INSERT INTO s3_upload_parts (upload_id, part_number, object, size, etag, modified_ms)
-             VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO s3_upload_parts
+                 (upload_id, part_number, object, size, tail, etag, modified_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET
-                 object = excluded.object, size = excluded.size, etag = excluded.etag,
-                 modified_ms = excluded.modified_ms",
+                 object = excluded.object, size = excluded.size, tail = excluded.tail,
+                 etag = excluded.etag, modified_ms = excluded.modified_ms",
         )
         .bind(upload_id)
         .bind(i64::from(part_number))
         .bind(&object[..])
         .bind(size)
+        .bind((!tail.is_empty()).then_some(&tail[..]))
         .bind(etag)
         .bind(now)
         .execute(&mut *tx)
@@ -132,7 +139,7 @@ impl StateDb {
     /// The parts of upload `upload_id`, by part number.
     pub async fn upload_parts(&self, upload_id: &str) -> Result<Vec<UploadPart>, Error> {
         let rows = sqlx::query(
-            "SELECT part_number, object, size, etag, modified_ms FROM s3_upload_parts
+            "SELECT part_number, object, size, etag, modified_ms, tail FROM s3_upload_parts
              WHERE upload_id = ? ORDER BY part_number",
         )
         .bind(upload_id)
@@ -147,6 +154,10 @@ impl StateDb {
                         .map_err(|_| self.bad_row(PARTS, format!("part number {number}")))?,
                     object: self.s3_object_id(r, 1, PARTS)?,
                     size: self.u64(r, 2, PARTS, "size")?,
+                    tail: r
+                        .try_get::<Option<Vec<u8>>, _>(5)
+                        .map_err(self.db.sql())?
+                        .unwrap_or_default(),
                     etag: r.try_get(3).map_err(self.db.sql())?,
                     modified_ms: self.u64(r, 4, PARTS, "modified_ms")?,
                 })
