@@ -150,51 +150,29 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
                 .args(args);
             c
         };
-        if b.s3 {
-            let s3 = nodes.last().and_then(|n| n.s3).context("no S3 address")?;
-            let miner_pids: Vec<u32> = nodes[..nodes.len() - 1]
+        let pids = Pids {
+            gateway: gateway_pid,
+            miners: nodes[..nodes.len() - 1]
                 .iter()
                 .map(|n| n.child.id())
-                .collect();
-            let pids = Pids {
-                gateway: gateway_pid,
-                miners: miner_pids,
-            };
+                .collect(),
+        };
+        if b.s3 {
+            let s3 = nodes.last().and_then(|n| n.s3).context("no S3 address")?;
             return s3_versus_cli(root, &dir, &input, size, s3, &pids, &client);
         }
-        let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
-        let cpu_before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
+        let cpu_before = pids.cpu();
         let (put_secs, put_peak, out) = timed(client(&["put", &input.display().to_string()]))?;
-        let cpu_put: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
+        let cpu_put = pids.cpu();
         let id = String::from_utf8_lossy(&out).trim().to_owned();
         let gateway_after_put = peak_rss(gateway_pid);
         let output = dir.join("output.bin");
         let (get_secs, get_peak, _) =
             timed(client(&["get", &id, "-o", &output.display().to_string()]))?;
         let gateway_peak = peak_rss(gateway_pid);
-        let cpu_get: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
-        let role = |i: usize| {
-            if i + 1 == pids.len() {
-                "gateway"
-            } else {
-                "miner"
-            }
-        };
-        let spent = |from: &[f64], to: &[f64]| -> String {
-            let mut miners = 0.0;
-            let mut gateway = 0.0;
-            for i in 0..pids.len() {
-                let d = to[i] - from[i];
-                if role(i) == "gateway" {
-                    gateway += d
-                } else {
-                    miners += d
-                }
-            }
-            format!("gateway {gateway:.2} s, miners {miners:.2} s")
-        };
-        let put_cpu = spent(&cpu_before, &cpu_put);
-        let get_cpu = spent(&cpu_put, &cpu_get);
+        let cpu_get = pids.cpu();
+        let put_cpu = cpu_spent(cpu_before, cpu_put);
+        let get_cpu = cpu_spent(cpu_put, cpu_get);
         if !same_file(&input, &output)? {
             bail!("object {id} came back different");
         }
@@ -220,9 +198,7 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
             mibs(get_secs),
             100.0 * baseline / get_secs
         );
-        println!(
-            "cpu during put: {put_cpu}; during get: {get_cpu} (the client's own is not counted)"
-        );
+        println!("cpu during put: {put_cpu}; during get: {get_cpu}");
         println!(
             "peak memory: client put {} MiB, client get {} MiB, gateway {} MiB after put and {} MiB after get (target < 256 MiB)",
             put_peak / MIB,
@@ -241,7 +217,7 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The node processes whose CPU `bench-s3` accounts for.
+/// The node processes whose CPU the benches account for.
 struct Pids {
     gateway: u32,
     miners: Vec<u32>,

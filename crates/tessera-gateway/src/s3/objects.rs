@@ -366,7 +366,7 @@ impl Face {
             .put_plain(*owner, id, &key, (size, hold_back), ttl_secs, body, md5)
             .await
             .map_err(|e| s3_error(&e))?;
-        let tail = match self.seal_tail(owner, &id, &put.tail) {
+        let tail = match tail::seal(&self.gw.keypair, owner, &id, &put.tail) {
             Ok(tail) => tail,
             Err(e) => {
                 let _ = self.gw.state.expire_object(&id.0, owner, now_ms()).await;
@@ -436,8 +436,7 @@ impl Face {
             let from = span.start.max(held.start);
             let to = span.end.min(held.end);
             if from < to {
-                let bytes = self
-                    .open_tail(owner, &id, &part.tail)
+                let bytes = tail::open(&self.gw.keypair, owner, &id, &part.tail)
                     .map_err(|e| s3_error(&e))?;
                 let run = (from - held.start) as usize..(to - held.start) as usize;
                 runs.push(Run::Held(Bytes::copy_from_slice(&bytes[run])));

@@ -15,7 +15,6 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use tessera_core::{AccountId, Keypair};
 use tessera_object::{ObjectId, Params};
 
-use super::Face;
 use crate::Error;
 
 /// The domain tails' keys are derived in from the validator's secret key: apart from the
@@ -44,28 +43,6 @@ pub(crate) fn plain_len(sealed: usize) -> u64 {
     sealed.saturating_sub(TAG_BYTES) as u64
 }
 
-impl Face {
-    /// `plain` sealed as the tail of `owner`'s object `id`; nothing for an empty tail.
-    pub(super) fn seal_tail(
-        &self,
-        owner: &AccountId,
-        id: &ObjectId,
-        plain: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        seal(&self.gw.keypair, owner, id, plain)
-    }
-
-    /// The bytes of a tail [`Self::seal_tail`] sealed for `owner`'s object `id`.
-    pub(super) fn open_tail(
-        &self,
-        owner: &AccountId,
-        id: &ObjectId,
-        sealed: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        open(&self.gw.keypair, owner, id, sealed)
-    }
-}
-
 /// The cipher of the tail of `owner`'s object `id`, under a key derived from the validator's.
 /// Each object id is random and gets one tail, sealed once, so the nonce can be fixed.
 fn cipher(keypair: &Keypair, owner: &AccountId, id: &ObjectId) -> ChaCha20Poly1305 {
@@ -76,7 +53,8 @@ fn cipher(keypair: &Keypair, owner: &AccountId, id: &ObjectId) -> ChaCha20Poly13
     ChaCha20Poly1305::new(Key::from_slice(&key[..]))
 }
 
-fn seal(
+/// `plain` sealed as the tail of `owner`'s object `id`; nothing for an empty tail.
+pub(super) fn seal(
     keypair: &Keypair,
     owner: &AccountId,
     id: &ObjectId,
@@ -96,7 +74,8 @@ fn seal(
         .map_err(|_| Error::Internal(format!("object {id}'s tail could not be sealed")))
 }
 
-fn open(
+/// The bytes of a tail [`seal`] sealed for `owner`'s object `id`.
+pub(super) fn open(
     keypair: &Keypair,
     owner: &AccountId,
     id: &ObjectId,

@@ -548,10 +548,7 @@ impl StateDb {
                 let part = EntryPart {
                     object: self.s3_object_id(r, 12, ENTRY_PARTS)?,
                     size: self.u64(r, 13, ENTRY_PARTS, "size")?,
-                    tail: r
-                        .try_get::<Option<Vec<u8>>, _>(14)
-                        .map_err(self.db.sql())?
-                        .unwrap_or_default(),
+                    tail: self.tail(r, 14)?,
                 };
                 if let Some((_, entry)) = out.last_mut() {
                     entry.parts.push(part);
@@ -559,6 +556,12 @@ impl StateDb {
             }
         }
         Ok(out.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// A part's sealed tail from column `i`, empty where it is NULL (no tail).
+    fn tail(&self, r: &SqliteRow, i: usize) -> Result<Vec<u8>, Error> {
+        let tail: Option<Vec<u8>> = r.try_get(i).map_err(self.db.sql())?;
+        Ok(tail.unwrap_or_default())
     }
 
     fn upload_row(&self, r: &SqliteRow) -> Result<Upload, Error> {

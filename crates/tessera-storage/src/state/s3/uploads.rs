@@ -154,10 +154,7 @@ impl StateDb {
                         .map_err(|_| self.bad_row(PARTS, format!("part number {number}")))?,
                     object: self.s3_object_id(r, 1, PARTS)?,
                     size: self.u64(r, 2, PARTS, "size")?,
-                    tail: r
-                        .try_get::<Option<Vec<u8>>, _>(5)
-                        .map_err(self.db.sql())?
-                        .unwrap_or_default(),
+                    tail: self.tail(r, 5)?,
                     etag: r.try_get(3).map_err(self.db.sql())?,
                     modified_ms: self.u64(r, 4, PARTS, "modified_ms")?,
                 })
