@@ -30,6 +30,8 @@ pub struct Bench {
     /// `bench-s3`: the same object through the S3 face with aws-cli first (the gateway's peak
     /// memory then is the S3 upload's), then with the `tessera` CLI as the baseline.
     pub s3: bool,
+    /// `bench-s3 --tls`: the S3 face over TLS, with a certificate made for the run.
+    pub tls: bool,
 }
 
 pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
@@ -118,6 +120,18 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
         if b.s3 {
             args.extend(["--s3.addr".into(), "127.0.0.1:0".into()]);
         }
+        let ca = if b.s3 && b.tls {
+            let (cert, key) = tessera_testkit::self_signed_cert(&dir);
+            args.extend([
+                "--s3.tls_cert".into(),
+                cert.display().to_string(),
+                "--s3.tls_key".into(),
+                key.display().to_string(),
+            ]);
+            Some(cert)
+        } else {
+            None
+        };
         args.extend(
             [
                 // Every node shares this machine's cores with the clients being measured, which
@@ -159,7 +173,15 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
         };
         if b.s3 {
             let s3 = nodes.last().and_then(|n| n.s3).context("no S3 address")?;
-            return s3_versus_cli(root, &dir, &input, size, s3, &pids, &client);
+            return s3_versus_cli(
+                root,
+                &dir,
+                &input,
+                size,
+                (s3, ca.as_deref()),
+                &pids,
+                &client,
+            );
         }
         let cpu_before = pids.cpu();
         let (put_secs, put_peak, out) = timed(client(&["put", &input.display().to_string()]))?;
@@ -254,7 +276,7 @@ fn s3_versus_cli(
     dir: &Path,
     input: &Path,
     size: u64,
-    s3: std::net::SocketAddr,
+    (s3, ca): (std::net::SocketAddr, Option<&Path>),
     pids: &Pids,
     client: &dyn Fn(&[&str]) -> Command,
 ) -> anyhow::Result<()> {
@@ -277,9 +299,13 @@ fn s3_versus_cli(
             .with_context(|| format!("no {label} in {made}"))
     };
     let (access, secret) = (field("access_key_id")?, field("secret_access_key")?);
-    let endpoint = format!("http://{s3}");
+    let endpoint = format!("{}://{s3}", if ca.is_some() { "https" } else { "http" });
     let aws = |args: &[&str]| {
         let mut c = Command::new(root.join("target/s3-tools/bin/aws"));
+        match ca {
+            Some(ca) => c.env("AWS_CA_BUNDLE", ca),
+            None => c.env_remove("AWS_CA_BUNDLE"),
+        };
         c.args(["--endpoint-url", &endpoint])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", &access)
@@ -287,7 +313,6 @@ fn s3_versus_cli(
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_CA_BUNDLE")
             .stdout(Stdio::null());
         c
     };
@@ -328,6 +353,7 @@ fn s3_versus_cli(
     let _ = std::fs::remove_file(&output);
     let mibs = |secs: f64| size as f64 / MIB as f64 / secs;
     println!();
+    println!("aws-cli over {endpoint}");
     println!(
         "tessera put {cli_put:.2} s = {:.0} MiB/s; aws s3 cp up {s3_put:.2} s = {:.0} MiB/s, {:.2}× the CLI (target 0.8×)",
         mibs(cli_put),

@@ -81,6 +81,10 @@ enum Task {
         k: u16,
         #[arg(long, default_value_t = 3)]
         n: u16,
+        /// Serve S3 over TLS (a self-signed certificate aws-cli is given to trust), where
+        /// S3 clients send unsigned bodies with a CRC32 trailer instead of hashing them.
+        #[arg(long)]
+        tls: bool,
     },
     /// Measure how much a second sealing worker speeds up a `production` allocation, in
     /// interleaved pairs against plain sealing threads.
@@ -179,6 +183,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 k,
                 n,
                 s3: false,
+                tls: false,
             },
         ),
         Task::BenchS3 {
@@ -186,6 +191,7 @@ fn main() -> anyhow::Result<ExitCode> {
             miners,
             k,
             n,
+            tls,
         } => bench::run(
             workspace_root(),
             &bench::Bench {
@@ -194,6 +200,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 k,
                 n,
                 s3: true,
+                tls,
             },
         ),
         Task::BenchSubnet {

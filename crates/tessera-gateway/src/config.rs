@@ -48,6 +48,10 @@ pub struct S3Config {
     pub domain: String,
     /// The region the face answers GetBucketLocation with.
     pub region: String,
+    /// A PEM certificate chain to serve S3 over TLS with (with `tls_key`); unset is plain HTTP.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for S3Config {
@@ -56,6 +60,8 @@ impl Default for S3Config {
             addr: None,
             domain: "localhost".into(),
             region: "us-east-1".into(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -23,10 +23,18 @@ use crate::{DataConfig, Error};
 /// network busy, few enough to bound memory to a few segments.
 pub(crate) const PIPELINE: usize = 8;
 
+/// Plaintext puts (S3 objects and parts, HTTP uploads) sealed at once. The gateway seals these
+/// itself, a few segments in memory each, so this bounds its memory whatever the clients'
+/// concurrency (aws-cli sends 10 parts at once, rclone 4 per file); four keep two cores busy.
+/// Later ones wait, their bodies held back by TCP.
+pub(crate) const PLAIN_PUTS: usize = 4;
+
 /// The gateway: everything its calls share. Clones are handles to the same state.
 #[derive(Clone)]
 pub struct Gateway {
     me: Arc<GatewayState>,
+    /// Turns at sealing a plaintext put, [`PLAIN_PUTS`] of them.
+    pub(crate) plain_puts: Arc<tokio::sync::Semaphore>,
 }
 
 /// The inner state, behind one `Arc` so that tasks can own a handle.
@@ -91,6 +99,7 @@ impl Gateway {
     pub fn new(inner: GatewayState) -> Self {
         Self {
             me: Arc::new(inner),
+            plain_puts: Arc::new(tokio::sync::Semaphore::new(PLAIN_PUTS)),
         }
     }
 

@@ -239,7 +239,15 @@ async fn put(app: App, id: ObjectId, request: Request) -> Response {
         .map(|frame| frame.map_err(|e| Error::Incomplete(format!("upload broke: {e}"))));
     match app
         .0
-        .put_plain(app.owner(), id, &key, (size, 0), ttl_secs, body, None)
+        .put_plain(
+            app.owner(),
+            id,
+            &key,
+            (size, 0),
+            ttl_secs,
+            body,
+            Default::default(),
+        )
         .await
     {
         Ok(put) => (StatusCode::CREATED, json(object_json(&put.info))).into_response(),

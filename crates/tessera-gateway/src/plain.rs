@@ -25,6 +25,26 @@ pub(crate) struct PlainPut {
     pub tail: Vec<u8>,
 }
 
+/// What a plaintext body must hash to by its sender's word, checked once it has all come and
+/// before its last segment goes, so that a body unlike what was said stores nothing.
+#[derive(Default)]
+pub(crate) struct BodyChecks {
+    /// The body's MD5 (Content-MD5).
+    pub md5: Option<[u8; 16]>,
+    /// One more digest over the same bytes (S3's `x-amz-checksum-*`).
+    pub other: Option<Box<dyn BodyCheck>>,
+}
+
+/// A digest a body is checked against as it streams in.
+pub(crate) trait BodyCheck: Send + 'static {
+    fn update(&mut self, bytes: &[u8]);
+    /// Whether the whole body matched, once it has ended: `Err` says how it did not.
+    fn finish(self: Box<Self>) -> Result<(), Error>;
+}
+
+/// How long a put's body may send nothing before the put fails.
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A plaintext being read: a stream of its bytes, ending early with an I/O error if the read
 /// breaks partway (a client sees that against the length it was promised).
 pub(crate) type PlainBody = mpsc::Receiver<Result<Bytes, std::io::Error>>;
@@ -33,8 +53,7 @@ impl Gateway {
     /// Stores `body`, `size` plaintext bytes, as `owner`'s object `id` sealed with `key`, but
     /// for its last `hold_back` bytes, which come back in [`PlainPut::tail`] (the S3 face keeps
     /// them itself). The body is read as it arrives, a few segments at a time; a body shorter
-    /// or longer than `size`, one that breaks, or one whose MD5 is not `md5` (when given)
-    /// stores nothing.
+    /// or longer than `size`, one that breaks, or one that fails `checks` stores nothing.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn put_plain<S>(
         &self,
@@ -44,11 +63,17 @@ impl Gateway {
         (size, hold_back): (u64, u64),
         ttl_secs: u64,
         mut body: S,
-        md5: Option<[u8; 16]>,
+        checks: BodyChecks,
     ) -> Result<PlainPut, Error>
     where
         S: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static,
     {
+        // Held until the put ends; waiting reads nothing of the body.
+        let _turn = self
+            .plain_puts
+            .acquire()
+            .await
+            .map_err(|_| Error::Unavailable("the gateway is shutting down".into()))?;
         let p = self.params;
         if hold_back > size {
             return Err(Error::Internal(format!(
@@ -69,6 +94,7 @@ impl Gateway {
         let (tx, rx) = mpsc::channel(2);
         let (md5_tx, md5_rx) = tokio::sync::oneshot::channel();
         let mut stream = SegmentStream::new(p, id, key, sealed);
+        let BodyChecks { md5, mut other } = checks;
         let sealer = self.spawn(async move {
             let mut hash = Md5::new();
             let mut tail = Vec::new();
@@ -79,9 +105,22 @@ impl Gateway {
                 ))
             };
             loop {
-                let pushed = match body.next().await {
+                // A client that stops sending holds slots and a turn: S3 drops it too.
+                let Ok(next) = tokio::time::timeout(BODY_IDLE, body.next()).await else {
+                    let _ = tx
+                        .send(Err(Error::Incomplete(format!(
+                            "no body bytes for {} s after {received} of {size}",
+                            BODY_IDLE.as_secs()
+                        ))))
+                        .await;
+                    return;
+                };
+                let pushed = match next {
                     Some(Ok(frame)) => {
                         hash.update(&frame);
+                        if let Some(other) = other.as_mut() {
+                            other.update(&frame);
+                        }
                         // The frame's bytes before `sealed` go to the object, the rest to the
                         // tail.
                         let to_object = sealed.saturating_sub(received).min(frame.len() as u64);
@@ -123,6 +162,10 @@ impl Gateway {
                         hex::encode(want)
                     ))))
                     .await;
+                return;
+            }
+            if let Some(Err(e)) = other.map(BodyCheck::finish) {
+                let _ = tx.send(Err(e)).await;
                 return;
             }
             if !send_ready(&mut stream, &tx).await {

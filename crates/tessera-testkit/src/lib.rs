@@ -428,3 +428,14 @@ pub fn missing_settings<T: serde::Serialize>(defaults: &T, path: &Path) -> Vec<S
     );
     wanted.difference(&example).cloned().collect()
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, written into `dir` as
+/// `cert.pem` and `key.pem` (returned in that order), for nodes served over TLS in tests.
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("generate a self-signed certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write cert.pem");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key.pem");
+    (cert, key)
+}

@@ -96,6 +96,12 @@ pub struct Args {
     /// The region the S3 face names [default: us-east-1].
     #[arg(long = "s3.region")]
     s3_region: Option<String>,
+    /// Serve S3 over TLS with this PEM certificate chain (with --s3.tls_key) [default: none].
+    #[arg(long = "s3.tls_cert")]
+    s3_tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --s3.tls_cert.
+    #[arg(long = "s3.tls_key")]
+    s3_tls_key: Option<std::path::PathBuf>,
 }
 
 /// What to do instead of validating.
@@ -135,6 +141,8 @@ impl Args {
         out.put("s3.addr", self.s3_addr.clone());
         out.put("s3.domain", self.s3_domain.clone());
         out.put("s3.region", self.s3_region.clone());
+        out.path("s3.tls_cert", &self.s3_tls_cert);
+        out.path("s3.tls_key", &self.s3_tls_key);
         out.0
     }
 }

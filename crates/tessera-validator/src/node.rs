@@ -190,6 +190,9 @@ pub async fn run(
     };
     let s3_task = match config.s3.addr.as_deref() {
         Some(addr) => {
+            let tls =
+                tessera_gateway::s3::tls(&config.s3).map_err(|e| Error::Config(e.to_string()))?;
+            let scheme = if tls.is_some() { "https" } else { "http" };
             let (listener, bound) =
                 tessera_gateway::s3::bind(addr)
                     .await
@@ -198,12 +201,14 @@ pub async fn run(
                         source,
                     })?;
             println!("s3 on {bound}");
-            tracing::info!(%bound, domain = %config.s3.domain, "s3 face serving");
+            tracing::info!(%bound, scheme, domain = %config.s3.domain, "s3 face serving");
             let shutdown = stop.clone().cancelled_owned();
             let served = gateway.clone();
             let s3 = config.s3.clone();
             Some(tokio::spawn(async move {
-                if let Err(e) = tessera_gateway::s3::serve(listener, served, &s3, shutdown).await {
+                if let Err(e) =
+                    tessera_gateway::s3::serve(listener, served, &s3, tls, shutdown).await
+                {
                     tracing::error!(error = %e, "s3 face failed");
                 }
             }))

@@ -50,18 +50,26 @@ struct S3Net {
     net: Devnet,
     endpoint: String,
     keys: [(String, String); 2],
+    /// Over TLS: the self-signed certificate clients are told to trust.
+    ca: Option<PathBuf>,
+    _certs: tempfile::TempDir,
 }
 
 impl S3Net {
-    async fn start(capacity: &str) -> S3Net {
-        let net = Devnet::start(
-            &["Dave", "Ferdie", "Grace"],
-            capacity,
-            2,
-            3,
-            &["--s3.addr", "127.0.0.1:0", "--data.http", "127.0.0.1:0"],
-        )
-        .await;
+    /// With `tls`, S3 is served over TLS with a certificate made for the test.
+    async fn start(capacity: &str, tls: bool) -> S3Net {
+        let certs = tempfile::tempdir().unwrap();
+        let tls_files = tls.then(|| tessera_testkit::self_signed_cert(certs.path()));
+        let mut flags = vec!["--s3.addr", "127.0.0.1:0", "--data.http", "127.0.0.1:0"];
+        if let Some((cert, key)) = &tls_files {
+            flags.extend([
+                "--s3.tls_cert",
+                cert.to_str().unwrap(),
+                "--s3.tls_key",
+                key.to_str().unwrap(),
+            ]);
+        }
+        let net = Devnet::start(&["Dave", "Ferdie", "Grace"], capacity, 2, 3, &flags).await;
         let addr = net
             .validator
             .as_ref()
@@ -81,25 +89,31 @@ impl S3Net {
         };
         let keys = [key("Eve"), key("Mallory")];
         S3Net {
-            endpoint: format!("http://{addr}"),
+            endpoint: format!("{}://{addr}", if tls { "https" } else { "http" }),
             net,
             keys,
+            ca: tls_files.map(|(cert, _)| cert),
+            _certs: certs,
         }
     }
 
     /// Runs `program` with the first owner's key pair in the environment, as every S3 tool
     /// reads it.
     fn run(&self, program: &Path, args: &[&str]) -> Output {
-        Command::new(program)
+        let mut command = Command::new(program);
+        match &self.ca {
+            Some(ca) => command.env("AWS_CA_BUNDLE", ca),
+            // A CA bundle from the machine's environment is no use on plain HTTP, and rclone
+            // refuses to start with one.
+            None => command.env_remove("AWS_CA_BUNDLE"),
+        };
+        command
             .args(args)
             .env("AWS_ACCESS_KEY_ID", &self.keys[0].0)
             .env("AWS_SECRET_ACCESS_KEY", &self.keys[0].1)
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            // A CA bundle from the machine's environment is no use on plain HTTP, and rclone
-            // refuses to start with one.
-            .env_remove("AWS_CA_BUNDLE")
             .env("S3_ENDPOINT", &self.endpoint)
             .env("S3_KEY", &self.keys[0].0)
             .env("S3_SECRET", &self.keys[0].1)
@@ -177,7 +191,7 @@ fn folder(root: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_makes_every_call_and_the_face_refuses_what_it_must() {
     let tools = Tools::find();
-    let s3 = S3Net::start("64MiB").await;
+    let s3 = S3Net::start("64MiB", false).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3/boto3_calls.py");
     let out = s3.check(&tools.bin("python"), &[script.to_str().unwrap()]);
     assert!(out.contains("all boto3 checks passed"), "{out}");
@@ -229,7 +243,7 @@ async fn boto3_makes_every_call_and_the_face_refuses_what_it_must() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_and_rclone_move_files_and_folders() {
     let tools = Tools::find();
-    let s3 = S3Net::start("96MiB").await;
+    let s3 = S3Net::start("96MiB", false).await;
     let root = s3.net.net.root.clone();
     let aws = tools.bin("aws");
     let endpoint = s3.endpoint.clone();
@@ -310,4 +324,50 @@ async fn aws_cli_and_rclone_move_files_and_folders() {
         "rclone's copy came back different"
     );
     s3.check(rclone, &["purge", "tess:rclone-files"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_over_tls_sends_unsigned_bodies_with_checksum_trailers() {
+    let tools = Tools::find();
+    let s3 = S3Net::start("64MiB", true).await;
+    let root = s3.net.net.root.clone();
+    let aws = tools.bin("aws");
+    let endpoint = s3.endpoint.clone();
+    let aws_check = |args: &[&str]| {
+        let mut all = vec!["--endpoint-url", endpoint.as_str()];
+        all.extend_from_slice(args);
+        s3.check(&aws, &all)
+    };
+    // Over TLS, aws-cli signs no body: each part streams aws-chunked with a CRC32 trailer,
+    // which the face checks. 20 MiB is three parts and a single put below.
+    let file = root.join("tls.bin");
+    std::fs::write(&file, bytes(20 << 20, 11)).unwrap();
+    aws_check(&["s3", "mb", "s3://secure"]);
+    aws_check(&["s3", "cp", file.to_str().unwrap(), "s3://secure/tls.bin"]);
+    let small = root.join("small.bin");
+    std::fs::write(&small, bytes(300_001, 12)).unwrap();
+    aws_check(&["s3", "cp", small.to_str().unwrap(), "s3://secure/small.bin"]);
+    for (name, path) in [("tls.bin", &file), ("small.bin", &small)] {
+        let back = root.join(format!("{name}.back"));
+        aws_check(&[
+            "s3",
+            "cp",
+            &format!("s3://secure/{name}"),
+            back.to_str().unwrap(),
+        ]);
+        assert!(
+            std::fs::read(path).unwrap() == std::fs::read(&back).unwrap(),
+            "{name} came back different over TLS"
+        );
+    }
+    let listed = aws_check(&["s3", "ls", "s3://secure/"]);
+    assert!(listed.contains("20971520 tls.bin"), "{listed}");
+    // Plain HTTP to a TLS face gets no S3 answer.
+    let plain = endpoint.replace("https://", "http://");
+    let out = s3.run(&aws, &["--endpoint-url", &plain, "s3", "ls"]);
+    assert!(
+        !out.status.success(),
+        "plain HTTP answered: {}",
+        text(&out.stdout)
+    );
 }

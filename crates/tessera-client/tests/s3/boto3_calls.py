@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import zlib
 
 import boto3
 from botocore.config import Config
@@ -322,6 +323,16 @@ s3.put_object(Bucket="photos", Key="honest.bin", Body=b"abc" * 1000,
               ContentMD5=base64.b64encode(hashlib.md5(b"abc" * 1000).digest()).decode())
 ok("content-md5")
 
+# An x-amz-checksum-crc32 that the body does not match: refused, nothing stored. (boto3 sends
+# its own CRC32 with every upload; one given here is sent instead.)
+expect_error("BadDigest", s3.put_object, Bucket="photos", Key="crc.bin", Body=b"abc" * 1000,
+             ChecksumCRC32=base64.b64encode(zlib.crc32(b"other").to_bytes(4, "big")).decode(),
+             status=400)
+expect_error("404", s3.head_object, Bucket="photos", Key="crc.bin")
+s3.put_object(Bucket="photos", Key="crc.bin", Body=b"abc" * 1000,
+              ChecksumCRC32=base64.b64encode(zlib.crc32(b"abc" * 1000).to_bytes(4, "big")).decode())
+ok("x-amz-checksum-crc32")
+
 # A presigned GET, fetched by curl; path- and virtual-host-style; an expired one refused.
 url = s3.generate_presigned_url("get_object", Params={"Bucket": "photos", "Key": "big.bin"}, ExpiresIn=300)
 fetched = subprocess.run(["curl", "-sf", url], capture_output=True, check=True).stdout
@@ -437,6 +448,29 @@ status, reply = signed_chunked_put("forged.bin", streamed, 64 * 1024, corrupt=Tr
 check(status == 403 and b"SignatureDoesNotMatch" in reply, f"bad chunk signature: {status} {reply[:500]}")
 expect_error("404", s3.head_object, Bucket="photos", Key="forged.bin")
 ok("signed streaming chunks")
+
+
+def trailer_put(key, payload, chunk, crc):
+    # What aws-cli and boto3 send over TLS: an unsigned aws-chunked body whose CRC32 comes after
+    # it, in a trailer.
+    body = b"".join(f"{len(c):x}\r\n".encode() + c + b"\r\n"
+                    for c in [payload[i:i + chunk] for i in range(0, len(payload), chunk)])
+    body += b"0\r\nx-amz-checksum-crc32:" + base64.b64encode(crc.to_bytes(4, "big")) + b"\r\n\r\n"
+    base = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(payload)),
+            "x-amz-trailer": "x-amz-checksum-crc32", "content-length": str(len(body))}
+    headers, *_ = signed_headers("PUT", f"/photos/{key}", base, "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                                 datetime.datetime.now(datetime.timezone.utc))
+    return raw("PUT", f"/photos/{key}", headers, body)
+
+
+trailed = data(300_000, "trailed")
+status, reply = trailer_put("trailed.bin", trailed, 64 * 1024, zlib.crc32(trailed))
+check(status == 200, f"unsigned put with a checksum trailer: {reply[:500]}")
+check(s3.get_object(Bucket="photos", Key="trailed.bin")["Body"].read() == trailed, "trailed bytes")
+status, reply = trailer_put("mistrailed.bin", trailed, 64 * 1024, zlib.crc32(b"other"))
+check(status == 400 and b"BadDigest" in reply, f"wrong checksum trailer: {status} {reply[:500]}")
+expect_error("404", s3.head_object, Bucket="photos", Key="mistrailed.bin")
+ok("checksum trailers")
 
 skewed = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20)
 headers, *_ = signed_headers("GET", "/photos/copy.txt", {}, hashlib.sha256(b"").hexdigest(), skewed)

@@ -27,11 +27,13 @@ use crate::{Error, Gateway, S3Config};
 
 mod api;
 mod buckets;
+mod checksum;
 mod list;
 mod multipart;
 mod objects;
 mod sweep;
 mod tail;
+mod tls;
 
 pub use sweep::{S3Sweep, UPLOAD_MAX_AGE, sweep};
 
@@ -66,12 +68,27 @@ pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, Socke
     Ok((listener, bound))
 }
 
-/// Serves the S3 face on `listener` until `shutdown` resolves, then lets the requests under
-/// way finish (for at most 30 seconds) before it returns.
+/// The TLS acceptor `config` names (`tls_cert` and `tls_key` together), or none for plain
+/// HTTP; a missing, unreadable or mismatched file is an error naming it.
+pub fn tls(config: &S3Config) -> std::io::Result<Option<tokio_rustls::TlsAcceptor>> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => tls::acceptor(cert, key).map(Some),
+        (None, None) => Ok(None),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "s3.tls_cert and s3.tls_key go together: give both or neither",
+        )),
+    }
+}
+
+/// Serves the S3 face on `listener`, over TLS when given an acceptor, until `shutdown`
+/// resolves, then lets the requests under way finish (for at most 30 seconds) before it
+/// returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     gateway: Gateway,
     config: &S3Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let face = Face {
@@ -89,7 +106,7 @@ pub async fn serve(
     let connections = tokio_util::task::TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (socket, _) = tokio::select! {
+        let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -102,11 +119,34 @@ pub async fn serve(
             () = shutdown.as_mut() => break,
         };
         let _ = socket.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(socket), service.clone());
-        let conn = graceful.watch(conn.into_owned());
+        let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
+        let tls = tls.clone();
         connections.spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "s3 connection ended");
+            let ended = match tls {
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(socket), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(tls) => {
+                    // A peer that never finishes its handshake holds nothing for long.
+                    let stream =
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(socket)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "s3 tls handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "s3 tls handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "s3 connection ended");
             }
         });
     }
@@ -116,6 +156,9 @@ pub async fn serve(
     connections.wait().await;
     Ok(())
 }
+
+/// How long a TLS client has to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Gives s3s the secret of an access key that is not revoked, to check signatures with.
 struct Auth(Gateway);

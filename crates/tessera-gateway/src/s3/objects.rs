@@ -14,9 +14,12 @@ use tessera_object::ObjectId;
 use tessera_storage::{EntryPart, S3Entry, S3Headers};
 use tokio_stream::StreamExt;
 
-use super::{Face, MAX_PUT_BYTES, error, etag, now_ms, seconds, storage, tail, timestamp};
+use super::{
+    Face, MAX_PUT_BYTES, checksum, error, etag, now_ms, seconds, storage, tail, timestamp,
+};
 use crate::Error;
 use crate::error::s3_error;
+use crate::plain::{BodyCheck, BodyChecks};
 
 /// Keys one DeleteObjects may name, as S3's.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -27,11 +30,15 @@ impl Face {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let owner = self.owner(&req).await?;
+        let trailers = checksum::trailers(req.trailing_headers);
         let input = req.input;
         let bucket = self.bucket(&owner, &input.bucket).await?;
         let ttl = self.ttl(&req.headers, input.metadata.as_ref(), &bucket)?;
-        let size = body_size(input.content_length)?;
-        let md5 = content_md5(input.content_md5.as_deref())?;
+        let size = body_size(input.content_length, &req.headers)?;
+        let checks = BodyChecks {
+            md5: content_md5(input.content_md5.as_deref())?,
+            other: checksum::requested(&req.headers, trailers.as_ref())?,
+        };
         if input.if_none_match.is_some() || input.if_match.is_some() {
             let current = self.live_entry(&owner, &bucket.name, &input.key).await;
             check_write_conditions(
@@ -46,7 +53,9 @@ impl Face {
             cache_control: input.cache_control,
             user_meta: user_meta(input.metadata.as_ref())?,
         };
-        let stored = self.store_body(&owner, size, ttl, input.body, md5).await?;
+        let stored = self
+            .store_body(&owner, size, ttl, input.body, checks)
+            .await?;
         let entry = S3Entry {
             owner,
             bucket: bucket.name,
@@ -316,15 +325,15 @@ impl Face {
     }
 
     /// Stores a body of `size` bytes as one new Tessera object of `owner` (none for an empty
-    /// body) and, when that saves a segment, a sealed tail ([`super::tail`]), checking its MD5
-    /// against `md5` when given.
+    /// body) and, when that saves a segment, a sealed tail ([`super::tail`]), checking it
+    /// against `checks`.
     pub(super) async fn store_body(
         &self,
         owner: &AccountId,
         size: u64,
         ttl_secs: u64,
         body: Option<StreamingBlob>,
-        md5: Option<[u8; 16]>,
+        checks: BodyChecks,
     ) -> S3Result<Stored> {
         if size > MAX_PUT_BYTES {
             return Err(s3_error!(
@@ -347,10 +356,13 @@ impl Face {
                 hash.update(&frame);
             }
             let got: [u8; 16] = hash.finalize().into();
-            if md5.is_some_and(|m| m != got) {
+            if checks.md5.is_some_and(|m| m != got) {
                 return Err(s3_error(&Error::BadDigest(
                     "the empty body's MD5 is not the one its Content-MD5 says".into(),
                 )));
+            }
+            if let Some(Err(e)) = checks.other.map(BodyCheck::finish) {
+                return Err(s3_error(&e));
             }
             return Ok(Stored {
                 part: None,
@@ -363,7 +375,7 @@ impl Face {
         let hold_back = tail::held_back(&self.gw.params, size);
         let put = self
             .gw
-            .put_plain(*owner, id, &key, (size, hold_back), ttl_secs, body, md5)
+            .put_plain(*owner, id, &key, (size, hold_back), ttl_secs, body, checks)
             .await
             .map_err(|e| s3_error(&e))?;
         let tail = match tail::seal(&self.gw.keypair, owner, &id, &put.tail) {
@@ -561,10 +573,17 @@ fn body_stream(
 }
 
 /// A body's declared size: S3 needs it before the first byte (objects are cut into segments
-/// as they stream in).
-pub(super) fn body_size(content_length: Option<i64>) -> S3Result<u64> {
-    match content_length {
-        Some(n) if n >= 0 => Ok(n as u64),
+/// as they stream in). An aws-chunked body sent with HTTP chunked transfer encoding, as
+/// aws-cli sends over TLS, has no Content-Length for s3s to fill in: its size is in
+/// `x-amz-decoded-content-length` (which s3s has checked is a number, and holds the body to).
+pub(super) fn body_size(content_length: Option<i64>, headers: &http::HeaderMap) -> S3Result<u64> {
+    let decoded = headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (content_length, decoded) {
+        (Some(n), _) if n >= 0 => Ok(n as u64),
+        (None, Some(n)) => Ok(n),
         _ => Err(s3_error!(
             MissingContentLength,
             "an upload needs its Content-Length (or x-amz-decoded-content-length)"
