@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import zlib
@@ -397,17 +398,19 @@ def signed_headers(method, path, headers, payload_hash, when):
     return headers, key, amz, scope, sig
 
 
-def raw(method, path, headers, body, close_after=None):
+def raw(method, path, headers, body, close_after=None, stall_after=None):
     """Sends one request on a fresh socket; returns (status, body). With `close_after`, sends
-    only that many body bytes and shuts the write side (a body cut short)."""
+    only that many body bytes and shuts the write side (a body cut short); with `stall_after`,
+    sends that many and then nothing, the socket left open (a client that stopped)."""
     s = socket.create_connection(("127.0.0.1", PORT))
     head = f"{method} {urllib.parse.quote(path, safe='/~')} HTTP/1.1\r\n" + "".join(
         f"{k}: {v}\r\n" for k, v in headers.items()) + "connection: close\r\n\r\n"
-    s.sendall(head.encode() + (body if close_after is None else body[:close_after]))
+    cut = close_after if close_after is not None else stall_after
+    s.sendall(head.encode() + (body if cut is None else body[:cut]))
     if close_after is not None:
         s.shutdown(socket.SHUT_WR)
     reply = b""
-    s.settimeout(30)
+    s.settimeout(30 if stall_after is None else 120)
     try:
         while chunk := s.recv(65536):
             reply += chunk
@@ -416,6 +419,23 @@ def raw(method, path, headers, body, close_after=None):
     s.close()
     status = int(reply.split(b" ", 2)[1]) if reply else 0
     return status, reply
+
+
+# A client that sends part of its body and then nothing: the gateway gives up on it after 60
+# seconds of silence and stores nothing. It runs beside the checks below (which it must not
+# hold up: it keeps one of the gateway's sealing turns while it waits) and is joined at the end.
+def stalled_put(outcome):
+    payload = data(200_000, "stalled")
+    headers, *_ = signed_headers("PUT", "/photos/stalled.bin",
+                                 {"content-length": str(len(payload))},
+                                 hashlib.sha256(payload).hexdigest(),
+                                 datetime.datetime.now(datetime.timezone.utc))
+    outcome.append(raw("PUT", "/photos/stalled.bin", headers, payload, stall_after=1000))
+
+
+stalled = []
+stalled_thread = threading.Thread(target=stalled_put, args=(stalled,))
+stalled_thread.start()
 
 
 def signed_chunked_put(key, payload, chunk, corrupt=False):
@@ -502,4 +522,9 @@ check(s3.list_objects_v2(Bucket="tree")["KeyCount"] == 0, "tree not empty")
 s3.delete_bucket(Bucket="tree")
 expect_error("NoSuchBucket", s3.list_objects_v2, Bucket="tree")
 ok("delete objects and bucket")
+stalled_thread.join(timeout=150)
+check(stalled and stalled[0][0] == 400 and b"IncompleteBody" in stalled[0][1],
+      f"a stalled body: {stalled[0][:1] if stalled else 'no answer'} {stalled[0][1][:300] if stalled else ''}")
+expect_error("404", s3.head_object, Bucket="photos", Key="stalled.bin")
+ok("a stalled body")
 print("all boto3 checks passed", flush=True)
