@@ -146,6 +146,14 @@ impl S3Net {
         );
         text(&out.stdout)
     }
+
+    /// Runs aws-cli against the face and fails the test unless it succeeds; returns its
+    /// stdout.
+    fn aws(&self, tools: &Tools, args: &[&str]) -> String {
+        let mut all = vec!["--endpoint-url", self.endpoint.as_str()];
+        all.extend_from_slice(args);
+        self.check(&tools.bin("aws"), &all)
+    }
 }
 
 /// Every file under `dir`, by path relative to it, with its bytes.
@@ -245,13 +253,7 @@ async fn aws_cli_and_rclone_move_files_and_folders() {
     let tools = Tools::find();
     let s3 = S3Net::start("96MiB", false).await;
     let root = s3.net.net.root.clone();
-    let aws = tools.bin("aws");
-    let endpoint = s3.endpoint.clone();
-    let aws_check = |args: &[&str]| {
-        let mut all = vec!["--endpoint-url", endpoint.as_str()];
-        all.extend_from_slice(args);
-        s3.check(&aws, &all)
-    };
+    let aws_check = |args: &[&str]| s3.aws(&tools, args);
 
     // A 100 MiB file up and down: aws-cli splits it into parts by itself.
     let big = root.join("big.bin");
@@ -331,13 +333,7 @@ async fn aws_cli_over_tls_sends_unsigned_bodies_with_checksum_trailers() {
     let tools = Tools::find();
     let s3 = S3Net::start("64MiB", true).await;
     let root = s3.net.net.root.clone();
-    let aws = tools.bin("aws");
-    let endpoint = s3.endpoint.clone();
-    let aws_check = |args: &[&str]| {
-        let mut all = vec!["--endpoint-url", endpoint.as_str()];
-        all.extend_from_slice(args);
-        s3.check(&aws, &all)
-    };
+    let aws_check = |args: &[&str]| s3.aws(&tools, args);
     // Over TLS, aws-cli signs no body: each part streams aws-chunked with a CRC32 trailer,
     // which the face checks. 20 MiB is three parts and a single put below.
     let file = root.join("tls.bin");
@@ -363,8 +359,8 @@ async fn aws_cli_over_tls_sends_unsigned_bodies_with_checksum_trailers() {
     let listed = aws_check(&["s3", "ls", "s3://secure/"]);
     assert!(listed.contains("20971520 tls.bin"), "{listed}");
     // Plain HTTP to a TLS face gets no S3 answer.
-    let plain = endpoint.replace("https://", "http://");
-    let out = s3.run(&aws, &["--endpoint-url", &plain, "s3", "ls"]);
+    let plain = s3.endpoint.replace("https://", "http://");
+    let out = s3.run(&tools.bin("aws"), &["--endpoint-url", &plain, "s3", "ls"]);
     assert!(
         !out.status.success(),
         "plain HTTP answered: {}",

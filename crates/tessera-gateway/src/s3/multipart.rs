@@ -8,9 +8,8 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use tessera_core::AccountId;
 use tessera_storage::{EntryPart, S3_MAX_PART_NUMBER, S3Entry, S3Headers, Upload, UploadPart};
 
-use super::objects::{body_size, check_write_conditions, content_md5, user_meta};
-use super::{Face, MIN_PART_BYTES, checksum, etag, now_ms, storage, timestamp};
-use crate::plain::BodyChecks;
+use super::objects::{check_write_conditions, upload_body, user_meta};
+use super::{Face, MIN_PART_BYTES, etag, now_ms, storage, timestamp};
 
 /// The most parts or uploads one listing page holds, as S3's.
 const MAX_PAGE: i32 = 1000;
@@ -53,17 +52,17 @@ impl Face {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let owner = self.owner(&req).await?;
-        let trailers = checksum::trailers(req.trailing_headers);
         let input = req.input;
         let upload = self
             .open_upload(&owner, &input.bucket, &input.key, &input.upload_id)
             .await?;
         let number = part_number(input.part_number)?;
-        let size = body_size(input.content_length, &req.headers)?;
-        let checks = BodyChecks {
-            md5: content_md5(input.content_md5.as_deref())?,
-            other: checksum::requested(&req.headers, trailers.as_ref())?,
-        };
+        let (size, checks) = upload_body(
+            &req.headers,
+            req.trailing_headers,
+            input.content_length,
+            input.content_md5.as_deref(),
+        )?;
         let stored = self
             .store_body(&owner, size, upload.ttl_secs, input.body, checks)
             .await?;

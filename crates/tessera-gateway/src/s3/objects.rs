@@ -30,15 +30,15 @@ impl Face {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let owner = self.owner(&req).await?;
-        let trailers = checksum::trailers(req.trailing_headers);
         let input = req.input;
         let bucket = self.bucket(&owner, &input.bucket).await?;
         let ttl = self.ttl(&req.headers, input.metadata.as_ref(), &bucket)?;
-        let size = body_size(input.content_length, &req.headers)?;
-        let checks = BodyChecks {
-            md5: content_md5(input.content_md5.as_deref())?,
-            other: checksum::requested(&req.headers, trailers.as_ref())?,
-        };
+        let (size, checks) = upload_body(
+            &req.headers,
+            req.trailing_headers,
+            input.content_length,
+            input.content_md5.as_deref(),
+        )?;
         if input.if_none_match.is_some() || input.if_match.is_some() {
             let current = self.live_entry(&owner, &bucket.name, &input.key).await;
             check_write_conditions(
@@ -572,11 +572,28 @@ fn body_stream(
     }
 }
 
+/// An upload's declared size and what its body must hash to (Content-MD5, and an
+/// `x-amz-checksum-*` from a header or, for an aws-chunked body, its trailers).
+pub(super) fn upload_body(
+    headers: &http::HeaderMap,
+    trailers: Option<s3s::TrailingHeaders>,
+    content_length: Option<i64>,
+    content_md5: Option<&str>,
+) -> S3Result<(u64, BodyChecks)> {
+    let size = body_size(content_length, headers)?;
+    let trailers = checksum::trailers(trailers);
+    let checks = BodyChecks {
+        md5: self::content_md5(content_md5)?,
+        other: checksum::requested(headers, trailers.as_ref())?,
+    };
+    Ok((size, checks))
+}
+
 /// A body's declared size: S3 needs it before the first byte (objects are cut into segments
 /// as they stream in). An aws-chunked body sent with HTTP chunked transfer encoding, as
 /// aws-cli sends over TLS, has no Content-Length for s3s to fill in: its size is in
 /// `x-amz-decoded-content-length` (which s3s has checked is a number, and holds the body to).
-pub(super) fn body_size(content_length: Option<i64>, headers: &http::HeaderMap) -> S3Result<u64> {
+fn body_size(content_length: Option<i64>, headers: &http::HeaderMap) -> S3Result<u64> {
     let decoded = headers
         .get("x-amz-decoded-content-length")
         .and_then(|v| v.to_str().ok())
@@ -592,7 +609,7 @@ pub(super) fn body_size(content_length: Option<i64>, headers: &http::HeaderMap) 
 }
 
 /// A `Content-MD5` header: the base64 of 16 bytes.
-pub(super) fn content_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
+fn content_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
     let Some(header) = header else {
         return Ok(None);
     };

@@ -1,7 +1,7 @@
 //! TLS for the S3 face (`--s3.tls_cert`, `--s3.tls_key`): S3 clients send plaintext and
-//! access-key signatures, which must not cross a network in the clear. Over TLS, clients also
-//! stop hashing each body for its signature (they send `UNSIGNED-PAYLOAD`, with a checksum
-//! trailer), which both ends' CPU is better off without.
+//! access-key signatures, which must not cross a network in the clear. Over TLS, aws-cli and
+//! boto3 also stop hashing each body for its signature: they send
+//! `STREAMING-UNSIGNED-PAYLOAD-TRAILER`, a CRC32 after the body instead.
 
 use std::path::Path;
 use std::sync::Arc;
