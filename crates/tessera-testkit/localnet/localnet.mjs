@@ -44,7 +44,6 @@ function failure(events) {
 }
 
 // Signs every call with `signer` at consecutive nonces, builds one block and checks each landed.
-// Signs every call with `signer` at consecutive nonces, builds one block and checks each landed.
 // Each transaction is handed to the pool only once the one before is in it: chopsticks refuses
 // as Invalid a nonce whose predecessor it has not seen, which happens when concurrent
 // submissions arrive out of order on a busy machine.
@@ -53,6 +52,7 @@ async function submit(signer, calls) {
   // its pool dropped there, and a nonce past the state's waits forever.
   let nonce = (await api.query.system.account(signer.address)).nonce.toNumber();
   const done = [];
+  const waiting = new Set();
   for (const call of calls) {
     const name = `${call.method.section}.${call.method.method}`;
     let pooled;
@@ -60,7 +60,10 @@ async function submit(signer, calls) {
     const landed = new Promise((resolve, reject) => {
       call.signAndSend(signer, { nonce: nonce++ }, (r) => {
         if (r.status.isReady || r.status.isBroadcast) pooled();
-        if (r.status.isInBlock) {
+        // Finalized counts as landed too: chopsticks reports it 100 ms after InBlock, and
+        // polkadot.js drops an InBlock whose events it is still fetching when the next status
+        // comes (switchMap), which on a loaded machine leaves only Finalized to be seen.
+        if (r.status.isInBlock || r.status.isFinalized) {
           const bad = failure(r.events);
           bad ? reject(new Error(`${name}: ${bad}`)) : resolve();
         } else if (r.isError) {
@@ -69,13 +72,15 @@ async function submit(signer, calls) {
         }
       }).catch((e) => { pooled(); reject(new Error(`${name}: ${e.message}`)); });
     });
+    const label = `${name} (nonce ${nonce - 1})`;
+    waiting.add(label);
     // Awaited below; until then a rejection must not end the process as unhandled.
-    landed.catch(() => {});
+    landed.then(() => waiting.delete(label), () => {});
     done.push(landed);
     await ready;
   }
   await api._rpcCore.provider.send('dev_newBlock', [{ count: 1 }]);
-  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('transactions not in a block within 60 s')), 60000));
+  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error(`not in a block within 60 s: ${[...waiting].join(', ')}`)), 60000));
   await Promise.race([Promise.all(done), timeout]);
 }
 

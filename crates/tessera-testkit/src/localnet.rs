@@ -318,12 +318,19 @@ impl Localnet {
             .stdin(Stdio::null())
             .output()
             .expect("run node localnet.mjs");
-        assert!(
-            out.status.success(),
-            "localnet.mjs {args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            // The chain's own account of what happened (a block that failed to build, an
+            // extrinsic it put back) is what a reader of a CI log needs next.
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "localnet.mjs {args:?} failed ({}): {}\nlast lines of the chopsticks log:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                tail.join("\n")
+            );
+        }
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
