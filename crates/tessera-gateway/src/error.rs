@@ -38,6 +38,11 @@ pub enum Error {
     #[error("{0}")]
     Mismatch(String),
 
+    /// An object the S3 face holds for one of its entries or uploads, which the object API
+    /// must leave alone.
+    #[error("{0}")]
+    HeldByS3(String),
+
     /// Miners have no free slots left for a piece.
     #[error("{0}")]
     NoCapacity(String),
@@ -113,7 +118,7 @@ impl From<&Error> for Status {
             Error::TooLarge(_) => Status::out_of_range(m),
             Error::NotFound(_) => Status::not_found(m),
             Error::Exists(_) => Status::already_exists(m),
-            Error::Mismatch(_) => Status::failed_precondition(m),
+            Error::Mismatch(_) | Error::HeldByS3(_) => Status::failed_precondition(m),
             Error::NoCapacity(_) | Error::Quota(_) => Status::resource_exhausted(m),
             Error::Unavailable(_) => Status::unavailable(m),
             Error::Object(tessera_object::Error::TooFewMiners { .. }) => Status::unavailable(m),
@@ -134,7 +139,7 @@ pub(crate) fn http_status(e: &Error) -> (StatusCode, String, Option<String>) {
         Error::BadSignature(_) => StatusCode::FORBIDDEN,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Exists(_) => StatusCode::CONFLICT,
+        Error::Exists(_) | Error::HeldByS3(_) => StatusCode::CONFLICT,
         Error::Mismatch(_) => StatusCode::PRECONDITION_FAILED,
         Error::NoCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
         Error::Quota(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -153,7 +158,10 @@ pub(crate) fn s3_error(e: &Error) -> s3s::S3Error {
     use s3s::S3ErrorCode as C;
     let (m, id) = client_message(e, "s3");
     let code = match e {
-        Error::BadRequest(_) | Error::Mismatch(_) | Error::Exists(_) => C::InvalidRequest,
+        // HeldByS3 comes only from the object API; S3's own deletes never meet it.
+        Error::BadRequest(_) | Error::Mismatch(_) | Error::Exists(_) | Error::HeldByS3(_) => {
+            C::InvalidRequest
+        }
         Error::NotFound(_) => C::NoSuchKey,
         Error::Incomplete(_) => C::IncompleteBody,
         Error::BadDigest(_) => C::BadDigest,
@@ -220,6 +228,11 @@ mod tests {
             StatusCode::PRECONDITION_FAILED,
         );
         check(
+            Error::HeldByS3("x".into()),
+            Code::FailedPrecondition,
+            StatusCode::CONFLICT,
+        );
+        check(
             Error::NoCapacity("x".into()),
             Code::ResourceExhausted,
             StatusCode::INSUFFICIENT_STORAGE,
@@ -284,6 +297,7 @@ mod tests {
             C::NoSuchKey,
             StatusCode::NOT_FOUND,
         );
+        check(Error::HeldByS3("x".into()), C::InvalidRequest, bad);
         check(Error::Incomplete("x".into()), C::IncompleteBody, bad);
         check(Error::BadDigest("x".into()), C::BadDigest, bad);
         check(

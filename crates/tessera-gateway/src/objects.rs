@@ -33,13 +33,15 @@ impl Gateway {
         Ok(object_info(o, &health))
     }
 
-    /// `owner`'s live objects, oldest first, with their health.
+    /// `owner`'s live objects, oldest first, with their health; not those the S3 face holds,
+    /// which S3's listings show by key (and which only the gateway can open).
     pub(crate) async fn list_objects(&self, owner: &AccountId) -> Result<Vec<ObjectInfo>, Error> {
         let now = now_ms();
         let (_, holders) = self.miners_now().await?;
+        let s3 = self.state.s3_objects_of(owner).await?;
         let mut objects = Vec::new();
         for o in self.state.objects_of(owner).await? {
-            if o.object.expires_ms <= now {
+            if o.object.expires_ms <= now || s3.contains(&o.object.id) {
                 continue;
             }
             let placements = self.state.placements(&o.object.id).await?;
@@ -61,9 +63,16 @@ impl Gateway {
     }
 
     /// Ends `owner`'s object `id` now: gone for the client at once, its slots given back to
-    /// filler by the next reclaim sweep.
+    /// filler by the next reclaim sweep. An object an S3 entry or upload holds is refused: S3
+    /// would still list the entry and fail to read it; S3's own delete ends it.
     pub(crate) async fn delete_object(&self, id: &[u8], owner: &AccountId) -> Result<(), Error> {
         let o = self.owned(id, owner).await?;
+        if let Some(holder) = self.state.s3_holder(&o.object.id).await? {
+            return Err(Error::HeldByS3(format!(
+                "object {} holds S3 entry {holder}; delete it through S3",
+                ObjectId(o.object.id)
+            )));
+        }
         self.state
             .expire_object(&o.object.id, owner, now_ms())
             .await?;

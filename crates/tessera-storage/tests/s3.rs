@@ -1,7 +1,8 @@
 //! The S3 face's records on real state files: bucket names are per owner, a bucket with anything
 //! in it stays, replacing, deleting, completing and aborting end the lives of exactly the objects
 //! nothing holds any more, listings are in S3's order with literal prefixes, only the owner
-//! revokes a key, and what S3 refuses is refused before anything is written.
+//! revokes a key, what S3 refuses is refused before anything is written, and what holds an
+//! object for S3 is named.
 
 use tessera_core::AccountId;
 use tessera_storage::{
@@ -599,6 +600,61 @@ async fn aborting_an_upload_expires_all_its_parts() {
     assert!(db.upload_parts("u1").await.unwrap().is_empty());
     assert!(!db.abort_upload("u1", 4_500).await.unwrap());
     assert_eq!(ids(db.stale_uploads(2_500).await.unwrap()), ["u2"]);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn what_holds_an_object_for_s3_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    objects(&db, 2, &[31, 32, 33, 34]).await;
+    objects(&db, 3, &[35]).await;
+    db.create_bucket(&account(2), "b", 60, 1_000).await.unwrap();
+    db.create_bucket(&account(3), "b", 60, 1_000).await.unwrap();
+    db.put_entry(&entry(2, "b", "photos/cat.jpg", &[31, 32]), 2_000)
+        .await
+        .unwrap();
+    db.begin_upload(&upload("u1", 2, "b", "big.bin", 1_000))
+        .await
+        .unwrap();
+    db.put_upload_part("u1", &part(3, 33, Vec::new(), "e", 1_100))
+        .await
+        .unwrap();
+    db.put_entry(&entry(3, "b", "theirs", &[35]), 2_000)
+        .await
+        .unwrap();
+
+    let holder = |id: u8| {
+        let db = &db;
+        async move { db.s3_holder(&[id; 16]).await.unwrap() }
+    };
+    assert_eq!(holder(32).await.as_deref(), Some("b/photos/cat.jpg"));
+    assert_eq!(
+        holder(33).await.as_deref(),
+        Some("b/big.bin (part 3 of upload u1)")
+    );
+    assert_eq!(holder(34).await, None, "an object of the CLI's");
+    let mut mine: Vec<u8> = db
+        .s3_objects_of(&account(2))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|id| id[0])
+        .collect();
+    mine.sort();
+    assert_eq!(
+        mine,
+        [31, 32, 33],
+        "not 34 (no S3 row), not 35 (another owner's)"
+    );
+
+    // Once its entry is gone nothing holds it, and the object API may have it.
+    assert!(
+        db.delete_entry(&account(2), "b", "photos/cat.jpg", 3_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(holder(31).await, None);
     db.close().await;
 }
 

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{Devnet, bytes, text};
+use tessera_testkit::account;
+
+use crate::support::{Devnet, VALIDATOR, bytes, text};
 
 /// The clients: a Python environment with boto3 and aws-cli, and rclone, as `cargo xtask test`
 /// installs them. Missing ones fail the test with what to install, never skip it.
@@ -260,6 +262,32 @@ async fn aws_cli_and_rclone_move_files_and_folders() {
     std::fs::write(&big, bytes(100 << 20, 7)).unwrap();
     aws_check(&["s3", "mb", "s3://cli"]);
     aws_check(&["s3", "cp", big.to_str().unwrap(), "s3://cli/big/big.bin"]);
+    // The objects under an S3 entry are the face's own: `tessera ls` leaves them out, and
+    // `tessera rm` of one is refused, naming the entry, so the entry stays whole (read back
+    // next).
+    let state = tessera_storage::StateDb::open(
+        &s3.net.net.node_dir(VALIDATOR).join("validator.sqlite"),
+        &account(VALIDATOR),
+    )
+    .await
+    .unwrap();
+    let entry = state
+        .entry(&account("Eve"), "cli", "big/big.bin")
+        .await
+        .unwrap()
+        .expect("the entry of big.bin");
+    state.close().await;
+    let object = tessera_object::ObjectId(entry.parts[1].object).to_string();
+    let ls = s3.net.tessera("Eve", &["ls"]);
+    assert!(ls.status.success(), "{}", text(&ls.stderr));
+    assert!(!text(&ls.stdout).contains(&object), "{}", text(&ls.stdout));
+    let rm = s3.net.tessera("Eve", &["rm", &object]);
+    let err = text(&rm.stderr);
+    assert!(!rm.status.success(), "tessera rm of an S3 part succeeded");
+    assert!(
+        err.contains(&format!("object {object} holds S3 entry cli/big/big.bin")),
+        "{err}"
+    );
     let back = root.join("big.back");
     aws_check(&["s3", "cp", "s3://cli/big/big.bin", back.to_str().unwrap()]);
     assert!(
@@ -280,6 +308,7 @@ async fn aws_cli_and_rclone_move_files_and_folders() {
     );
     let listed = aws_check(&["s3", "ls", "s3://cli/big/"]);
     assert!(listed.contains("104857600 big.bin"), "{listed}");
+
     let buckets = aws_check(&["s3", "ls"]);
     assert!(buckets.contains("cli"), "{buckets}");
 

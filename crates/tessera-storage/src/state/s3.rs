@@ -385,6 +385,46 @@ impl StateDb {
         })
     }
 
+    /// What holds object `id` for the S3 face, named for a person: `bucket/key` of an entry,
+    /// or `bucket/key` and the part of an upload in progress; `None` when no S3 row holds it.
+    /// The object API refuses to delete such an object, which would pull bytes from under an
+    /// entry that S3 still lists.
+    pub async fn s3_holder(&self, id: &[u8; 16]) -> Result<Option<String>, Error> {
+        sqlx::query_scalar(
+            "SELECT e.bucket || '/' || e.key
+               FROM s3_entry_parts p JOIN s3_entries e ON e.id = p.entry WHERE p.object = ?1
+             UNION ALL
+             SELECT u.bucket || '/' || u.key || ' (part ' || p.part_number || ' of upload '
+                    || u.upload_id || ')'
+               FROM s3_upload_parts p JOIN s3_uploads u ON u.upload_id = p.upload_id
+              WHERE p.object = ?1
+             LIMIT 1",
+        )
+        .bind(&id[..])
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(self.db.sql())
+    }
+
+    /// Every object that an entry or an upload part of `owner`'s holds: the S3 face's own,
+    /// which the object API's listing leaves out.
+    pub async fn s3_objects_of(&self, owner: &AccountId) -> Result<HashSet<[u8; 16]>, Error> {
+        let rows = sqlx::query(
+            "SELECT p.object FROM s3_entry_parts p JOIN s3_entries e ON e.id = p.entry
+              WHERE e.owner = ?1
+             UNION
+             SELECT p.object FROM s3_upload_parts p JOIN s3_uploads u ON u.upload_id = p.upload_id
+              WHERE u.owner = ?1",
+        )
+        .bind(owner.to_ss58())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(self.db.sql())?;
+        rows.iter()
+            .map(|r| self.s3_object_id(r, 0, ENTRY_PARTS))
+            .collect()
+    }
+
     /// A transaction holding the write lock from its start, for writes that read first.
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, Error> {
         self.db
