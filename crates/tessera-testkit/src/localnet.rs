@@ -322,13 +322,12 @@ impl Localnet {
             // The chain's own account of what happened (a block that failed to build, an
             // extrinsic it put back) is what a reader of a CI log needs next.
             let log = self.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let lines: Vec<&str> = log.lines().collect();
             panic!(
                 "localnet.mjs {args:?} failed ({}): {}\nlast lines of the chopsticks log:\n{}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr),
-                tail.join("\n")
+                lines[lines.len().saturating_sub(40)..].join("\n")
             );
         }
         String::from_utf8_lossy(&out.stdout).into_owned()
