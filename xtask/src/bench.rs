@@ -27,16 +27,21 @@ pub struct Bench {
     pub miners: usize,
     pub k: u16,
     pub n: u16,
-    /// `bench-s3`: the same object through the S3 face with aws-cli first (the gateway's peak
-    /// memory then is the S3 upload's), then with the `tessera` CLI as the baseline.
+    /// `bench-s3`: the same object through the S3 face with aws-cli and through the `tessera`
+    /// CLI as the baseline, in rounds.
     pub s3: bool,
     /// `bench-s3 --tls`: the S3 face over TLS, with a certificate made for the run.
     pub tls: bool,
+    /// `bench-s3`: rounds of runs through both faces, whose medians are compared.
+    pub rounds: usize,
 }
 
 pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
     if b.k == 0 || b.k >= b.n || b.miners < usize::from(b.n) {
         bail!("need 1 <= k < n <= miners");
+    }
+    if b.rounds == 0 {
+        bail!("--rounds must be at least 1");
     }
     let (miner_bin, validator_bin) = build(root, true)?;
     let client_bin = miner_bin.with_file_name("tessera");
@@ -46,8 +51,9 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
 
     let size = b.size_mib * MIB;
-    // With S3, the object is stored twice: once through each face.
-    let copies = if b.s3 { 2 } else { 1 };
+    // With S3, the object is stored twice a round: once through each face. Nothing is deleted
+    // between runs, because miners reseal freed slots, which would load the runs after.
+    let copies = if b.s3 { 2 * b.rounds as u64 } else { 1 };
     let stored = size * u64::from(b.n) / u64::from(b.k) * copies;
     // Each miner's share of the pieces, with room to spare for uneven placement.
     let per_miner_mib = (stored / b.miners as u64 / MIB) * 3 / 2 + 8;
@@ -176,8 +182,7 @@ pub fn run(root: &Path, b: &Bench) -> anyhow::Result<ExitCode> {
             return s3_versus_cli(
                 root,
                 &dir,
-                &input,
-                size,
+                (&input, size, b.rounds),
                 (s3, ca.as_deref()),
                 &pids,
                 &client,
@@ -259,23 +264,29 @@ impl Pids {
 
 /// "gateway G s, miners M s, client C s" between two [`Pids::cpu`] readings.
 fn cpu_spent(from: [f64; 3], to: [f64; 3]) -> String {
+    cpu_line(std::array::from_fn(|i| to[i] - from[i]))
+}
+
+/// "gateway G s, miners M s, client C s" for CPU seconds in [`Pids::cpu`]'s order.
+fn cpu_line(cpu: [f64; 3]) -> String {
     format!(
         "gateway {:.2} s, miners {:.2} s, client {:.2} s",
-        to[0] - from[0],
-        to[1] - from[1],
-        to[2] - from[2]
+        cpu[0], cpu[1], cpu[2]
     )
 }
 
-/// `bench-s3`'s runs: aws-cli's `s3 cp` up and down, then the `tessera` CLI's put and get of
-/// the same file, each download compared with the input; the gateway's peak memory is read
-/// after the S3 upload, before the CLI's runs can raise it. CPU time is reported per process
-/// kind, because on a small machine the client and the gateway compete for the same cores.
+/// `bench-s3`'s runs: in each of `rounds` rounds, aws-cli's `s3 cp` up and down and the
+/// `tessera` CLI's put and get of the same file, each download compared with the input. Which
+/// face goes first alternates between rounds, and every timed run starts after a `sync`, so
+/// that neither face pays for the other's (or the set-up's) disk writeback; the ratios are of
+/// the medians. This machine's cores are shared with other tenants, whose share (steal) is
+/// shown per run. The gateway's peak memory is read after the first round's S3 upload, which
+/// runs before any CLI put can raise it. CPU time is reported per process kind, because on a
+/// small machine the client and the gateway compete for the same cores.
 fn s3_versus_cli(
     root: &Path,
     dir: &Path,
-    input: &Path,
-    size: u64,
+    (input, size, rounds): (&Path, u64, usize),
     (s3, ca): (std::net::SocketAddr, Option<&Path>),
     pids: &Pids,
     client: &dyn Fn(&[&str]) -> Command,
@@ -317,71 +328,144 @@ fn s3_versus_cli(
         c
     };
     let (_, _, _) = timed(aws(&["s3", "mb", "s3://bench"]))?;
-    let cpu0 = pids.cpu();
-    let (s3_put, _, _) = timed(aws(&[
-        "s3",
-        "cp",
-        "--only-show-errors",
-        &input.display().to_string(),
-        "s3://bench/input.bin",
-    ]))?;
-    let cpu1 = pids.cpu();
-    let gateway_after_s3_put = peak_rss(gateway_pid);
     let output = dir.join("output.bin");
-    let (s3_get, _, _) = timed(aws(&[
-        "s3",
-        "cp",
-        "--only-show-errors",
-        "s3://bench/input.bin",
-        &output.display().to_string(),
-    ]))?;
-    let cpu2 = pids.cpu();
-    let gateway_after_s3_get = peak_rss(gateway_pid);
-    if !same_file(input, &output)? {
-        bail!("the S3 object came back different");
-    }
-    let _ = std::fs::remove_file(&output);
-    let cpu3 = pids.cpu();
-    let (cli_put, _, out) = timed(client(&["put", &input.display().to_string()]))?;
-    let cpu4 = pids.cpu();
-    let id = String::from_utf8_lossy(&out).trim().to_owned();
-    let (cli_get, _, _) = timed(client(&["get", &id, "-o", &output.display().to_string()]))?;
-    let cpu5 = pids.cpu();
-    if !same_file(input, &output)? {
-        bail!("object {id} came back different");
-    }
-    let _ = std::fs::remove_file(&output);
-    let mibs = |secs: f64| size as f64 / MIB as f64 / secs;
+    let out_arg = output.display().to_string();
+    let in_arg = input.display().to_string();
+    let mut s3_runs = Runs::default();
+    let mut cli_runs = Runs::default();
+    let mut gateway_after_s3_put = 0;
     println!();
-    println!("aws-cli over {endpoint}");
     println!(
-        "tessera put {cli_put:.2} s = {:.0} MiB/s; aws s3 cp up {s3_put:.2} s = {:.0} MiB/s, {:.2}× the CLI (target 0.8×)",
-        mibs(cli_put),
-        mibs(s3_put),
-        cli_put / s3_put
+        "aws-cli over {endpoint}: {rounds} rounds, which face goes first alternating, a sync before each run"
     );
+    for round in 0..rounds {
+        let s3_first = round % 2 == 0;
+        for s3_turn in [s3_first, !s3_first] {
+            if s3_turn {
+                let object = format!("s3://bench/input-{round}.bin");
+                s3_runs.run(
+                    pids,
+                    aws(&["s3", "cp", "--only-show-errors", &in_arg, &object]),
+                )?;
+                if round == 0 {
+                    gateway_after_s3_put = peak_rss(gateway_pid);
+                }
+                s3_runs.run(
+                    pids,
+                    aws(&["s3", "cp", "--only-show-errors", &object, &out_arg]),
+                )?;
+                if !same_file(input, &output)? {
+                    bail!("the S3 object {object} came back different");
+                }
+            } else {
+                let out = cli_runs.run(pids, client(&["put", &in_arg]))?;
+                let id = String::from_utf8_lossy(&out).trim().to_owned();
+                cli_runs.run(pids, client(&["get", &id, "-o", &out_arg]))?;
+                if !same_file(input, &output)? {
+                    bail!("object {id} came back different");
+                }
+            }
+            let _ = std::fs::remove_file(&output);
+        }
+        println!(
+            "round {}: tessera put {:.2} s, get {:.2} s; aws s3 cp up {:.2} s, down {:.2} s; steal {:.0}%",
+            round + 1,
+            cli_runs.secs[2 * round],
+            cli_runs.secs[2 * round + 1],
+            s3_runs.secs[2 * round],
+            s3_runs.secs[2 * round + 1],
+            100.0
+                * (cli_runs.steal[2 * round..].iter().sum::<f64>()
+                    + s3_runs.steal[2 * round..].iter().sum::<f64>())
+                / 4.0
+        );
+    }
+    let mibs = |secs: f64| size as f64 / MIB as f64 / secs;
+    for (what, kind, s3_kind) in [("put", 0, "up"), ("get", 1, "down")] {
+        let (cli, aws) = (cli_runs.median(kind), s3_runs.median(kind));
+        println!(
+            "median tessera {what} {cli:.2} s = {:.0} MiB/s; aws s3 cp {s3_kind} {aws:.2} s = {:.0} MiB/s, {:.2}× the CLI (target 0.8×)",
+            mibs(cli),
+            mibs(aws),
+            cli / aws
+        );
+    }
+    for (what, kind) in [("put", 0), ("get", 1)] {
+        println!(
+            "median cpu: aws {what} {}; tessera {what} {}",
+            cpu_line(s3_runs.median_cpu(kind)),
+            cpu_line(cli_runs.median_cpu(kind))
+        );
+    }
     println!(
-        "tessera get {cli_get:.2} s = {:.0} MiB/s; aws s3 cp down {s3_get:.2} s = {:.0} MiB/s, {:.2}× the CLI (target 0.8×)",
-        mibs(cli_get),
-        mibs(s3_get),
-        cli_get / s3_get
-    );
-    println!(
-        "cpu: aws put {}; tessera put {}",
-        cpu_spent(cpu0, cpu1),
-        cpu_spent(cpu3, cpu4)
-    );
-    println!(
-        "cpu: aws get {}; tessera get {}",
-        cpu_spent(cpu1, cpu2),
-        cpu_spent(cpu4, cpu5)
-    );
-    println!(
-        "gateway peak memory: {} MiB after the S3 multipart upload, {} MiB after the S3 download (target < 256 MiB)",
+        "gateway peak memory: {} MiB after the first S3 multipart upload, {} MiB after every run (target < 256 MiB)",
         gateway_after_s3_put / MIB,
-        gateway_after_s3_get / MIB
+        peak_rss(gateway_pid) / MIB
     );
     Ok(())
+}
+
+/// One face's timed runs, put and get alternating: wall seconds, the CPU each process kind
+/// spent, and the share of the machine's time other tenants took.
+#[derive(Default)]
+struct Runs {
+    secs: Vec<f64>,
+    cpu: Vec<[f64; 3]>,
+    steal: Vec<f64>,
+}
+
+impl Runs {
+    /// Runs `cmd` after a `sync`, and records it; its stdout.
+    fn run(&mut self, pids: &Pids, cmd: Command) -> anyhow::Result<Vec<u8>> {
+        let synced = Command::new("sync").status().context("run sync")?;
+        if !synced.success() {
+            bail!("sync failed: {synced}");
+        }
+        let (cpu, steal) = (pids.cpu(), steal_ticks());
+        let (secs, _, out) = timed(cmd)?;
+        let (cpu_after, steal_after) = (pids.cpu(), steal_ticks());
+        self.secs.push(secs);
+        self.cpu
+            .push(std::array::from_fn(|i| cpu_after[i] - cpu[i]));
+        let total = (steal_after.1 - steal.1).max(1.0);
+        self.steal.push((steal_after.0 - steal.0) / total);
+        Ok(out)
+    }
+
+    /// The median seconds of the puts (`kind` 0) or the gets (1).
+    fn median(&self, kind: usize) -> f64 {
+        median(self.secs.iter().skip(kind).step_by(2).copied())
+    }
+
+    /// The median CPU seconds of each process kind over the puts (`kind` 0) or the gets (1).
+    fn median_cpu(&self, kind: usize) -> [f64; 3] {
+        std::array::from_fn(|i| median(self.cpu.iter().skip(kind).step_by(2).map(|c| c[i])))
+    }
+}
+
+/// The middle value (the mean of the middle two of an even count); 0 for none.
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The machine's steal ticks and all its ticks so far, from /proc/stat's `cpu` line.
+fn steal_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    (ticks.get(7).copied().unwrap_or(0.0), ticks.iter().sum())
 }
 
 /// Pseudo-random bytes that do not compress, so no layer gets an easy ride.

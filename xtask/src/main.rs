@@ -85,6 +85,9 @@ enum Task {
         /// S3 clients send unsigned bodies with a CRC32 trailer instead of hashing them.
         #[arg(long)]
         tls: bool,
+        /// Rounds of runs through both faces; the figures compared are the medians.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Measure how much a second sealing worker speeds up a `production` allocation, in
     /// interleaved pairs against plain sealing threads.
@@ -184,6 +187,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 n,
                 s3: false,
                 tls: false,
+                rounds: 1,
             },
         ),
         Task::BenchS3 {
@@ -192,6 +196,7 @@ fn main() -> anyhow::Result<ExitCode> {
             k,
             n,
             tls,
+            rounds,
         } => bench::run(
             workspace_root(),
             &bench::Bench {
@@ -201,6 +206,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 n,
                 s3: true,
                 tls,
+                rounds,
             },
         ),
         Task::BenchSubnet {

@@ -11,8 +11,9 @@
 //!
 //! Without either, each message goes through the `sha2` crate. The output is plain SHA-256 in
 //! every case; the property tests below hold each engine to `sha2` on random states and blocks.
-//! Besides one `setpriority` call in the allocator, this module is the workspace's only unsafe
-//! code: the intrinsics, and the feature checks that make calling them sound.
+//! Besides one `setpriority` call in the allocator and the gateway's MD5 lanes, this module is
+//! the workspace's only unsafe code: the intrinsics, and the feature checks that make calling
+//! them sound.
 
 #![allow(unsafe_code)]
 

@@ -36,6 +36,8 @@ pub struct Gateway {
     me: Arc<GatewayState>,
     /// Turns at sealing a plaintext put, [`PLAIN_PUTS`] of them.
     pub(crate) plain_puts: Arc<tokio::sync::Semaphore>,
+    /// The MD5 lanes plaintext puts hash their bodies in, side by side.
+    pub(crate) md5_lanes: crate::md5x::Md5Lanes,
 }
 
 /// The inner state, behind one `Arc` so that tasks can own a handle.
@@ -101,6 +103,7 @@ impl Gateway {
         Self {
             me: Arc::new(inner),
             plain_puts: Arc::new(tokio::sync::Semaphore::new(PLAIN_PUTS)),
+            md5_lanes: crate::md5x::Md5Lanes::new(),
         }
     }
 

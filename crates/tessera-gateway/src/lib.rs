@@ -14,6 +14,7 @@ mod gateway;
 mod get;
 pub mod http;
 mod ledger;
+mod md5x;
 mod metrics;
 mod miners;
 mod objects;

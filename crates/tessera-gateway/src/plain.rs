@@ -6,7 +6,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use md5::{Digest, Md5};
 use tessera_core::AccountId;
 use tessera_object::{Codec, ObjectId, ObjectKey, Params, PlainDigest, SegmentStream};
 use tessera_proto::gateway::v1::{ObjectInfo, PutHeader, put_request};
@@ -95,8 +94,9 @@ impl Gateway {
         let (md5_tx, md5_rx) = tokio::sync::oneshot::channel();
         let mut stream = SegmentStream::new(p, id, key, sealed);
         let BodyChecks { md5, mut other } = checks;
+        let md5_lanes = self.md5_lanes.clone();
         let sealer = self.spawn(async move {
-            let mut hash = Md5::new();
+            let mut hash = md5_lanes.hasher();
             let mut tail = Vec::new();
             let mut received = 0u64;
             let longer = || {
@@ -150,7 +150,7 @@ impl Gateway {
                     return;
                 }
             }
-            let got: [u8; 16] = hash.finalize().into();
+            let got = hash.finalize();
             if let Some(want) = md5
                 && want != got
             {

@@ -128,7 +128,13 @@ impl Params {
 
     /// Plaintext bytes one segment carries.
     pub fn segment_capacity(&self) -> usize {
-        usize::from(self.k) * self.piece_size as usize - TAG_BYTES - LEN_BYTES
+        self.segment_size() - TAG_BYTES - LEN_BYTES
+    }
+
+    /// Bytes of one sealed segment, `k × piece_size`: its length field, plaintext, padding and
+    /// tag.
+    pub fn segment_size(&self) -> usize {
+        usize::from(self.k) * self.piece_size as usize
     }
 }
 
@@ -214,18 +220,39 @@ impl Codec {
     /// Encrypts segment `index`: exactly `k × piece_size` bytes of ciphertext, what a client
     /// sends so that the gateway never sees plaintext.
     pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut frame = self.frame();
+        frame.extend_from_slice(plaintext);
+        self.seal_frame(index, last, frame)
+    }
+
+    /// An empty segment frame for [`Codec::seal_frame`]: room for a whole segment, with the
+    /// plaintext to be appended after the length field.
+    pub fn frame(&self) -> Vec<u8> {
+        let mut frame = Vec::with_capacity(self.params.segment_size());
+        frame.resize(LEN_BYTES, 0);
+        frame
+    }
+
+    /// Plaintext bytes in a frame from [`Codec::frame`].
+    pub fn frame_plaintext(frame: &[u8]) -> &[u8] {
+        &frame[LEN_BYTES.min(frame.len())..]
+    }
+
+    /// [`Codec::seal`] of the plaintext appended to `frame` (from [`Codec::frame`]), sealed where
+    /// it lies: a stream that gathers its plaintext into a frame copies each byte once.
+    pub fn seal_frame(&self, index: u64, last: bool, mut frame: Vec<u8>) -> Result<Vec<u8>, Error> {
         let capacity = self.params.segment_capacity();
-        if plaintext.len() > capacity {
+        let len = frame.len().saturating_sub(LEN_BYTES);
+        if len > capacity {
             return Err(Error::SegmentTooLarge {
                 index,
-                len: plaintext.len(),
+                len,
                 capacity,
             });
         }
-        let total = usize::from(self.params.k) * self.params.piece_size as usize;
-        let mut frame = vec![0u8; total];
-        frame[..LEN_BYTES].copy_from_slice(&(plaintext.len() as u32).to_le_bytes());
-        frame[LEN_BYTES..LEN_BYTES + plaintext.len()].copy_from_slice(plaintext);
+        let total = self.params.segment_size();
+        frame[..LEN_BYTES].copy_from_slice(&(len as u32).to_le_bytes());
+        frame.resize(total, 0);
         let body = total - TAG_BYTES;
         let tag = self
             .cipher
@@ -241,7 +268,7 @@ impl Codec {
 
     /// Decrypts segment `index` from its ciphertext.
     pub fn open(&self, index: u64, last: bool, mut frame: Vec<u8>) -> Result<Vec<u8>, Error> {
-        let total = usize::from(self.params.k) * self.params.piece_size as usize;
+        let total = self.params.segment_size();
         if frame.len() != total {
             return Err(Error::Decrypt { index });
         }

@@ -2,6 +2,7 @@
 //! object's digest kept on the way. The one loop both the client (reading a file) and the
 //! gateway's HTTP face (reading a request body) use, so both cut and seal alike.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::{Codec, Error, ObjectId, ObjectKey, Params, PlainDigest};
@@ -21,7 +22,13 @@ pub struct SegmentStream {
     size: u64,
     segments: u64,
     capacity: usize,
+    /// The segment being filled: a frame from [`Codec::frame`], so that sealing encrypts the
+    /// bytes where they were copied in. A frame that grew a byte at a time from a small buffer
+    /// was copied again at each doubling (a gateway's request bodies come in frames of a few
+    /// KiB), and sealing from a separate plaintext copied every byte once more.
     buf: Vec<u8>,
+    /// Full frames not yet taken, oldest first: a push of more than a segment fills several.
+    full: VecDeque<Vec<u8>>,
     next: u64,
     received: u64,
     ended: bool,
@@ -34,27 +41,30 @@ pub struct Segment {
     codec: Arc<Codec>,
     pub index: u64,
     pub last: bool,
-    plaintext: Vec<u8>,
+    /// The plaintext, in a frame from [`Codec::frame`].
+    frame: Vec<u8>,
 }
 
 impl Segment {
     /// The segment's ciphertext, as the gateway takes it.
     pub fn seal(self) -> Result<Vec<u8>, Error> {
-        self.codec.seal(self.index, self.last, &self.plaintext)
+        self.codec.seal_frame(self.index, self.last, self.frame)
     }
 }
 
 impl SegmentStream {
     /// A stream for object `id` of `size` plaintext bytes, sealed with `key`.
     pub fn new(params: Params, id: ObjectId, key: &ObjectKey, size: u64) -> Self {
-        let capacity = params.segment_capacity();
+        let codec = Codec::new(params, id, key);
+        let buf = codec.frame();
         Self {
-            codec: Arc::new(Codec::new(params, id, key)),
+            codec: Arc::new(codec),
             digest: PlainDigest::new(key, &id),
             size,
             segments: crate::segment_count(&params, size),
-            capacity,
-            buf: Vec::with_capacity(capacity),
+            capacity: params.segment_capacity(),
+            buf,
+            full: VecDeque::new(),
             next: 0,
             received: 0,
             ended: false,
@@ -79,7 +89,17 @@ impl SegmentStream {
             return Err(Error::StreamTooLong { size: self.size });
         }
         self.received = received;
-        self.buf.extend_from_slice(bytes);
+        let mut bytes = bytes;
+        while !bytes.is_empty() {
+            let room = self.capacity - Codec::frame_plaintext(&self.buf).len();
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            self.buf.extend_from_slice(now);
+            bytes = later;
+            if now.len() == room {
+                let next = self.codec.frame();
+                self.full.push_back(std::mem::replace(&mut self.buf, next));
+            }
+        }
         Ok(())
     }
 
@@ -98,21 +118,22 @@ impl SegmentStream {
     /// The next complete segment, in order: a full one as soon as its bytes are in, the last
     /// (and an empty object's only one) once the plaintext has ended.
     pub fn next_segment(&mut self) -> Option<Segment> {
-        let full = self.buf.len() >= self.capacity;
-        if self.next >= self.segments || !(full || self.ended) {
+        if self.next >= self.segments {
             return None;
         }
-        let take = self.buf.len().min(self.capacity);
-        let rest = self.buf.split_off(take);
-        let plaintext = std::mem::replace(&mut self.buf, rest);
-        self.digest.update(&plaintext);
+        let frame = match self.full.pop_front() {
+            Some(frame) => frame,
+            None if self.ended => std::mem::take(&mut self.buf),
+            None => return None,
+        };
+        self.digest.update(Codec::frame_plaintext(&frame));
         let index = self.next;
         self.next += 1;
         Some(Segment {
             codec: self.codec.clone(),
             index,
             last: index + 1 == self.segments,
-            plaintext,
+            frame,
         })
     }
 
