@@ -280,7 +280,7 @@ fn cpu_line(cpu: [f64; 3]) -> String {
 /// face goes first alternates between rounds, and every timed run starts after a `sync`, so
 /// that neither face pays for the other's (or the set-up's) disk writeback; the ratios are of
 /// the medians. This machine's cores are shared with other tenants, whose share (steal) is
-/// shown per run. The gateway's peak memory is read after the first round's S3 upload, which
+/// shown per round. The gateway's peak memory is read after the first round's S3 upload, which
 /// runs before any CLI put can raise it. CPU time is reported per process kind, because on a
 /// small machine the client and the gateway compete for the same cores.
 fn s3_versus_cli(
@@ -374,10 +374,14 @@ fn s3_versus_cli(
             cli_runs.secs[2 * round + 1],
             s3_runs.secs[2 * round],
             s3_runs.secs[2 * round + 1],
-            100.0
-                * (cli_runs.steal[2 * round..].iter().sum::<f64>()
-                    + s3_runs.steal[2 * round..].iter().sum::<f64>())
-                / 4.0
+            {
+                // Over the round's four runs, weighted by their length.
+                let (stolen, all) = cli_runs.steal[2 * round..]
+                    .iter()
+                    .chain(&s3_runs.steal[2 * round..])
+                    .fold((0.0, 0.0), |(s, a), (ds, da)| (s + ds, a + da));
+                100.0 * stolen / f64::max(all, 1.0)
+            }
         );
     }
     let mibs = |secs: f64| size as f64 / MIB as f64 / secs;
@@ -411,7 +415,8 @@ fn s3_versus_cli(
 struct Runs {
     secs: Vec<f64>,
     cpu: Vec<[f64; 3]>,
-    steal: Vec<f64>,
+    /// Steal ticks and all ticks during each run.
+    steal: Vec<(f64, f64)>,
 }
 
 impl Runs {
@@ -427,8 +432,8 @@ impl Runs {
         self.secs.push(secs);
         self.cpu
             .push(std::array::from_fn(|i| cpu_after[i] - cpu[i]));
-        let total = (steal_after.1 - steal.1).max(1.0);
-        self.steal.push((steal_after.0 - steal.0) / total);
+        self.steal
+            .push((steal_after.0 - steal.0, steal_after.1 - steal.1));
         Ok(out)
     }
 
@@ -454,7 +459,8 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// The machine's steal ticks and all its ticks so far, from /proc/stat's `cpu` line.
+/// The machine's steal ticks and all its ticks so far, from /proc/stat's `cpu` line: user to
+/// steal, since guest time is counted in user time already.
 fn steal_ticks() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let ticks: Vec<f64> = stat
@@ -463,6 +469,7 @@ fn steal_ticks() -> (f64, f64) {
         .unwrap_or("")
         .split_whitespace()
         .skip(1)
+        .take(8)
         .filter_map(|v| v.parse().ok())
         .collect();
     (ticks.get(7).copied().unwrap_or(0.0), ticks.iter().sum())

@@ -1,7 +1,12 @@
 //! MD5 of several request bodies at once, for the ETags S3 clients check: one body's MD5 is a
 //! single chain of dependent steps that leaves most of a core idle, while the few plaintext puts
-//! sealing at once (`PLAIN_PUTS`) each need one. Lanes of AVX-512 vectors run up to eight bodies'
-//! chains side by side, so their MD5 costs about what one body's does alone.
+//! sealing at once (`PLAIN_PUTS`, four) each need one. Lanes of AVX-512 vectors run their chains
+//! side by side, so their MD5 costs about what one body's does alone. There are eight lanes, twice
+//! the turns, so that a body whose put was just cancelled and not yet dropped holds no new body
+//! out of the lanes.
+//!
+//! Hashing runs under the pool's lock, on the task of the body that asked: the bodies waiting
+//! for the lock meanwhile would otherwise spend that time hashing their own bytes one by one.
 //!
 //! Our own code because no maintained crate hashes independent streams in lanes; `md5x::tests`
 //! check it against the `md-5` crate, which is also the fallback on CPUs without AVX-512.
@@ -46,6 +51,9 @@ pub(crate) struct Md5Lanes {
 #[derive(Default)]
 struct Pool {
     lanes: [Option<Lane>; LANES],
+    /// Hash one lane at a time without vectors: for the tests, so that the lanes' bookkeeping is
+    /// checked on CPUs without AVX-512 too.
+    scalar: bool,
 }
 
 /// One body's lane: its MD5 state and the bytes not yet hashed.
@@ -87,7 +95,8 @@ impl Md5Lanes {
             if let Some(lane) = p.lanes.iter().position(Option::is_none) {
                 p.lanes[lane] = Some(Lane {
                     state: INIT,
-                    pending: Vec::new(),
+                    // Room for what waits between rounds, so the buffer never regrows.
+                    pending: Vec::with_capacity(2 * GATHER),
                     start: 0,
                     len: 0,
                 });
@@ -101,8 +110,8 @@ impl Md5Lanes {
     }
 }
 
-/// The pool, whose state stays whole even if a holder panicked (every change to it is made
-/// before anything that could panic).
+/// The pool, even if a holder panicked: no step changes it part-way and then panics, so what a
+/// panicking holder leaves is whole.
 fn lock(pool: &Mutex<Pool>) -> MutexGuard<'_, Pool> {
     pool.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -113,6 +122,7 @@ impl BodyMd5 {
             Hasher::Own(h) => h.update(bytes),
             Hasher::Lane { pool, lane } => {
                 let mut p = lock(pool);
+                // Only this body frees its lane (on finalize or drop), so it is still there.
                 let l = p.lanes[*lane].as_mut().expect("a body's lane is its own");
                 l.pending.extend_from_slice(bytes);
                 l.len += bytes.len() as u64;
@@ -134,7 +144,7 @@ impl BodyMd5 {
                 // RFC 1321's padding: 0x80, zeros to 56 bytes mod 64, the length in bits.
                 let bits = l.len.wrapping_mul(8);
                 l.pending.push(0x80);
-                let zeros = (56usize.wrapping_sub(l.pending.len() - l.start) % 64 + 64) % 64;
+                let zeros = 56usize.wrapping_sub(l.pending.len() - l.start) % 64;
                 l.pending.resize(l.pending.len() + zeros, 0);
                 l.pending.extend_from_slice(&bits.to_le_bytes());
                 p.hash(lane, 0);
@@ -145,7 +155,8 @@ impl BodyMd5 {
                 }
                 out
             }
-            Hasher::Done => [0; 16],
+            // `finalize` takes the body, so it never sees one already finished.
+            Hasher::Done => unreachable!("a body is finalized once"),
         }
     }
 }
@@ -188,8 +199,12 @@ impl Pool {
                     data[i] = Some(&l.pending[l.start..l.start + blocks * 64]);
                 }
             }
-            kernel::compress(&mut states, &data, blocks);
-            let joined: Vec<bool> = data.iter().map(Option::is_some).collect();
+            if self.scalar {
+                kernel::compress_scalar(&mut states, &data, blocks);
+            } else {
+                kernel::compress(&mut states, &data, blocks);
+            }
+            let joined = data.map(|d| d.is_some());
             for (i, l) in self.lanes.iter_mut().enumerate() {
                 if let Some(l) = l.as_mut().filter(|_| joined[i]) {
                     l.state = states[i];
@@ -512,7 +527,22 @@ mod tests {
     /// Hashes `bodies` through one [`Md5Lanes`], each fed in pieces of its own `steps` sizes
     /// (cycled), all interleaved, and checks every digest against `md-5`.
     fn check(bodies: &[Vec<u8>], steps: &[usize]) {
-        let lanes = Md5Lanes::new();
+        for lanes in [Md5Lanes::new(), scalar_lanes()] {
+            check_with(&lanes, bodies, steps);
+        }
+    }
+
+    /// Lanes hashed without vectors, whatever the CPU.
+    fn scalar_lanes() -> Md5Lanes {
+        Md5Lanes {
+            pool: Some(Arc::new(Mutex::new(Pool {
+                scalar: true,
+                ..Pool::default()
+            }))),
+        }
+    }
+
+    fn check_with(lanes: &Md5Lanes, bodies: &[Vec<u8>], steps: &[usize]) {
         let mut hashers: Vec<(BodyMd5, usize)> =
             bodies.iter().map(|_| (lanes.hasher(), 0)).collect();
         let mut turn = 0;
@@ -541,10 +571,11 @@ mod tests {
                 "57edf4a22be3c955ac49da2e2107b67a",
             ),
         ] {
-            let lanes = Md5Lanes::new();
-            let mut h = lanes.hasher();
-            h.update(input.as_bytes());
-            assert_eq!(hex::encode(h.finalize()), want, "{input:?}");
+            for lanes in [Md5Lanes::new(), scalar_lanes()] {
+                let mut h = lanes.hasher();
+                h.update(input.as_bytes());
+                assert_eq!(hex::encode(h.finalize()), want, "{input:?}");
+            }
         }
     }
 

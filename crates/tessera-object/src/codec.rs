@@ -220,6 +220,14 @@ impl Codec {
     /// Encrypts segment `index`: exactly `k × piece_size` bytes of ciphertext, what a client
     /// sends so that the gateway never sees plaintext.
     pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let capacity = self.params.segment_capacity();
+        if plaintext.len() > capacity {
+            return Err(Error::SegmentTooLarge {
+                index,
+                len: plaintext.len(),
+                capacity,
+            });
+        }
         let mut frame = self.frame();
         frame.extend_from_slice(plaintext);
         self.seal_frame(index, last, frame)
@@ -240,7 +248,11 @@ impl Codec {
 
     /// [`Codec::seal`] of the plaintext appended to `frame` (from [`Codec::frame`]), sealed where
     /// it lies: a stream that gathers its plaintext into a frame copies each byte once.
+    /// A frame shorter than the length field holds no plaintext.
     pub fn seal_frame(&self, index: u64, last: bool, mut frame: Vec<u8>) -> Result<Vec<u8>, Error> {
+        if frame.len() < LEN_BYTES {
+            frame.resize(LEN_BYTES, 0);
+        }
         let capacity = self.params.segment_capacity();
         let len = frame.len().saturating_sub(LEN_BYTES);
         if len > capacity {
