@@ -368,7 +368,7 @@ fn s3_versus_cli(
             let _ = std::fs::remove_file(&output);
         }
         println!(
-            "round {}: tessera put {:.2} s, get {:.2} s; aws s3 cp up {:.2} s, down {:.2} s; steal {:.0}%",
+            "round {}: tessera put {:.2} s, get {:.2} s; aws s3 cp up {:.2} s, down {:.2} s; steal {:.0}%; gateway peak so far {} MiB",
             round + 1,
             cli_runs.secs[2 * round],
             cli_runs.secs[2 * round + 1],
@@ -381,7 +381,8 @@ fn s3_versus_cli(
                     .chain(&s3_runs.steal[2 * round..])
                     .fold((0.0, 0.0), |(s, a), (ds, da)| (s + ds, a + da));
                 100.0 * stolen / f64::max(all, 1.0)
-            }
+            },
+            peak_rss(gateway_pid) / MIB
         );
     }
     let mibs = |secs: f64| size as f64 / MIB as f64 / secs;
