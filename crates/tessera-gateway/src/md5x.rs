@@ -230,6 +230,78 @@ impl Pool {
 mod kernel {
     use super::{K, LANES};
 
+    /// MD5's 64 steps in order (RFC 1321, section 3.4): round function, the state words in their
+    /// rotated roles, message word, constant index and shift. One list for both kernels, each
+    /// with its own `step!`.
+    macro_rules! md5_steps {
+        ($step:ident, $a:ident, $b:ident, $c:ident, $d:ident) => {
+            $step!(F, $a, $b, $c, $d, 0, 0, 7);
+            $step!(F, $d, $a, $b, $c, 1, 1, 12);
+            $step!(F, $c, $d, $a, $b, 2, 2, 17);
+            $step!(F, $b, $c, $d, $a, 3, 3, 22);
+            $step!(F, $a, $b, $c, $d, 4, 4, 7);
+            $step!(F, $d, $a, $b, $c, 5, 5, 12);
+            $step!(F, $c, $d, $a, $b, 6, 6, 17);
+            $step!(F, $b, $c, $d, $a, 7, 7, 22);
+            $step!(F, $a, $b, $c, $d, 8, 8, 7);
+            $step!(F, $d, $a, $b, $c, 9, 9, 12);
+            $step!(F, $c, $d, $a, $b, 10, 10, 17);
+            $step!(F, $b, $c, $d, $a, 11, 11, 22);
+            $step!(F, $a, $b, $c, $d, 12, 12, 7);
+            $step!(F, $d, $a, $b, $c, 13, 13, 12);
+            $step!(F, $c, $d, $a, $b, 14, 14, 17);
+            $step!(F, $b, $c, $d, $a, 15, 15, 22);
+            $step!(G, $a, $b, $c, $d, 1, 16, 5);
+            $step!(G, $d, $a, $b, $c, 6, 17, 9);
+            $step!(G, $c, $d, $a, $b, 11, 18, 14);
+            $step!(G, $b, $c, $d, $a, 0, 19, 20);
+            $step!(G, $a, $b, $c, $d, 5, 20, 5);
+            $step!(G, $d, $a, $b, $c, 10, 21, 9);
+            $step!(G, $c, $d, $a, $b, 15, 22, 14);
+            $step!(G, $b, $c, $d, $a, 4, 23, 20);
+            $step!(G, $a, $b, $c, $d, 9, 24, 5);
+            $step!(G, $d, $a, $b, $c, 14, 25, 9);
+            $step!(G, $c, $d, $a, $b, 3, 26, 14);
+            $step!(G, $b, $c, $d, $a, 8, 27, 20);
+            $step!(G, $a, $b, $c, $d, 13, 28, 5);
+            $step!(G, $d, $a, $b, $c, 2, 29, 9);
+            $step!(G, $c, $d, $a, $b, 7, 30, 14);
+            $step!(G, $b, $c, $d, $a, 12, 31, 20);
+            $step!(H, $a, $b, $c, $d, 5, 32, 4);
+            $step!(H, $d, $a, $b, $c, 8, 33, 11);
+            $step!(H, $c, $d, $a, $b, 11, 34, 16);
+            $step!(H, $b, $c, $d, $a, 14, 35, 23);
+            $step!(H, $a, $b, $c, $d, 1, 36, 4);
+            $step!(H, $d, $a, $b, $c, 4, 37, 11);
+            $step!(H, $c, $d, $a, $b, 7, 38, 16);
+            $step!(H, $b, $c, $d, $a, 10, 39, 23);
+            $step!(H, $a, $b, $c, $d, 13, 40, 4);
+            $step!(H, $d, $a, $b, $c, 0, 41, 11);
+            $step!(H, $c, $d, $a, $b, 3, 42, 16);
+            $step!(H, $b, $c, $d, $a, 6, 43, 23);
+            $step!(H, $a, $b, $c, $d, 9, 44, 4);
+            $step!(H, $d, $a, $b, $c, 12, 45, 11);
+            $step!(H, $c, $d, $a, $b, 15, 46, 16);
+            $step!(H, $b, $c, $d, $a, 2, 47, 23);
+            $step!(I, $a, $b, $c, $d, 0, 48, 6);
+            $step!(I, $d, $a, $b, $c, 7, 49, 10);
+            $step!(I, $c, $d, $a, $b, 14, 50, 15);
+            $step!(I, $b, $c, $d, $a, 5, 51, 21);
+            $step!(I, $a, $b, $c, $d, 12, 52, 6);
+            $step!(I, $d, $a, $b, $c, 3, 53, 10);
+            $step!(I, $c, $d, $a, $b, 10, 54, 15);
+            $step!(I, $b, $c, $d, $a, 1, 55, 21);
+            $step!(I, $a, $b, $c, $d, 8, 56, 6);
+            $step!(I, $d, $a, $b, $c, 15, 57, 10);
+            $step!(I, $c, $d, $a, $b, 6, 58, 15);
+            $step!(I, $b, $c, $d, $a, 13, 59, 21);
+            $step!(I, $a, $b, $c, $d, 4, 60, 6);
+            $step!(I, $d, $a, $b, $c, 11, 61, 10);
+            $step!(I, $c, $d, $a, $b, 2, 62, 15);
+            $step!(I, $b, $c, $d, $a, 9, 63, 21);
+        };
+    }
+
     /// Whether this CPU runs the vector kernel.
     pub(super) fn available() -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -276,10 +348,14 @@ mod kernel {
 
     /// One block through one state, step for step as [`avx512`] does it in lanes.
     fn scalar(state: &mut [u32; 4], block: &[u8]) {
-        let m: Vec<u32> = block
-            .chunks_exact(4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            .collect();
+        let m: [u32; 16] = std::array::from_fn(|w| {
+            u32::from_le_bytes([
+                block[4 * w],
+                block[4 * w + 1],
+                block[4 * w + 2],
+                block[4 * w + 3],
+            ])
+        });
         let [mut a, mut b, mut c, mut d] = *state;
         macro_rules! f {
             (F, $b:ident, $c:ident, $d:ident) => {
@@ -305,70 +381,7 @@ mod kernel {
                 );
             };
         }
-        step!(F, a, b, c, d, 0, 0, 7);
-        step!(F, d, a, b, c, 1, 1, 12);
-        step!(F, c, d, a, b, 2, 2, 17);
-        step!(F, b, c, d, a, 3, 3, 22);
-        step!(F, a, b, c, d, 4, 4, 7);
-        step!(F, d, a, b, c, 5, 5, 12);
-        step!(F, c, d, a, b, 6, 6, 17);
-        step!(F, b, c, d, a, 7, 7, 22);
-        step!(F, a, b, c, d, 8, 8, 7);
-        step!(F, d, a, b, c, 9, 9, 12);
-        step!(F, c, d, a, b, 10, 10, 17);
-        step!(F, b, c, d, a, 11, 11, 22);
-        step!(F, a, b, c, d, 12, 12, 7);
-        step!(F, d, a, b, c, 13, 13, 12);
-        step!(F, c, d, a, b, 14, 14, 17);
-        step!(F, b, c, d, a, 15, 15, 22);
-        step!(G, a, b, c, d, 1, 16, 5);
-        step!(G, d, a, b, c, 6, 17, 9);
-        step!(G, c, d, a, b, 11, 18, 14);
-        step!(G, b, c, d, a, 0, 19, 20);
-        step!(G, a, b, c, d, 5, 20, 5);
-        step!(G, d, a, b, c, 10, 21, 9);
-        step!(G, c, d, a, b, 15, 22, 14);
-        step!(G, b, c, d, a, 4, 23, 20);
-        step!(G, a, b, c, d, 9, 24, 5);
-        step!(G, d, a, b, c, 14, 25, 9);
-        step!(G, c, d, a, b, 3, 26, 14);
-        step!(G, b, c, d, a, 8, 27, 20);
-        step!(G, a, b, c, d, 13, 28, 5);
-        step!(G, d, a, b, c, 2, 29, 9);
-        step!(G, c, d, a, b, 7, 30, 14);
-        step!(G, b, c, d, a, 12, 31, 20);
-        step!(H, a, b, c, d, 5, 32, 4);
-        step!(H, d, a, b, c, 8, 33, 11);
-        step!(H, c, d, a, b, 11, 34, 16);
-        step!(H, b, c, d, a, 14, 35, 23);
-        step!(H, a, b, c, d, 1, 36, 4);
-        step!(H, d, a, b, c, 4, 37, 11);
-        step!(H, c, d, a, b, 7, 38, 16);
-        step!(H, b, c, d, a, 10, 39, 23);
-        step!(H, a, b, c, d, 13, 40, 4);
-        step!(H, d, a, b, c, 0, 41, 11);
-        step!(H, c, d, a, b, 3, 42, 16);
-        step!(H, b, c, d, a, 6, 43, 23);
-        step!(H, a, b, c, d, 9, 44, 4);
-        step!(H, d, a, b, c, 12, 45, 11);
-        step!(H, c, d, a, b, 15, 46, 16);
-        step!(H, b, c, d, a, 2, 47, 23);
-        step!(I, a, b, c, d, 0, 48, 6);
-        step!(I, d, a, b, c, 7, 49, 10);
-        step!(I, c, d, a, b, 14, 50, 15);
-        step!(I, b, c, d, a, 5, 51, 21);
-        step!(I, a, b, c, d, 12, 52, 6);
-        step!(I, d, a, b, c, 3, 53, 10);
-        step!(I, c, d, a, b, 10, 54, 15);
-        step!(I, b, c, d, a, 1, 55, 21);
-        step!(I, a, b, c, d, 8, 56, 6);
-        step!(I, d, a, b, c, 15, 57, 10);
-        step!(I, c, d, a, b, 6, 58, 15);
-        step!(I, b, c, d, a, 13, 59, 21);
-        step!(I, a, b, c, d, 4, 60, 6);
-        step!(I, d, a, b, c, 11, 61, 10);
-        step!(I, c, d, a, b, 2, 62, 15);
-        step!(I, b, c, d, a, 9, 63, 21);
+        md5_steps!(step, a, b, c, d);
         for (s, v) in state.iter_mut().zip([a, b, c, d]) {
             *s = s.wrapping_add(v);
         }
@@ -425,70 +438,7 @@ mod kernel {
                     $a = _mm256_add_epi32($b, _mm256_rol_epi32::<$s>(t));
                 };
             }
-            step!(F, a, b, c, d, 0, 0, 7);
-            step!(F, d, a, b, c, 1, 1, 12);
-            step!(F, c, d, a, b, 2, 2, 17);
-            step!(F, b, c, d, a, 3, 3, 22);
-            step!(F, a, b, c, d, 4, 4, 7);
-            step!(F, d, a, b, c, 5, 5, 12);
-            step!(F, c, d, a, b, 6, 6, 17);
-            step!(F, b, c, d, a, 7, 7, 22);
-            step!(F, a, b, c, d, 8, 8, 7);
-            step!(F, d, a, b, c, 9, 9, 12);
-            step!(F, c, d, a, b, 10, 10, 17);
-            step!(F, b, c, d, a, 11, 11, 22);
-            step!(F, a, b, c, d, 12, 12, 7);
-            step!(F, d, a, b, c, 13, 13, 12);
-            step!(F, c, d, a, b, 14, 14, 17);
-            step!(F, b, c, d, a, 15, 15, 22);
-            step!(G, a, b, c, d, 1, 16, 5);
-            step!(G, d, a, b, c, 6, 17, 9);
-            step!(G, c, d, a, b, 11, 18, 14);
-            step!(G, b, c, d, a, 0, 19, 20);
-            step!(G, a, b, c, d, 5, 20, 5);
-            step!(G, d, a, b, c, 10, 21, 9);
-            step!(G, c, d, a, b, 15, 22, 14);
-            step!(G, b, c, d, a, 4, 23, 20);
-            step!(G, a, b, c, d, 9, 24, 5);
-            step!(G, d, a, b, c, 14, 25, 9);
-            step!(G, c, d, a, b, 3, 26, 14);
-            step!(G, b, c, d, a, 8, 27, 20);
-            step!(G, a, b, c, d, 13, 28, 5);
-            step!(G, d, a, b, c, 2, 29, 9);
-            step!(G, c, d, a, b, 7, 30, 14);
-            step!(G, b, c, d, a, 12, 31, 20);
-            step!(H, a, b, c, d, 5, 32, 4);
-            step!(H, d, a, b, c, 8, 33, 11);
-            step!(H, c, d, a, b, 11, 34, 16);
-            step!(H, b, c, d, a, 14, 35, 23);
-            step!(H, a, b, c, d, 1, 36, 4);
-            step!(H, d, a, b, c, 4, 37, 11);
-            step!(H, c, d, a, b, 7, 38, 16);
-            step!(H, b, c, d, a, 10, 39, 23);
-            step!(H, a, b, c, d, 13, 40, 4);
-            step!(H, d, a, b, c, 0, 41, 11);
-            step!(H, c, d, a, b, 3, 42, 16);
-            step!(H, b, c, d, a, 6, 43, 23);
-            step!(H, a, b, c, d, 9, 44, 4);
-            step!(H, d, a, b, c, 12, 45, 11);
-            step!(H, c, d, a, b, 15, 46, 16);
-            step!(H, b, c, d, a, 2, 47, 23);
-            step!(I, a, b, c, d, 0, 48, 6);
-            step!(I, d, a, b, c, 7, 49, 10);
-            step!(I, c, d, a, b, 14, 50, 15);
-            step!(I, b, c, d, a, 5, 51, 21);
-            step!(I, a, b, c, d, 12, 52, 6);
-            step!(I, d, a, b, c, 3, 53, 10);
-            step!(I, c, d, a, b, 10, 54, 15);
-            step!(I, b, c, d, a, 1, 55, 21);
-            step!(I, a, b, c, d, 8, 56, 6);
-            step!(I, d, a, b, c, 15, 57, 10);
-            step!(I, c, d, a, b, 6, 58, 15);
-            step!(I, b, c, d, a, 13, 59, 21);
-            step!(I, a, b, c, d, 4, 60, 6);
-            step!(I, d, a, b, c, 11, 61, 10);
-            step!(I, c, d, a, b, 2, 62, 15);
-            step!(I, b, c, d, a, 9, 63, 21);
+            md5_steps!(step, a, b, c, d);
             sa = _mm256_add_epi32(sa, a);
             sb = _mm256_add_epi32(sb, b);
             sc = _mm256_add_epi32(sc, c);

@@ -220,14 +220,6 @@ impl Codec {
     /// Encrypts segment `index`: exactly `k × piece_size` bytes of ciphertext, what a client
     /// sends so that the gateway never sees plaintext.
     pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
-        let capacity = self.params.segment_capacity();
-        if plaintext.len() > capacity {
-            return Err(Error::SegmentTooLarge {
-                index,
-                len: plaintext.len(),
-                capacity,
-            });
-        }
         let mut frame = self.frame();
         frame.extend_from_slice(plaintext);
         self.seal_frame(index, last, frame)
@@ -254,7 +246,7 @@ impl Codec {
             frame.resize(LEN_BYTES, 0);
         }
         let capacity = self.params.segment_capacity();
-        let len = frame.len().saturating_sub(LEN_BYTES);
+        let len = frame.len() - LEN_BYTES;
         if len > capacity {
             return Err(Error::SegmentTooLarge {
                 index,

@@ -23,9 +23,9 @@ pub struct SegmentStream {
     segments: u64,
     capacity: usize,
     /// The segment being filled: a frame from [`Codec::frame`], so that sealing encrypts the
-    /// bytes where they were copied in. A frame that grew a byte at a time from a small buffer
-    /// was copied again at each doubling (a gateway's request bodies come in frames of a few
-    /// KiB), and sealing from a separate plaintext copied every byte once more.
+    /// bytes where they were copied in. A buffer that restarted small after each segment was
+    /// copied again at each doubling (a gateway's request bodies come in frames of about
+    /// 350 KiB), and sealing from a separate plaintext copied every byte once more.
     buf: Vec<u8>,
     /// Full frames not yet taken, oldest first: a push of more than a segment fills several.
     full: VecDeque<Vec<u8>>,
