@@ -368,7 +368,7 @@ fn s3_versus_cli(
             let _ = std::fs::remove_file(&output);
         }
         println!(
-            "round {}: tessera put {:.2} s, get {:.2} s; aws s3 cp up {:.2} s, down {:.2} s; steal {:.0}%; gateway peak so far {} MiB",
+            "round {}: tessera put {:.2} s, get {:.2} s; aws s3 cp up {:.2} s, down {:.2} s; steal {:.0}%; gateway resident {} MiB, peak so far {} MiB",
             round + 1,
             cli_runs.secs[2 * round],
             cli_runs.secs[2 * round + 1],
@@ -382,6 +382,7 @@ fn s3_versus_cli(
                     .fold((0.0, 0.0), |(s, a), (ds, da)| (s + ds, a + da));
                 100.0 * stolen / f64::max(all, 1.0)
             },
+            rss(gateway_pid) / MIB,
             peak_rss(gateway_pid) / MIB
         );
     }
