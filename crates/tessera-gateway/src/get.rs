@@ -21,7 +21,9 @@ use crate::{Error, Gateway, PIPELINE};
 
 impl Gateway {
     /// `owner`'s object `id` and a stream of its segments' ciphertext in order, fetched a few
-    /// segments ahead; the stream ends early with the error that stopped it.
+    /// segments ahead; the stream ends early with the error that stopped it. For a client that
+    /// opens what it sealed: an object an S3 entry or upload holds is refused, since the gateway
+    /// sealed it with a key the client never had, and S3 reads it.
     pub(crate) async fn open_object(
         &self,
         id: &[u8],
@@ -33,6 +35,13 @@ impl Gateway {
         ),
         Error,
     > {
+        let o = self.owned(id, owner).await?;
+        if let Some(holder) = self.state.s3_holder(&o.object.id).await? {
+            return Err(Error::HeldByS3(format!(
+                "object {} holds S3 entry {holder}; read it through S3",
+                ObjectId(o.object.id)
+            )));
+        }
         self.open_segments(id, owner, 0..u64::MAX).await
     }
 

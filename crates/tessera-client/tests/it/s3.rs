@@ -324,6 +324,21 @@ async fn aws_cli_and_rclone_move_files_and_folders() {
         err.contains(&format!("object {object} holds S3 entry cli/big/big.bin")),
         "{err}"
     );
+    // Nor does `tessera get` hand out a part's ciphertext, which only the gateway can open:
+    // refused, naming the entry, and no file left behind.
+    let part = root.join("part.bin");
+    let get = s3
+        .net
+        .tessera("Eve", &["get", &object, "-o", part.to_str().unwrap()]);
+    let err = text(&get.stderr);
+    assert!(!get.status.success(), "tessera get of an S3 part succeeded");
+    assert!(
+        err.contains(&format!(
+            "object {object} holds S3 entry cli/big/big.bin; read it through S3"
+        )),
+        "{err}"
+    );
+    assert!(!part.exists(), "a failed get left {}", part.display());
     let back = root.join("big.back");
     aws_check(&["s3", "cp", "s3://cli/big/big.bin", back.to_str().unwrap()]);
     assert!(
