@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tessera_core::AccountId;
 use tessera_core::merkle::Hash;
 use tessera_proto::prost::bytes::Bytes;
-use tessera_storage::PlacementRecord;
+use tessera_storage::{ObjectRecord, PlacementRecord};
 
 use tessera_object::ObjectId;
 use tessera_proto::gateway::v1::ObjectInfo;
@@ -36,13 +36,8 @@ impl Gateway {
         Error,
     > {
         let o = self.owned(id, owner).await?;
-        if let Some(holder) = self.state.s3_holder(&o.object.id).await? {
-            return Err(Error::HeldByS3(format!(
-                "object {} holds S3 entry {holder}; read it through S3",
-                ObjectId(o.object.id)
-            )));
-        }
-        self.open_segments(id, owner, 0..u64::MAX).await
+        self.not_held_by_s3(&o, "read").await?;
+        self.open_record(o, 0..u64::MAX).await
     }
 
     /// As [`Self::open_object`], for the object's segments in `wanted` only (a ranged read):
@@ -60,6 +55,21 @@ impl Gateway {
         Error,
     > {
         let o = self.owned(id, owner).await?;
+        self.open_record(o, wanted).await
+    }
+
+    /// [`Self::open_segments`] of an object already looked up.
+    async fn open_record(
+        &self,
+        o: ObjectRecord,
+        wanted: std::ops::Range<u64>,
+    ) -> Result<
+        (
+            ObjectInfo,
+            tokio::sync::mpsc::Receiver<Result<Vec<u8>, Error>>,
+        ),
+        Error,
+    > {
         let placements = self.state.placements(&o.object.id).await?;
         let (metagraph, holders) = self.miners_now().await?;
         let health = health(&placements, &holders, o.object.segments);

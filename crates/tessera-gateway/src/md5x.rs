@@ -27,11 +27,11 @@ const GATHER: usize = 1 << 20;
 const JOIN: usize = GATHER / 4;
 
 /// Bytes a body lets wait for company: at this many it is hashed (to at most [`GATHER`] left)
-/// whether or not another body joins. Until then a body that asks and finds no other with [`JOIN`] bytes
-/// waiting keeps its bytes, because a round costs the same with one lane as with eight. Counted
-/// over `bench-s3`'s uploads (aws-cli's parts, four sealing at once, about 2.3 of them being read
-/// at any moment), a round held 1.31 bodies on average when it ran as soon as one body had
-/// [`GATHER`] bytes, and 1.59 with this wait: a sixth fewer rounds for the same bytes.
+/// whether or not another body joins. Until then a body that asks and finds no other with
+/// [`JOIN`] bytes waiting keeps its bytes, because a round costs the same with one lane as with
+/// eight. Counted over `bench-s3`'s uploads (aws-cli's parts, four sealing at once, about 2.3 of
+/// them being read at any moment), a round held 1.31 bodies on average when it ran as soon as one
+/// body had [`GATHER`] bytes, and 1.59 with this wait: a sixth fewer rounds for the same bytes.
 const ALONE: usize = 2 * GATHER;
 
 /// MD5's per-step constants, `floor(|sin(i + 1)| × 2³²)` (RFC 1321, section 3.4).

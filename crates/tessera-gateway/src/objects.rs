@@ -25,6 +25,18 @@ impl Gateway {
         }
     }
 
+    /// Refuses object `o` to a client's `verb` (delete, read) when an S3 entry or upload holds
+    /// it: such objects are the S3 face's, which does that through S3.
+    pub(crate) async fn not_held_by_s3(&self, o: &ObjectRecord, verb: &str) -> Result<(), Error> {
+        match self.state.s3_holder(&o.object.id).await? {
+            Some(holder) => Err(Error::HeldByS3(format!(
+                "object {} holds S3 entry {holder}; {verb} it through S3",
+                ObjectId(o.object.id)
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The wire description of `o`, with the health of its segments.
     pub(crate) async fn info(&self, o: &ObjectRecord) -> Result<ObjectInfo, Error> {
         let placements = self.state.placements(&o.object.id).await?;
@@ -67,12 +79,7 @@ impl Gateway {
     /// would still list the entry and fail to read it; S3's own delete ends it.
     pub(crate) async fn delete_object(&self, id: &[u8], owner: &AccountId) -> Result<(), Error> {
         let o = self.owned(id, owner).await?;
-        if let Some(holder) = self.state.s3_holder(&o.object.id).await? {
-            return Err(Error::HeldByS3(format!(
-                "object {} holds S3 entry {holder}; delete it through S3",
-                ObjectId(o.object.id)
-            )));
-        }
+        self.not_held_by_s3(&o, "delete").await?;
         self.state
             .expire_object(&o.object.id, owner, now_ms())
             .await?;

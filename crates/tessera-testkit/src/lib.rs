@@ -439,3 +439,31 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key.pem");
     (cert, key)
 }
+
+/// The DOM of the page at `url` once headless Chromium has run its scripts (up to 30 s of the
+/// page's virtual time), with Chromium's stderr for failure messages.
+pub async fn page_dom(url: &str) -> (String, String) {
+    let profile = tempfile::tempdir().expect("a Chromium profile directory");
+    let out = tokio::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--virtual-time-budget=30000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("chromium finished")
+        .expect("chromium is installed (Debian's chromium package; .ci/run installs it)");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

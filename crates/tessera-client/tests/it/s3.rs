@@ -251,32 +251,12 @@ async fn boto3_makes_every_call_and_the_face_refuses_what_it_must() {
 
     // And the page itself, in headless Chromium: Eve's bucket clicked in the bucket list shows
     // its objects (the page's self-test does the clicking; its file-store half runs too).
-    let profile = tempfile::tempdir().unwrap();
     let page = format!("http://{http}/?selftest&bucket={eve}/photos");
-    let out = tokio::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--virtual-time-budget=30000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(&page)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), out)
-        .await
-        .expect("chromium finished")
-        .expect("chromium is installed (Debian's chromium package; .ci/run installs it)");
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let (dom, stderr) = tessera_testkit::page_dom(&page).await;
     let shown = format!("bucket photos {}", keys.len());
     assert!(
         dom.contains("selftest: ok") && dom.contains(&shown),
-        "{page}: the page's self-test did not show {shown}:\n{dom}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{page}: the page's self-test did not show {shown}:\n{dom}\n{stderr}"
     );
     for key in ["copy.txt", "multi.bin"] {
         assert!(

@@ -121,30 +121,10 @@ async fn http_objects_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_page_works_in_chromium() {
     let (subnet, addr) = subnet_with_http().await;
-    let profile = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--virtual-time-budget=30000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("http://{addr}/?selftest"))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .expect("chromium finished")
-        .expect("chromium is installed (Debian's chromium package; .ci/run installs it)");
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let (dom, stderr) = tessera_testkit::page_dom(&format!("http://{addr}/?selftest")).await;
     assert!(
         dom.contains("selftest: ok"),
-        "the page's self-test did not pass:\n{dom}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
+        "the page's self-test did not pass:\n{dom}\n{stderr}\n{}",
         subnet.logs()
     );
     // The page showed the scoreboard too.
